@@ -1,0 +1,53 @@
+"""The Kafka topics of the platform, with their explicit partition counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PARTITIONS = 4
+"""Every event topic has this many partitions; records are keyed by data-subject id.
+
+Four is also what a Kafka-API broker gives a topic it re-creates on its own, so a topic
+silently re-created after a broker restart keeps the same key-to-partition mapping.
+"""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic the platform creates before any service starts."""
+
+    name: str
+    partitions: int = PARTITIONS
+    config: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+SERVICES = ("accounts", "consent", "listings", "messaging", "retention")
+"""Services that own an event topic (the gateway owns none)."""
+
+
+def events_topic(service: str) -> str:
+    """The topic a service publishes its events to."""
+    return f"{service}.events.v1"
+
+
+def dead_letter_topic(service: str) -> str:
+    """The topic a service's consumers send poison messages to, with the reason."""
+    return f"{service}.dead-letter.v1"
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    *(
+        TopicSpec(events_topic(s), description=f"Every event of the {s} service, keyed by subject.")
+        for s in SERVICES
+    ),
+    *(
+        TopicSpec(dead_letter_topic(s), description=f"Messages the {s} service could not process.")
+        for s in SERVICES
+    ),
+    TopicSpec(
+        "accounts.public-profiles.v1",
+        config={"cleanup.policy": "compact"},
+        description="Latest public username per account (compacted; tombstoned on erasure).",
+    ),
+)

@@ -1,0 +1,1 @@
+"""Shared kernel: event store, outbox relay, consumers, crypto-shredding key store, observability."""

@@ -1,0 +1,240 @@
+"""Idempotent, batched consumers with a dead-letter topic.
+
+A batch is parsed; what cannot be parsed goes to the dead-letter topic with its reason.
+The rest is applied in one transaction that also records each event id as processed, so
+a redelivered event has no second effect. If the batch fails, events are retried one by
+one and only the failing ones are dead-lettered; the consumer carries on. While
+PostgreSQL is unreachable the consumer waits and retries: nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+import asyncpg
+import orjson
+from pydantic import ValidationError
+
+from contracts.envelope import Envelope, Event
+from kernel.codec import UnknownEventError, decode_event
+from kernel.keystore import KeyStore
+from kernel.logs import get_logger
+from kernel.metrics import DEAD_LETTERS, EVENTS_CONSUMED, EVENTS_DUPLICATE
+
+log = get_logger(__name__)
+
+
+class Record(Protocol):
+    """What the consumer needs of a Kafka record (aiokafka's ``ConsumerRecord``)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """One event as a consumer sees it: envelope metadata and the decrypted event."""
+
+    envelope: Envelope
+    event: Event
+
+    @property
+    def event_id(self) -> UUID:
+        """The event's id."""
+        return self.envelope.event_id
+
+
+class DeadLetters(Protocol):
+    """Where poison messages go."""
+
+    async def send(self, record: Record, consumer: str, reason: str, keep_value: bool) -> None:
+        """Dead-letter ``record`` with ``reason``."""
+        ...
+
+
+Handler = Callable[[asyncpg.Connection, list[Delivered]], Awaitable[None]]
+
+
+class PoisonError(Exception):
+    """A message that can never be processed."""
+
+
+class IdempotentConsumer:
+    """Applies events exactly once in effect.
+
+    Args:
+        name: Consumer name, unique within the service (the tracking key).
+        service: The owning service (for metrics and logs).
+        schema: The service's schema holding ``processed_events``.
+        pool: The service's PostgreSQL pool.
+        keys: Key store, used when ``decrypt`` is set.
+        handler: Applies a batch of new events inside the given transaction.
+        dead_letters: Where poison messages go.
+        event_types: Event types the handler wants; others are acknowledged and skipped.
+        decrypt: Whether personal fields are decrypted for the handler.
+    """
+
+    def __init__(
+        self, name: str, service: str, schema: str, pool: asyncpg.Pool, keys: KeyStore,
+        handler: Handler, dead_letters: DeadLetters, event_types: Collection[str] | None = None,
+        decrypt: bool = False,
+    ) -> None:
+        self.name = name
+        self._service = service
+        self._pool = pool
+        self._keys = keys
+        self._handler = handler
+        self._dlq = dead_letters
+        self._types = frozenset(event_types) if event_types is not None else None
+        self._decrypt = decrypt
+        self._track = (
+            f"INSERT INTO {schema}.processed_events (consumer, event_id) "
+            f"SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id"
+        )
+        self.applied = 0
+
+    async def handle_records(self, records: Sequence[Record]) -> None:
+        """Process a batch of Kafka records; returns once every one is applied or dead-lettered."""
+        parsed: list[tuple[Record, Envelope]] = []
+        for rec in records:
+            try:
+                env = self._parse(rec)
+            except PoisonError as exc:
+                await self._dead_letter(rec, str(exc), keep_value=False)
+                continue
+            if self._types is None or env.event_type in self._types:
+                parsed.append((rec, env))
+        if not parsed:
+            return
+        delivered = await self._decode(parsed)
+        if not delivered:
+            return
+        try:
+            await self._apply(delivered)
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                asyncpg.CannotConnectNowError, TimeoutError):
+            await self._apply_when_back(delivered)
+        except Exception as exc:
+            log.warning("consumer.batch_failed", consumer=self.name, error=type(exc).__name__,
+                        size=len(delivered))
+            for rec, item in delivered:
+                try:
+                    await self._apply([(rec, item)])
+                except Exception as one_exc:
+                    await self._dead_letter(
+                        rec, f"handler failed: {type(one_exc).__name__}: {one_exc}"[:500],
+                        keep_value=True,
+                    )
+
+    def _parse(self, rec: Record) -> Envelope:
+        if rec.value is None:
+            raise PoisonError("empty value (tombstone on an event topic)")
+        try:
+            return Envelope.model_validate(orjson.loads(rec.value))
+        except orjson.JSONDecodeError as exc:
+            raise PoisonError(f"not JSON: {exc}") from exc
+        except ValidationError as exc:
+            raise PoisonError(f"not an event envelope: {exc.error_count()} error(s)") from exc
+
+    async def _decode(self, parsed: list[tuple[Record, Envelope]]) -> list[tuple[Record, Delivered]]:
+        keys: dict[str, Any] = {}
+        if self._decrypt:
+            subjects = {env.subject_id for _, env in parsed if env.subject_id}
+            keys = dict(await self._keys.keys_for_reading(subjects))
+        out = []
+        for rec, env in parsed:
+            try:
+                event = decode_event(
+                    env.event_type, env.schema_version, dict(env.payload), env.event_id,
+                    keys.get(env.subject_id) if env.subject_id else None,
+                )
+            except UnknownEventError as exc:
+                await self._dead_letter(rec, f"unknown event type: {exc}", keep_value=True)
+                continue
+            except ValidationError as exc:
+                await self._dead_letter(
+                    rec, f"payload does not match its schema: {exc.error_count()} error(s)",
+                    keep_value=True,
+                )
+                continue
+            out.append((rec, Delivered(env, event)))
+        return out
+
+    async def _apply(self, batch: list[tuple[Record, Delivered]]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            ids = [d.event_id for _, d in batch]
+            fresh_ids = {r["event_id"] for r in await conn.fetch(self._track, self.name, ids)}
+            fresh = [d for _, d in batch if d.event_id in fresh_ids]
+            if fresh:
+                await self._handler(conn, fresh)
+        dupes = len(batch) - len(fresh)
+        if fresh:
+            EVENTS_CONSUMED.labels(self._service, self.name).inc(len(fresh))
+            self.applied += len(fresh)
+        if dupes:
+            EVENTS_DUPLICATE.labels(self._service, self.name).inc(dupes)
+
+    async def _apply_when_back(self, batch: list[tuple[Record, Delivered]]) -> None:
+        delay = 0.2
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._apply(batch)
+                return
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                    asyncpg.CannotConnectNowError, TimeoutError) as exc:
+                log.warning("consumer.database_unavailable", consumer=self.name,
+                            error=type(exc).__name__)
+                delay = min(delay * 2, 5.0)
+
+    async def _dead_letter(self, rec: Record, reason: str, keep_value: bool) -> None:
+        DEAD_LETTERS.labels(self._service, self.name, reason.split(":")[0][:40]).inc()
+        log.warning("consumer.dead_letter", consumer=self.name, topic=rec.topic,
+                    partition=rec.partition, offset=rec.offset, reason=reason[:200])
+        await self._dlq.send(rec, self.name, reason, keep_value)
+
+
+class KafkaDeadLetters:
+    """Dead-letters to a topic through a started aiokafka producer.
+
+    The original value is kept only when it parsed as an envelope (whose personal fields
+    are ciphertext); otherwise only its digest and size are kept, so a malformed message
+    cannot leak plaintext personal data into the dead-letter topic (SEC-1, ACC-3).
+    """
+
+    def __init__(self, producer_getter: Callable[[], Any], topic: str) -> None:
+        self._producer = producer_getter
+        self._topic = topic
+
+    async def send(self, record: Record, consumer: str, reason: str, keep_value: bool) -> None:
+        """Publish the poison record with its reason and origin in headers."""
+        value = record.value or b""
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.consumer", consumer.encode()),
+            ("dlq.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ("dlq.sha256", hashlib.sha256(value).hexdigest().encode()),
+            ("dlq.size", str(len(value)).encode()),
+        ]
+        producer = self._producer()
+        for attempt in range(50):
+            try:
+                await producer.send_and_wait(
+                    self._topic, value=value if keep_value else None, key=record.key,
+                    headers=headers,
+                )
+                return
+            except Exception as exc:
+                log.warning("consumer.dead_letter_retry", error=type(exc).__name__,
+                            attempt=attempt)
+                await asyncio.sleep(0.5)
+        log.error("consumer.dead_letter_lost", topic=record.topic, offset=record.offset)

@@ -1,0 +1,61 @@
+"""Every service's reaction to an erasure: drop keys and projections, then give a receipt (PRV-5).
+
+Retention destroys the subject's key first, so from that instant no service, topic or
+backup can read the subject's personal data; this consumer then makes each service drop
+its cached key and delete its plaintext projections, and records a receipt event that
+retention collects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from contracts.privacy import ErasureReceiptIssued, SubjectKeyShredded
+from contracts.topics import events_topic
+from kernel.consumer import Delivered, Handler
+from kernel.eventstore import ConcurrencyError, NewEvent, StreamHead
+from kernel.logs import get_logger
+from kernel.service import ConsumerSpec, Runtime
+
+log = get_logger(__name__)
+
+Eraser = Callable[[Runtime, asyncpg.Connection, str], Awaitable[tuple[bool, str]]]
+"""Deletes a subject's data from a service's projections: returns (held data?, detail)."""
+
+
+def erasure_consumer(eraser: Eraser) -> ConsumerSpec:
+    """The consumer that erases a subject from this service and issues its receipt."""
+
+    def build(rt: Runtime) -> Handler:
+        async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+            for item in batch:
+                order = item.event
+                assert isinstance(order, SubjectKeyShredded)
+                rt.keys.forget(order.subject_id)
+                held, detail = await eraser(rt, conn, order.subject_id)
+                if rt.name not in order.services:
+                    continue
+                receipt = ErasureReceiptIssued(
+                    request_id=order.request_id, subject_id=order.subject_id, service=rt.name,
+                    status="completed", held_data=held, detail=detail,
+                )
+                try:
+                    async with conn.transaction():
+                        await rt.store.append(
+                            conn, f"erasure-receipt-{order.request_id}", StreamHead(),
+                            [NewEvent(receipt, order.subject_id)],
+                            correlation_id=item.envelope.correlation_id,
+                            causation_id=item.envelope.event_id,
+                        )
+                except ConcurrencyError:
+                    log.info("erasure.receipt_exists", request_id=order.request_id)
+                log.info("erasure.done", request_id=order.request_id, held_data=held)
+
+        return handle
+
+    return ConsumerSpec(
+        name="erasure", topics=[events_topic("retention")], handler=build,
+        event_types=[SubjectKeyShredded.event_type],
+    )

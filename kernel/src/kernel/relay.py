@@ -1,0 +1,242 @@
+"""The outbox relay: publishes committed events to Kafka, in order, at least once.
+
+It takes a batch of outbox rows under a transaction-scoped advisory lock (one relay per
+service publishes at a time, which keeps per-subject order), sends them all, waits for
+every acknowledgement, then deletes the rows. When the broker has lost its data (tansu
+keeps nothing across a restart) it re-creates the topics and republishes every event
+from the event store, which is the source of truth; consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from contracts.topics import TopicSpec
+from kernel.eventstore import RecordedEvent
+from kernel.logs import get_logger
+from kernel.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_REPUBLISHES
+from kernel.telemetry import kafka_headers
+
+log = get_logger(__name__)
+
+_COLUMNS = (
+    "e.position, e.stream_id, e.version, e.event_id, e.event_type, e.schema_version, "
+    "e.subject_id, e.occurred_at, e.correlation_id, e.causation_id, e.trace_context, "
+    "e.payload, e.prev_hash, e.hash"
+)
+
+
+async def ensure_topics(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> list[str]:
+    """Create the topics that are missing, with their explicit partition counts."""
+    existing = set(await admin.list_topics())
+    missing = [s for s in specs if s.name not in existing]
+    if missing:
+        try:
+            await admin.create_topics(
+                [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+            )
+        except TopicAlreadyExistsError:
+            pass
+    return [s.name for s in missing]
+
+
+class OutboxRelay:
+    """Publishes one service's outbox to its events topic.
+
+    Args:
+        pool: The service's PostgreSQL pool.
+        schema: The service's schema (holding ``events`` and ``outbox``).
+        service: Name published as the envelope's producer.
+        topic: The service's events topic.
+        bootstrap: Kafka bootstrap servers.
+        topics: Every topic to (re)create when the broker has lost its data.
+        batch: Most events published at once.
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, schema: str, service: str, topic: str, bootstrap: str,
+        topics: Sequence[TopicSpec], batch: int = 2000, linger_ms: int = 5,
+    ) -> None:
+        self._pool = pool
+        self._schema = schema
+        self._service = service
+        self._topic = topic
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._batch = batch
+        self._linger = linger_ms
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._stopping = False
+        self.connected = False
+        self.published = 0
+        self._select = (
+            f"SELECT {_COLUMNS} FROM {schema}.outbox o JOIN {schema}.events e USING (position) "
+            f"ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED"
+        )
+        self._lock_key = f"relay:{schema}"
+
+    def wake(self) -> None:
+        """Publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def _connect(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=False,
+            linger_ms=self._linger, max_batch_size=256 * 1024, request_timeout_ms=10_000,
+            client_id=f"{self._service}-relay",
+        )
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                    client_id=f"{self._service}-relay-admin")
+        try:
+            await producer.start()
+            await admin.start()
+        except BaseException:
+            await producer.stop()
+            with contextlib.suppress(Exception):
+                await admin.close()
+            raise
+        self._producer, self._admin = producer, admin
+        created = await ensure_topics(admin, self._topics)
+        if self._topic in created:
+            await self.republish_all()
+        self.connected = True
+
+    async def _disconnect(self) -> None:
+        self.connected = False
+        producer, admin = self._producer, self._admin
+        self._producer = self._admin = None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    async def republish_all(self) -> int:
+        """Queue every stored event for publishing again; returns how many."""
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                f"INSERT INTO {self._schema}.outbox (position) "
+                f"SELECT position FROM {self._schema}.events ON CONFLICT DO NOTHING"
+            )
+        count = int(status.split()[-1])
+        RELAY_REPUBLISHES.labels(self._service).inc()
+        log.warning("relay.republish", topic=self._topic, events=count)
+        self.wake()
+        return count
+
+    async def publish_batch(self) -> int:
+        """Publish one batch of outbox rows; returns how many were published."""
+        assert self._producer is not None
+        producer = self._producer
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))",
+                                       self._lock_key):
+                return 0
+            rows = await conn.fetch(self._select, self._batch)
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                rec = RecordedEvent.from_row(row)
+                futures.append(
+                    await producer.send(
+                        self._topic,
+                        value=rec.envelope_bytes(self._service),
+                        key=(rec.subject_id or rec.stream_id).encode(),
+                        headers=[("event_type", rec.event_type.encode()),
+                                 *kafka_headers(rec.trace_context)],
+                    )
+                )
+            await asyncio.gather(*futures)
+            await conn.execute(
+                f"DELETE FROM {self._schema}.outbox WHERE position = ANY($1::bigint[])",
+                [r["position"] for r in rows],
+            )
+        EVENTS_PUBLISHED.labels(self._service).inc(len(rows))
+        self.published += len(rows)
+        return len(rows)
+
+    async def _topic_lost(self) -> bool:
+        assert self._admin is not None
+        return self._topic not in set(await self._admin.list_topics())
+
+    async def run(self) -> None:
+        """Publish until stopped; reconnect and back off while Kafka or PostgreSQL is down."""
+        listener = asyncio.create_task(self._listen())
+        backoff = 0.2
+        last_check = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping:
+                try:
+                    if self._producer is None:
+                        await self._connect()
+                        log.info("relay.connected", topic=self._topic)
+                    if loop.time() - last_check > 2.0:
+                        last_check = loop.time()
+                        await self._update_backlog()
+                        if await self._topic_lost():
+                            log.warning("relay.broker_lost_data", topic=self._topic)
+                            await ensure_topics(self._admin, self._topics)  # type: ignore[arg-type]
+                            await self.republish_all()
+                    sent = await self.publish_batch()
+                    backoff = 0.2
+                    if sent == 0:
+                        self._wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                except (KafkaError, OSError, asyncpg.PostgresError,
+                        asyncpg.InterfaceError, TimeoutError) as exc:
+                    log.warning("relay.retry", topic=self._topic, error=type(exc).__name__,
+                                backoff=backoff)
+                    if isinstance(exc, KafkaError | TimeoutError):
+                        await self._disconnect()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+            await self._disconnect()
+
+    async def _update_backlog(self) -> None:
+        backlog = await self._pool.fetchval(f"SELECT count(*) FROM {self._schema}.outbox")
+        OUTBOX_BACKLOG.labels(self._service).set(backlog)
+
+    async def _listen(self) -> None:
+        channel = f"{self._schema}_outbox"
+        while not self._stopping:
+            try:
+                conn = await self._pool.acquire()
+            except Exception:
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                await conn.add_listener(channel, self._on_notify)
+                while not self._stopping and not conn.is_closed():
+                    await asyncio.sleep(1.0)
+            except Exception:
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(channel, self._on_notify)
+                with contextlib.suppress(Exception):
+                    await self._pool.release(conn)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the current batch."""
+        self._stopping = True
+        self._wake.set()

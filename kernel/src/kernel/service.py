@@ -1,0 +1,309 @@
+"""The shape every service shares: settings, resources, consumers, HTTP app, lifecycle.
+
+A service's ``bootstrap.py`` builds a :class:`ServiceHost` with its own routers,
+projection tables and consumers; the host owns pools, the key store, the event store,
+the outbox relay and the FastStream broker, made in the lifespan (never at import).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from prometheus_client import generate_latest
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from contracts.topics import TOPICS, dead_letter_topic, events_topic
+from kernel.consumer import Handler, IdempotentConsumer, KafkaDeadLetters
+from kernel.crypto import BlindIndex, KeyWrapper
+from kernel.eventstore import EventStore
+from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
+from kernel.keystore import CachedKeyStore, PostgresKeyStore
+from kernel.logs import get_logger, setup_logging
+from kernel.metrics import CONSUMER_LAG, REGISTRY
+from kernel.relay import OutboxRelay
+from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings, TelemetrySettings
+from kernel.telemetry import setup_tracing
+
+log = get_logger(__name__)
+
+
+class ServiceSettings(BaseSettings):
+    """Base of each service's settings; subclasses set ``env_prefix`` and ``http_port``."""
+
+    http_host: str = Field("127.0.0.1", description="Internal API address (loopback only).")
+    http_port: int = Field(description="Internal API port.")
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)  # type: ignore[arg-type]
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)  # type: ignore[arg-type]
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)  # type: ignore[arg-type]
+
+
+@dataclass
+class Runtime:
+    """Resources of a running service, handed to its handlers and routes."""
+
+    name: str
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    keystore_pool: asyncpg.Pool
+    keys: CachedKeyStore
+    index: BlindIndex
+    store: EventStore
+    relay: OutboxRelay
+    broker: KafkaBroker
+    producer: AIOKafkaProducer | None = None
+    consumers: dict[str, IdempotentConsumer] = field(default_factory=dict)
+    ready_parts: dict[str, bool] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A consumer group of the service: which topics and event types, and its handler."""
+
+    name: str
+    topics: Sequence[str]
+    handler: Callable[[Runtime], Handler]
+    event_types: Sequence[str] | None = None
+    decrypt: bool = False
+
+
+Migration = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+class ServiceHost:
+    """Builds and runs one service process.
+
+    Args:
+        name: Service name; also its PostgreSQL schema and topic prefix.
+        settings: The service's settings.
+        routers: Its internal HTTP API.
+        consumers: Its consumer groups.
+        migrate: Creates its projection tables (the event store's are made here).
+    """
+
+    def __init__(
+        self, name: str, settings: ServiceSettings, routers: Sequence[APIRouter] = (),
+        consumers: Sequence[ConsumerSpec] = (), migrate: Migration | None = None,
+        on_start: Callable[[Runtime], Awaitable[None]] | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.routers = routers
+        self.consumer_specs = consumers
+        self.migrate = migrate
+        self.on_start = on_start
+        self.runtime: Runtime | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._subscribers: list[Any] = []
+        self.app = self._build_app()
+
+    def _build_broker(self, runtime_ref: list[Runtime]) -> KafkaBroker:
+        k = self.settings.kafka
+        broker = KafkaBroker(
+            k.bootstrap, client_id=self.name, logger=None, enable_idempotence=False,
+        )
+        for spec in self.consumer_specs:
+            sub = broker.subscriber(
+                *spec.topics, group_id=f"{self.name}.{spec.name}", batch=True,
+                auto_offset_reset="earliest", max_records=k.consumer_batch,
+                session_timeout_ms=k.session_timeout_ms,
+                heartbeat_interval_ms=k.heartbeat_interval_ms, ack_policy=AckPolicy.ACK,
+                batch_timeout_ms=100, title=f"{self.name}.{spec.name}",
+            )
+
+            def make(name: str) -> Callable[..., Awaitable[None]]:
+                async def handle(body: list[Any], message: KafkaMessage) -> None:
+                    await runtime_ref[0].consumers[name].handle_records(message.raw_message)
+
+                return handle
+
+            sub(make(spec.name))
+            self._subscribers.append(sub)
+        return broker
+
+    def _build_app(self) -> FastAPI:
+        app = FastAPI(title=f"{self.name} (internal)", lifespan=self._lifespan,
+                      docs_url=None, redoc_url=None)
+        install_error_handlers(app)
+        for router in self.routers:
+            app.include_router(router)
+
+        @app.get("/healthz", include_in_schema=False)
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/readyz", include_in_schema=False)
+        async def readyz() -> JSONResponse:
+            parts = await self.readiness()
+            status = 200 if all(parts.values()) else 503
+            return JSONResponse({"service": self.name, "ready": status == 200, "parts": parts},
+                                status_code=status)
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            await self._update_lag()
+            return Response(generate_latest(REGISTRY), media_type="text/plain; version=0.0.4")
+
+        app.add_middleware(LatencyMiddleware, service=self.name)
+        app.add_middleware(BodyLimitMiddleware)
+        return app
+
+    async def readiness(self) -> dict[str, bool]:
+        """Each part the service needs, and whether it is up."""
+        rt = self.runtime
+        if rt is None:
+            return {"started": False}
+        parts = {"migrated": rt.ready_parts.get("migrated", False)}
+        try:
+            await asyncio.wait_for(rt.pool.fetchval("SELECT 1"), 1.0)
+            await asyncio.wait_for(rt.keystore_pool.fetchval("SELECT 1"), 1.0)
+            parts["postgres"] = True
+        except Exception:
+            parts["postgres"] = False
+        parts["relay"] = rt.relay.connected
+        parts["consumers"] = bool(rt.ready_parts.get("broker")) and all(
+            sub.consumer is not None and bool(sub.consumer.assignment())
+            for sub in self._subscribers
+        )
+        return parts
+
+    async def _update_lag(self) -> None:
+        for spec, sub in zip(self.consumer_specs, self._subscribers, strict=True):
+            consumer = sub.consumer
+            if consumer is None:
+                continue
+            lag = 0
+            with contextlib.suppress(Exception):
+                for tp in consumer.assignment():
+                    high = consumer.highwater(tp)
+                    pos = await asyncio.wait_for(consumer.position(tp), 0.5)
+                    if high is not None:
+                        lag += max(0, high - pos)
+            CONSUMER_LAG.labels(self.name, spec.name).set(lag)
+
+    @asynccontextmanager
+    async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        s = self.settings
+        setup_logging(self.name, s.telemetry.log_level, s.telemetry.log_json)
+        setup_tracing(self.name, s.telemetry.otlp_endpoint)
+        pg = s.postgres
+        pool = await asyncpg.create_pool(
+            pg.dsn(), min_size=0, max_size=pg.pool_max, command_timeout=pg.command_timeout,
+            timeout=3.0, server_settings={"application_name": self.name},
+        )
+        ks_pool = await asyncpg.create_pool(
+            pg.dsn(pg.keystore_database), min_size=0, max_size=4,
+            command_timeout=pg.command_timeout, timeout=3.0,
+            server_settings={"application_name": f"{self.name}-keystore"},
+        )
+        index = BlindIndex(s.secrets.index_key_bytes())
+        pg_keys = PostgresKeyStore(ks_pool, KeyWrapper(s.secrets.master_key_bytes()), index)
+        keys = CachedKeyStore(pg_keys, s.secrets.key_cache_seconds)
+        store = EventStore(self.name, keys)
+        relay = OutboxRelay(
+            pool, self.name, self.name, events_topic(self.name), s.kafka.bootstrap, TOPICS,
+            batch=s.kafka.relay_batch, linger_ms=s.kafka.linger_ms,
+        )
+        ref: list[Runtime] = []
+        broker = self._build_broker(ref)
+        rt = Runtime(self.name, s, pool, ks_pool, keys, index, store, relay, broker)
+        ref.append(rt)
+        dlq = KafkaDeadLetters(lambda: rt.producer, dead_letter_topic(self.name))
+        for spec in self.consumer_specs:
+            rt.consumers[spec.name] = IdempotentConsumer(
+                spec.name, self.name, self.name, pool, keys, spec.handler(rt), dlq,
+                spec.event_types, spec.decrypt,
+            )
+        self.runtime = rt
+        app.state.runtime = rt
+        self._tasks = [asyncio.create_task(self._start(rt, pg_keys), name=f"{self.name}-start")]
+        log.info("service.starting", port=s.http_port)
+        try:
+            yield
+        finally:
+            await self._stop(rt)
+
+    async def _start(self, rt: Runtime, pg_keys: PostgresKeyStore) -> None:
+        """Bring dependencies up in order, retrying while PostgreSQL or Kafka is down."""
+        delay = 0.2
+        while True:
+            try:
+                await pg_keys.migrate()
+                async with rt.pool.acquire() as conn:
+                    await rt.store.migrate(conn)
+                    if self.migrate is not None:
+                        async with conn.transaction():
+                            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                                               f"migrate:{self.name}")
+                            await self.migrate(conn)
+                break
+            except Exception as exc:
+                log.warning("service.migrate_retry", error=type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 3.0)
+        rt.ready_parts["migrated"] = True
+        if self.on_start is not None:
+            await self.on_start(rt)
+        self._tasks.append(asyncio.create_task(rt.relay.run(), name=f"{self.name}-relay"))
+        delay = 0.2
+        while True:
+            try:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=rt.settings.kafka.bootstrap, acks="all",
+                    enable_idempotence=False, client_id=f"{self.name}-dlq",
+                )
+                await producer.start()
+                rt.producer = producer
+                await rt.broker.start()
+                rt.ready_parts["broker"] = True
+                log.info("service.ready")
+                return
+            except Exception as exc:
+                log.warning("service.broker_retry", error=type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    await rt.broker.stop()
+                if rt.producer is not None:
+                    with contextlib.suppress(Exception):
+                        await rt.producer.stop()
+                    rt.producer = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 3.0)
+
+    async def _stop(self, rt: Runtime) -> None:
+        rt.relay.stop()
+        for task in self._tasks:
+            if task.get_name().endswith("-start"):
+                task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(rt.broker.stop(), 5.0)
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5.0)
+        if rt.producer is not None:
+            with contextlib.suppress(Exception):
+                await rt.producer.stop()
+        await rt.pool.close()
+        await rt.keystore_pool.close()
+        log.info("service.stopped")
+
+    def serve(self) -> None:
+        """Run the internal HTTP API and everything behind it until SIGINT/SIGTERM."""
+        uvicorn.run(
+            self.app, host=self.settings.http_host, port=self.settings.http_port,
+            log_config=None, access_log=False, timeout_graceful_shutdown=10,
+        )

@@ -1,0 +1,1 @@
+"""The HTTP edge: authentication, authorisation, routing to services, ops dashboard."""
