@@ -53,6 +53,15 @@ class AccountRegistered(_AccountsEvent):
         description="argon2id hash of the password."
     )
     terms_version: str = Field(description="Version of the Terms of Use accepted.")
+    gender: Annotated[str | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+        None, description="Gender as the member describes it; optional (ACC-2)."
+    )
+    interests: Annotated[list[str] | Erased | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+        None, description="Interests; optional (ACC-2)."
+    )
+    pseudonym: str | None = Field(
+        None, description="Keyed pseudonym shown instead of the username after closure (ACC-9)."
+    )
 
 
 SessionEndReason = Literal["logout", "misuse_reported", "closure", "erasure", "password_changed"]
@@ -95,4 +104,163 @@ class AccountErased(_AccountsEvent):
     event_type: ClassVar[str] = "accounts.AccountErased"
 
     account_id: str = Field(description="The erased account.")
-    request_id: str = Field(description="The privacy request that ordered it.")
+    request_id: str | None = Field(
+        None, description="The privacy request that ordered it, when the eraser knows it."
+    )
+
+
+RECTIFIABLE_FIELDS: tuple[str, ...] = (
+    "email", "name", "username", "phone", "address", "date_of_birth", "gender", "interests",
+    "show_real_name",
+)
+"""Fields a member may change through rectification (ACC-8)."""
+
+
+class AccountDetailsChanged(_AccountsEvent):
+    """The member corrected or removed some of their data (ACC-2, ACC-8, ACC-10).
+
+    A personal field that is ``None`` did not change; fields named in ``removed`` were
+    deleted.
+    """
+
+    event_type: ClassVar[str] = "accounts.AccountDetailsChanged"
+
+    account_id: str = Field(description="Whose data changed.")
+    email: Annotated[str | None, Personal(DataCategory.CONTACT)] = Field(
+        None, description="New e-mail address."
+    )
+    name: Annotated[str | None, Personal(DataCategory.IDENTITY)] = Field(
+        None, description="New full name."
+    )
+    username: Annotated[str | None, Personal(DataCategory.IDENTITY)] = Field(
+        None, description="New public username."
+    )
+    phone: Annotated[str | None, Personal(DataCategory.CONTACT)] = Field(
+        None, description="New phone number, E.164."
+    )
+    address: Annotated[PostalAddress | Erased | None, Personal(DataCategory.CONTACT)] = Field(
+        None, description="New postal address."
+    )
+    date_of_birth: Annotated[str | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+        None, description="New date of birth, YYYY-MM-DD."
+    )
+    gender: Annotated[str | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+        None, description="New gender."
+    )
+    interests: Annotated[list[str] | Erased | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+        None, description="New interests."
+    )
+    show_real_name: bool | None = Field(
+        None, description="Whether the real name is shown beside public activity (ACC-10)."
+    )
+    removed: list[str] = Field(
+        default_factory=list, description="Names of the optional fields the member removed."
+    )
+
+
+class PasswordChanged(_AccountsEvent):
+    """The member set a new password (after step-up, ACC-4)."""
+
+    event_type: ClassVar[str] = "accounts.PasswordChanged"
+
+    account_id: str = Field(description="Whose password.")
+    password_hash: Annotated[str, Personal(DataCategory.IDENTITY)] = Field(
+        description="argon2id hash of the new password."
+    )
+
+
+DeviceType = Literal["ios", "android", "web"]
+
+
+class DeviceRegistered(_AccountsEvent):
+    """A device was registered for push notifications (ACC-5)."""
+
+    event_type: ClassVar[str] = "accounts.DeviceRegistered"
+
+    account_id: str = Field(description="Whose device.")
+    registration_id: str = Field(description="The registration (the resource id).")
+    device_id: Annotated[str, Personal(DataCategory.DEVICE)] = Field(
+        description="The device's own identifier."
+    )
+    device_type: Annotated[str, Personal(DataCategory.DEVICE)] = Field(
+        description="ios, android or web."
+    )
+    push_token: Annotated[str, Personal(DataCategory.DEVICE)] = Field(
+        description="The push service's token for the device."
+    )
+
+
+class DeviceRemoved(_AccountsEvent):
+    """A device registration was deleted (ACC-5)."""
+
+    event_type: ClassVar[str] = "accounts.DeviceRemoved"
+
+    account_id: str = Field(description="Whose device.")
+    registration_id: str = Field(description="The registration removed.")
+
+
+class SocialIdentityLinked(_AccountsEvent):
+    """An external social identity was linked; only granted scopes were imported (ACC-6)."""
+
+    event_type: ClassVar[str] = "accounts.SocialIdentityLinked"
+
+    account_id: str = Field(description="Whose account.")
+    link_id: str = Field(description="The link (the resource id).")
+    provider: str = Field(description="The identity provider, e.g. google.")
+    provider_subject: Annotated[str, Personal(DataCategory.IDENTITY)] = Field(
+        description="The member's id at the provider."
+    )
+    granted_scopes: list[str] = Field(description="Scopes the member granted: the grant record.")
+    imported_email: Annotated[str | None, Personal(DataCategory.CONTACT)] = Field(
+        None, description="E-mail imported (only with the email scope)."
+    )
+    imported_name: Annotated[str | None, Personal(DataCategory.IDENTITY)] = Field(
+        None, description="Name imported (only with the profile scope)."
+    )
+
+
+class SocialIdentityUnlinked(_AccountsEvent):
+    """A social identity link was removed (ACC-6)."""
+
+    event_type: ClassVar[str] = "accounts.SocialIdentityUnlinked"
+
+    account_id: str = Field(description="Whose account.")
+    link_id: str = Field(description="The link removed.")
+
+
+VerificationStatus = Literal["pending", "verified", "rejected"]
+
+
+class IdentityVerificationRecorded(_AccountsEvent):
+    """Identity verification status changed, with a minimal evidence reference (ACC-7)."""
+
+    event_type: ClassVar[str] = "accounts.IdentityVerificationRecorded"
+
+    account_id: str = Field(description="Whose identity.")
+    status: VerificationStatus = Field(description="pending, verified or rejected.")
+    method: str = Field(description="How it was verified, e.g. id_document or idin.")
+    evidence_ref: Annotated[str | None, Personal(DataCategory.IDENTITY)] = Field(
+        None, description="Reference to the evidence kept by the verifier (never the document)."
+    )
+
+
+class AccountClosed(_AccountsEvent):
+    """The member closed the account; public content now shows ``pseudonym`` (ACC-9)."""
+
+    event_type: ClassVar[str] = "accounts.AccountClosed"
+
+    account_id: str = Field(description="The closed account.")
+    pseudonym: str = Field(description="Keyed pseudonym replacing the public username.")
+
+
+class MisuseReported(_AccountsEvent):
+    """The member reported misuse of the account; every session was revoked (ACC-11)."""
+
+    event_type: ClassVar[str] = "accounts.MisuseReported"
+
+    account_id: str = Field(description="Whose account.")
+    report_id: str = Field(description="The report.")
+    sessions_revoked: int = Field(ge=0, description="How many sessions were ended.")
+    note: Annotated[str | None, Personal(DataCategory.SECURITY)] = Field(
+        None, description="What the member wrote, if anything."
+    )

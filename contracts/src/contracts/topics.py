@@ -31,6 +31,10 @@ def events_topic(service: str) -> str:
     return f"{service}.events.v1"
 
 
+EPOCH_TOPIC = "platform.broker-epoch.v1"
+"""Holds one marker record; relays compare it with the one they last saw (see kernel.relay)."""
+
+
 def dead_letter_topic(service: str) -> str:
     """The topic a service's consumers send poison messages to, with the reason."""
     return f"{service}.dead-letter.v1"
@@ -44,6 +48,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     *(
         TopicSpec(dead_letter_topic(s), description=f"Messages the {s} service could not process.")
         for s in SERVICES
+    ),
+    TopicSpec(
+        "platform.broker-epoch.v1",
+        description="One random marker at offset 0; a new marker means the broker lost its data.",
     ),
     TopicSpec(
         "accounts.public-profiles.v1",

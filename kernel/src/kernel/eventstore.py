@@ -146,6 +146,10 @@ CREATE INDEX IF NOT EXISTS events_subject_idx ON {schema}.events (subject_id, po
 CREATE TABLE IF NOT EXISTS {schema}.outbox (
     position bigint PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS {schema}.relay_state (
+    id           integer PRIMARY KEY CHECK (id = 1),
+    broker_epoch text NOT NULL
+);
 CREATE TABLE IF NOT EXISTS {schema}.processed_events (
     consumer     text        NOT NULL,
     event_id     uuid        NOT NULL,

@@ -2,23 +2,29 @@
 
 It takes a batch of outbox rows under a transaction-scoped advisory lock (one relay per
 service publishes at a time, which keeps per-subject order), sends them all, waits for
-every acknowledgement, then deletes the rows. When the broker has lost its data (tansu
-keeps nothing across a restart) it re-creates the topics and republishes every event
-from the event store, which is the source of truth; consumers are idempotent.
+every acknowledgement, then deletes the rows.
+
+Broker data loss (tansu keeps nothing across a restart) is detected by the broker epoch:
+offset 0 of the epoch topic holds a random marker, written by the first relay that finds
+the topic empty. Each relay keeps the marker it last published under in its own schema;
+a different marker means the broker was reset, and the relay republishes every event from
+its event store, the source of truth (consumers are idempotent). Topic existence alone
+cannot tell: any client re-creates a missing topic on its first request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Sequence
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from contracts.topics import TopicSpec
+from contracts.topics import EPOCH_TOPIC, TopicSpec
 from kernel.eventstore import RecordedEvent
 from kernel.logs import get_logger
 from kernel.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_REPUBLISHES
@@ -75,6 +81,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
+        self._probe: AIOKafkaConsumer | None = None
         self._stopping = False
         self.connected = False
         self.published = 0
@@ -105,15 +112,23 @@ class OutboxRelay:
                 await admin.close()
             raise
         self._producer, self._admin = producer, admin
-        created = await ensure_topics(admin, self._topics)
-        if self._topic in created:
-            await self.republish_all()
+        await ensure_topics(admin, [t for t in self._topics if t.name == self._topic]
+                            + [TopicSpec(EPOCH_TOPIC, partitions=1)])
+        probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
+                                 enable_auto_commit=False, client_id=f"{self._service}-epoch")
+        await probe.start()
+        probe.assign([TopicPartition(EPOCH_TOPIC, 0)])
+        self._probe = probe
+        await self.check_epoch()
         self.connected = True
 
     async def _disconnect(self) -> None:
         self.connected = False
-        producer, admin = self._producer, self._admin
-        self._producer = self._admin = None
+        producer, admin, probe = self._producer, self._admin, self._probe
+        self._producer = self._admin = self._probe = None
+        if probe is not None:
+            with contextlib.suppress(Exception):
+                await probe.stop()
         if producer is not None:
             with contextlib.suppress(Exception):
                 await producer.stop()
@@ -124,10 +139,13 @@ class OutboxRelay:
     async def republish_all(self) -> int:
         """Queue every stored event for publishing again; returns how many."""
         async with self._pool.acquire() as conn:
-            status = await conn.execute(
-                f"INSERT INTO {self._schema}.outbox (position) "
-                f"SELECT position FROM {self._schema}.events ON CONFLICT DO NOTHING"
-            )
+            return await self._republish(conn)
+
+    async def _republish(self, conn: asyncpg.Connection) -> int:
+        status = await conn.execute(
+            f"INSERT INTO {self._schema}.outbox (position) "
+            f"SELECT position FROM {self._schema}.events ON CONFLICT DO NOTHING"
+        )
         count = int(status.split()[-1])
         RELAY_REPUBLISHES.labels(self._service).inc()
         log.warning("relay.republish", topic=self._topic, events=count)
@@ -166,9 +184,45 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
-    async def _topic_lost(self) -> bool:
-        assert self._admin is not None
-        return self._topic not in set(await self._admin.list_topics())
+    async def _read_epoch(self) -> str | None:
+        assert self._probe is not None
+        tp = TopicPartition(EPOCH_TOPIC, 0)
+        self._probe.seek(tp, 0)
+        batch = await self._probe.getmany(tp, timeout_ms=1000, max_records=1)
+        records = batch.get(tp, [])
+        return records[0].value.decode() if records and records[0].value else None
+
+    async def check_epoch(self) -> bool:
+        """Republish everything if the broker's epoch differs from the last one published to.
+
+        Returns:
+            Whether a republish was started.
+        """
+        assert self._producer is not None
+        epoch = await self._read_epoch()
+        if epoch is None:
+            await self._producer.send_and_wait(
+                EPOCH_TOPIC, uuid.uuid4().hex.encode(), partition=0
+            )
+            epoch = await self._read_epoch()
+            if epoch is None:
+                raise KafkaError("broker epoch unreadable")
+        known = await self._pool.fetchval(
+            f"SELECT broker_epoch FROM {self._schema}.relay_state WHERE id = 1"
+        )
+        if known == epoch:
+            return False
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                f"INSERT INTO {self._schema}.relay_state (id, broker_epoch) VALUES (1, $1) "
+                "ON CONFLICT (id) DO UPDATE SET broker_epoch = EXCLUDED.broker_epoch", epoch,
+            )
+            if known is not None or await conn.fetchval(
+                f"SELECT EXISTS (SELECT 1 FROM {self._schema}.events)"
+            ):
+                log.warning("relay.broker_epoch_changed", topic=self._topic)
+                await self._republish(conn)
+        return True
 
     async def run(self) -> None:
         """Publish until stopped; reconnect and back off while Kafka or PostgreSQL is down."""
@@ -185,10 +239,7 @@ class OutboxRelay:
                     if loop.time() - last_check > 2.0:
                         last_check = loop.time()
                         await self._update_backlog()
-                        if await self._topic_lost():
-                            log.warning("relay.broker_lost_data", topic=self._topic)
-                            await ensure_topics(self._admin, self._topics)  # type: ignore[arg-type]
-                            await self.republish_all()
+                        await self.check_epoch()
                     sent = await self.publish_batch()
                     backoff = 0.2
                     if sent == 0:

@@ -1,0 +1,51 @@
+# The embedded stack and its checks. Every target installs what it needs first
+# (fast when already installed): uv, then the locked environment in .venv.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := run
+
+PYTHON ?= python3
+VENV := .venv
+ARGS ?=
+
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run infra test lint audit reset
+
+## install: uv if missing, then `uv sync --frozen` (PostgreSQL is handled by devstack)
+install:
+	@if command -v uv >/dev/null 2>&1; then uv=uv; else \
+	  if ! $(PYTHON) -m uv --version >/dev/null 2>&1; then \
+	    $(PYTHON) -m pip install --quiet uv 2>/dev/null \
+	      || $(PYTHON) -m pip install --quiet --user --break-system-packages uv; \
+	  fi; \
+	  uv="$(PYTHON) -m uv"; \
+	fi; \
+	$$uv sync --frozen --quiet
+
+## run: the whole platform in the foreground until Ctrl-C (gateway on :8000)
+run: install
+	exec $(VENV)/bin/python -m devstack run
+
+## infra: PostgreSQL, the broker and topics only, in the foreground
+infra: install
+	exec $(VENV)/bin/python -m devstack infra
+
+## test: import contracts, then every test
+test: install
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/python -m pytest $(ARGS)
+
+## lint: ruff and the import contracts
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+## audit: the retention auditor, e.g. make audit ARGS="--help"
+audit: install
+	$(VENV)/bin/marketplace-audit $(ARGS)
+
+## reset: forget the embedded stack's data (PostgreSQL cluster and root secrets)
+reset:
+	rm -rf .stack

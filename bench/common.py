@@ -1,0 +1,45 @@
+"""Shared helpers of the benchmarks: a private embedded stack, timing, the report line."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import statistics
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from devstack.ports import free_port
+from devstack.services import SERVICES
+from devstack.supervisor import Stack
+
+
+@contextlib.contextmanager
+def private_stack(services: bool = False) -> Iterator[Stack]:
+    """PostgreSQL and tansu (and optionally every service) on free ports, torn down after."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-"))
+    data_dir.chmod(0o711)
+    stack = Stack(data_dir, pg_port=free_port(), kafka_port=free_port(),
+                  service_ports={n: free_port() for n in SERVICES}, log_dir=data_dir / "logs")
+    try:
+        env = stack.start_infra()
+        os.environ.update(env)
+        if services:
+            stack.start_services()
+            stack.wait_ready(240)
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def report(figure: str, value: float, unit: str, target: str, ok: bool) -> None:
+    """One line: the figure, the target, and whether it is met."""
+    print(f"{figure:<58} {value:>12,.1f} {unit:<9} target {target:<14} {'MET' if ok else 'MISSED'}",
+          flush=True)
+
+
+def median(values: list[float]) -> float:
+    """Median of several runs (machines are noisy)."""
+    return statistics.median(values)

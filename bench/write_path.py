@@ -1,0 +1,137 @@
+"""Write path: commands of 5 events, personal fields encrypted, through the outbox to Kafka.
+
+Also measures the same path with the same data in unmarked (unencrypted) fields, to report
+the cost of encryption (TARGETS.md: >= 7,000 events/s; <= 10% cost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from typing import Annotated, ClassVar
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import Field
+
+from bench.common import median, private_stack, report
+from contracts.envelope import Event
+from contracts.personal import DataCategory, Personal
+from contracts.topics import TopicSpec
+from kernel.crypto import BlindIndex, KeyWrapper
+from kernel.eventstore import EventStore, NewEvent, StreamHead
+from kernel.keystore import CachedKeyStore, PostgresKeyStore
+from kernel.relay import OutboxRelay
+from kernel.settings import PostgresSettings, SecretsSettings
+
+EVENTS_PER_COMMAND = 5
+COMMANDS = 3000
+WORKERS = 16
+
+
+class BenchProfileUpdated(Event):
+    """A profile change carrying personal data (benchmark only)."""
+
+    event_type: ClassVar[str] = "bench.ProfileUpdated"
+    producer: ClassVar[str] = "bench"
+    account_id: str
+    email: Annotated[str, Personal(DataCategory.CONTACT)] = Field()
+    name: Annotated[str, Personal(DataCategory.IDENTITY)] = Field()
+    phone: Annotated[str, Personal(DataCategory.CONTACT)] = Field()
+    note: str
+
+
+class BenchProfileUpdatedPlain(Event):
+    """The same fields, none marked personal: the path without encryption (benchmark only)."""
+
+    event_type: ClassVar[str] = "bench.ProfileUpdatedPlain"
+    producer: ClassVar[str] = "bench"
+    account_id: str
+    email: str
+    name: str
+    phone: str
+    note: str
+
+
+async def run_once(encrypted: bool, bootstrap: str) -> float:
+    pg = PostgresSettings()
+    secrets = SecretsSettings()  # type: ignore[call-arg]
+    pool = await asyncpg.create_pool(pg.dsn(), min_size=WORKERS, max_size=WORKERS + 4)
+    ks_pool = await asyncpg.create_pool(pg.dsn(pg.keystore_database), min_size=2, max_size=4)
+    index = BlindIndex(secrets.index_key_bytes())
+    pks = PostgresKeyStore(ks_pool, KeyWrapper(secrets.master_key_bytes()), index)
+    await pks.migrate()
+    keys = CachedKeyStore(pks, 60)
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    topic = f"bench.{schema}"
+    store = EventStore(schema, keys)
+    async with pool.acquire() as conn:
+        await store.migrate(conn)
+    relay = OutboxRelay(pool, schema, "bench", topic, bootstrap, [TopicSpec(topic)], batch=2000)
+    relay_task = asyncio.create_task(relay.run())
+    while not relay.connected:
+        await asyncio.sleep(0.05)
+    cls = BenchProfileUpdated if encrypted else BenchProfileUpdatedPlain
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(COMMANDS):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            subject = str(uuid.uuid4())
+            events = [
+                NewEvent(cls(account_id=subject, email=f"user{i}.{j}@example.nl",
+                             name=f"Member Number {i}", phone="+31612345678",
+                             note="x" * 180), subject)
+                for j in range(EVENTS_PER_COMMAND)
+            ]
+            async with pool.acquire() as conn:  # one statement: atomic without BEGIN/COMMIT
+                await store.append(conn, f"profile-{subject}", StreamHead(), events)
+
+    total = COMMANDS * EVENTS_PER_COMMAND
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(WORKERS)))
+    while relay.published < total:
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - start
+    relay.stop()
+    await relay_task
+    # check every event really is on the topic
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or range(4)]
+    consumer.assign(parts)
+    await consumer.seek_to_beginning(*parts)
+    seen = 0
+    while seen < total:
+        batch = await consumer.getmany(timeout_ms=2000)
+        if not batch:
+            break
+        seen += sum(len(v) for v in batch.values())
+    await consumer.stop()
+    await pool.close()
+    await ks_pool.close()
+    if seen < total:
+        raise SystemExit(f"only {seen} of {total} events reached Kafka")
+    return total / elapsed
+
+
+async def main(runs: int) -> None:
+    with private_stack() as stack:
+        enc, plain = [], []
+        for _ in range(runs):
+            enc.append(await run_once(True, stack.kafka_bootstrap))
+            plain.append(await run_once(False, stack.kafka_bootstrap))
+    e, p = median(enc), median(plain)
+    report("write path, 5-event commands, encrypted, to Kafka", e, "events/s", ">= 7,000",
+           e >= 7000)
+    report("write path without encryption (same data)", p, "events/s", "(reference)", True)
+    cost = max(0.0, (p - e) / p * 100)
+    report("cost of encryption", cost, "%", "<= 10%", cost <= 10)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 3))

@@ -1,0 +1,1 @@
+"""Runs the embedded stack: PostgreSQL and the tansu broker, topics, and every service."""

@@ -1,0 +1,134 @@
+"""``python -m devstack run|infra``: the embedded stack in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+from devstack import logs
+from devstack.errors import StackError
+from devstack.services import ports_from_env
+from devstack.supervisor import Stack, print_addresses
+
+log = structlog.get_logger("devstack")
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwind into the clean shutdown."""
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise _Interrupted(signal.Signals(signum).name)
+
+
+def _ignore_while_stopping(signum: int, frame: FrameType | None) -> None:
+    log.info("stack.already_stopping", signal=signal.Signals(signum).name)
+
+
+def _kafka_port(bootstrap: str) -> int:
+    host, _, port = bootstrap.rpartition(":")
+    if not port.isdigit() or host not in ("127.0.0.1", "localhost", ""):
+        raise StackError(f"MARKET_KAFKA_BOOTSTRAP={bootstrap!r}: expected 127.0.0.1:<port>")
+    return int(port)
+
+
+class _Restarts:
+    """Restarts services that die after start-up, backing off when they keep dying."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.due: dict[str, float] = {}
+        self.delay: dict[str, float] = {}
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for name, code in self.stack.dead_services().items():
+            svc = self.stack.services[name]
+            if name not in self.due:
+                ran = now - svc.started_at
+                delay = 1.0 if ran > 60 else min(30.0, self.delay.get(name, 0.5) * 2)
+                self.delay[name] = delay
+                self.due[name] = now + delay
+                log.error("service.exited", service=name, exit_code=code, restart_in=delay)
+            elif now >= self.due[name]:
+                del self.due[name]
+                svc.start()
+
+
+def _serve(args: argparse.Namespace, with_services: bool) -> int:
+    began = time.monotonic()
+    stack = Stack(
+        data_dir=Path(args.data_dir),
+        pg_port=int(os.environ.get("MARKET_PG_PORT", "5433")),
+        kafka_port=_kafka_port(os.environ.get("MARKET_KAFKA_BOOTSTRAP", "127.0.0.1:9092")),
+        service_ports=ports_from_env(),
+    )
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _raise_interrupted)
+    code = 0
+    try:
+        if with_services:
+            stack.check_ports()
+        stack.start_infra()
+        if with_services:
+            stack.start_services()
+            stack.wait_ready(args.ready_timeout)
+        seconds = time.monotonic() - began
+        log.info("stack.ready", seconds=round(seconds, 2), services=with_services)
+        print_addresses(stack, seconds, services=with_services)
+        restarts = _Restarts(stack)
+        while True:
+            time.sleep(0.5)
+            if with_services:
+                restarts.tick()
+    except _Interrupted as stop:
+        log.info("stack.stopping", signal=str(stop))
+    except StackError as exc:
+        log.error("stack.failed", error=str(exc).splitlines()[0])
+        sys.stderr.write(f"\ndevstack: {exc}\n")
+        code = 1
+    finally:
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, _ignore_while_stopping)
+        stopping = time.monotonic()
+        try:
+            stack.stop()
+        except StackError:
+            code = 1
+        log.info("stack.stopped", seconds=round(time.monotonic() - stopping, 2))
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("MARKET_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("run", "PostgreSQL, tansu, topics and every service, until Ctrl-C"),
+        ("infra", "PostgreSQL, tansu and topics only, until Ctrl-C"),
+    ):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("--data-dir", default=".stack", help="where state is kept")
+        cmd.add_argument(
+            "--ready-timeout",
+            type=float,
+            default=float(os.environ.get("DEVSTACK_READY_TIMEOUT", "240")),
+            help="seconds to wait for the gateway's /readyz (run only)",
+        )
+    args = parser.parse_args(argv)
+    logs.configure(args.log_level)
+    return _serve(args, with_services=args.command == "run")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Child-process helpers: die with the parent, stop with SIGTERM then SIGKILL."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child when the runner dies, so nothing is orphaned."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def child_preexec() -> Callable[[], None] | None:
+    """The ``preexec_fn`` for children of the runner (``None`` off Linux)."""
+    return _die_with_parent if sys.platform.startswith("linux") else None
+
+
+def stop_all(procs: Iterable[subprocess.Popen[bytes]], grace: float) -> list[int | None]:
+    """SIGTERM every running process, wait up to ``grace`` seconds, then SIGKILL the rest.
+
+    Args:
+        procs: The processes; ones that already exited are left alone.
+        grace: Seconds they get to exit on their own.
+
+    Returns:
+        Each process's exit code, in order.
+    """
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            _signal(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal(proc, signal.SIGKILL)
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    return [proc.returncode for proc in procs]
+
+
+def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.kill(proc.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,73 @@
+"""The two root secrets, generated once and kept in ``<data dir>/secrets.env`` (mode 0600)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets as _random
+from pathlib import Path
+
+import structlog
+
+from devstack.errors import StackError
+
+log = structlog.get_logger("devstack.secrets")
+
+SECRET_NAMES = ("MARKET_SECRETS_MASTER_KEY", "MARKET_SECRETS_INDEX_KEY")
+FILE_NAME = "secrets.env"
+
+
+def new_secrets() -> dict[str, str]:
+    """Fresh root secrets: each base64 of 32 random bytes."""
+    return {name: base64.b64encode(_random.token_bytes(32)).decode() for name in SECRET_NAMES}
+
+
+def load_or_create(data_dir: Path) -> dict[str, str]:
+    """The root secrets kept in ``data_dir``, generated and written on first use.
+
+    Reusing them on restart keeps what PostgreSQL holds decryptable; losing the file
+    makes every encrypted field unreadable, which is why it is never rewritten.
+
+    Args:
+        data_dir: The stack's data directory.
+
+    Raises:
+        StackError: The file exists but is not valid.
+    """
+    path = Path(data_dir) / FILE_NAME
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+            log.warning("secrets.permissions_tightened", path=str(path))
+        return _parse(path)
+    values = new_secrets()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("# Root secrets of this embedded stack. Keep them: without them the data\n")
+        out.write("# stored in PostgreSQL under this directory cannot be decrypted.\n")
+        out.writelines(f"{name}={value}\n" for name, value in values.items())
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    log.info("secrets.generated", path=str(path))
+    return values
+
+
+def _parse(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    for name in SECRET_NAMES:
+        value = values.get(name, "")
+        try:
+            ok = len(base64.b64decode(value, validate=True)) == 32
+        except ValueError:
+            ok = False
+        if not ok:
+            raise StackError(f"{path}: {name} is missing or not 32 bytes of base64")
+    return {name: values[name] for name in SECRET_NAMES}

@@ -1,0 +1,87 @@
+"""Creates every topic of ``contracts.topics.TOPICS`` with its partition count and config."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
+from contracts.topics import TOPICS, TopicSpec
+
+from devstack.aio import run_sync
+from devstack.errors import StackError
+
+log = structlog.get_logger("devstack.topics")
+
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def create_topics(
+    bootstrap: str, topics: Iterable[TopicSpec] = TOPICS, timeout: float = 30.0
+) -> dict[str, int]:
+    """Create ``topics`` on the broker (existing ones are left alone) and verify them.
+
+    Args:
+        bootstrap: The broker's bootstrap address.
+        topics: The topics to create; every platform topic by default.
+        timeout: Seconds to keep trying while the broker comes up.
+
+    Returns:
+        The partition count of each topic, as the broker reports it.
+
+    Raises:
+        StackError: A topic could not be created or has the wrong partition count.
+    """
+    return run_sync(_create_topics(bootstrap, list(topics), timeout))
+
+
+async def _create_topics(bootstrap: str, topics: list[TopicSpec], within: float) -> dict[str, int]:
+    began = time.monotonic()
+    admin = await _connected_admin(bootstrap, within)
+    try:
+        response = await admin.create_topics(
+            [
+                NewTopic(
+                    t.name,
+                    num_partitions=t.partitions,
+                    replication_factor=1,
+                    topic_configs=dict(t.config),
+                )
+                for t in topics
+            ]
+        )
+        for name, code, *rest in response.topic_errors:
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                message = rest[0] if rest else ""
+                raise StackError(
+                    f"creating topic {name} failed: {for_code(code).__name__} {message}"
+                )
+        described = await admin.describe_topics([t.name for t in topics])
+    finally:
+        await admin.close()
+    counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+    for spec in topics:
+        if counts.get(spec.name) != spec.partitions:
+            raise StackError(
+                f"topic {spec.name} has {counts.get(spec.name)} partitions, "
+                f"expected {spec.partitions}"
+            )
+    log.info("topics.ready", count=len(topics), seconds=round(time.monotonic() - began, 2))
+    return counts
+
+
+async def _connected_admin(bootstrap: str, within: float) -> AIOKafkaAdminClient:
+    deadline = time.monotonic() + within
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        try:
+            await admin.start()
+            return admin
+        except (KafkaConnectionError, KafkaError, OSError) as exc:
+            await admin.close()
+            if time.monotonic() > deadline:
+                raise StackError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
+            await asyncio.sleep(0.2)

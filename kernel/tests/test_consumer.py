@@ -1,0 +1,112 @@
+"""Idempotent consumers: effects once per event, poison messages dead-lettered, the rest applied."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+
+from contracts.accounts import SessionStarted
+from kernel.consumer import Delivered, IdempotentConsumer
+from kernel.eventstore import EventStore, NewEvent, StreamHead
+from kernel.keystore import InMemoryKeyStore
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class FakeRecord:
+    value: bytes | None
+    topic: str = "t"
+    partition: int = 0
+    offset: int = 0
+    key: bytes | None = None
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+@dataclass
+class CollectingDeadLetters:
+    sent: list[tuple[FakeRecord, str, bool]] = field(default_factory=list)
+
+    async def send(self, record: FakeRecord, consumer: str, reason: str, keep_value: bool) -> None:
+        self.sent.append((record, reason, keep_value))
+
+
+@pytest.fixture
+async def schema(pool: asyncpg.Pool) -> AsyncIterator[str]:
+    name = f"cs_{uuid.uuid4().hex[:10]}"
+    store = EventStore(name, InMemoryKeyStore())
+    async with pool.acquire() as conn:
+        await store.migrate(conn)
+        await conn.execute(f"CREATE TABLE {name}.seen (session_id text)")
+    yield name
+
+
+async def records(n: int, fail_on: str | None = None) -> list[FakeRecord]:
+    store = EventStore("unused", InMemoryKeyStore())
+    subject = str(uuid.uuid4())
+    recs = await store.encode(
+        f"s-{subject}", StreamHead(),
+        [NewEvent(SessionStarted(session_id=fail_on if i == 0 and fail_on else f"s{i}",
+                                 account_id=subject, remember_me=False,
+                                 expires_at="2030-01-01T00:00:00Z"), subject)  # type: ignore[arg-type]
+         for i in range(n)],
+    )
+    out = []
+    for i, r in enumerate(recs):
+        object.__setattr__(r, "position", i + 1)
+        out.append(FakeRecord(r.envelope_bytes("accounts"), offset=i))
+    return out
+
+
+def consumer(pool: asyncpg.Pool, schema: str, dlq: CollectingDeadLetters) -> IdempotentConsumer:
+    async def handler(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        for d in batch:
+            sid = d.event.session_id  # type: ignore[attr-defined]
+            if sid == "boom":
+                raise ValueError("cannot apply")
+            await conn.execute(f"INSERT INTO {schema}.seen VALUES ($1)", sid)
+
+    return IdempotentConsumer("test", "accounts", schema, pool, InMemoryKeyStore(), handler, dlq)
+
+
+async def test_redelivered_events_have_no_second_effect(pool: asyncpg.Pool, schema: str) -> None:
+    dlq = CollectingDeadLetters()
+    c = consumer(pool, schema, dlq)
+    batch = await records(5)
+    await c.handle_records(batch)
+    await c.handle_records(batch[2:] + batch)  # broker redelivers after a crash
+    assert await pool.fetchval(f"SELECT count(*) FROM {schema}.seen") == 5
+    assert dlq.sent == []
+
+
+async def test_malformed_messages_are_dead_lettered_and_the_rest_applied(
+    pool: asyncpg.Pool, schema: str
+) -> None:
+    dlq = CollectingDeadLetters()
+    c = consumer(pool, schema, dlq)
+    good = await records(3)
+    bad = [FakeRecord(b"not json {"), FakeRecord(b'{"event_type": "x"}'), FakeRecord(None)]
+    unknown = FakeRecord(good[0].value.replace(b"accounts.SessionStarted", b"accounts.Nope"))  # type: ignore[union-attr]
+    await c.handle_records([bad[0], good[0], bad[1], good[1], bad[2], good[2], unknown])
+    assert await pool.fetchval(f"SELECT count(*) FROM {schema}.seen") == 3
+    reasons = [reason for _, reason, _ in dlq.sent]
+    assert len(reasons) == 4
+    assert any(r.startswith("not JSON") for r in reasons)
+    assert any(r.startswith("unknown event type") for r in reasons)
+    # a message that is not even an envelope is kept only as a digest (no plaintext leaks)
+    assert [keep for rec, _, keep in dlq.sent if rec is bad[0]] == [False]
+
+
+async def test_an_event_the_handler_rejects_is_dead_lettered_alone(
+    pool: asyncpg.Pool, schema: str
+) -> None:
+    dlq = CollectingDeadLetters()
+    c = consumer(pool, schema, dlq)
+    batch = await records(4, fail_on="boom")
+    await c.handle_records(batch)
+    assert await pool.fetchval(f"SELECT count(*) FROM {schema}.seen") == 3
+    assert len(dlq.sent) == 1 and "handler failed: ValueError" in dlq.sent[0][1]

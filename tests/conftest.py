@@ -1,0 +1,15 @@
+"""Platform tests: the ``infra`` and ``platform`` fixtures come from the devstack plugin."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fail with a hint, not "fixture not found", when the devstack plugin is missing."""
+    manager = config.pluginmanager
+    if not (manager.has_plugin("devstack") or manager.has_plugin("devstack.pytest_plugin")):
+        raise pytest.UsageError(
+            "the devstack pytest plugin is not loaded: run `uv sync --frozen` "
+            "(it registers the `pytest11` entry point) or pass `-p devstack.pytest_plugin`"
+        )
