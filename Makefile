@@ -11,7 +11,7 @@ ARGS ?=
 
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run infra test lint audit reset
+.PHONY: install run infra test lint audit reset bench
 
 ## install: uv if missing, then `uv sync --frozen` (PostgreSQL is handled by devstack)
 install:
@@ -45,6 +45,10 @@ lint: install
 ## audit: the retention auditor, e.g. make audit ARGS="--help"
 audit: install
 	$(VENV)/bin/marketplace-audit $(ARGS)
+
+## bench: every benchmark of bench/, each figure beside its target (TARGETS.md)
+bench: install
+	$(VENV)/bin/python -m bench $(ARGS)
 
 ## reset: forget the embedded stack's data (PostgreSQL cluster and root secrets)
 reset:

@@ -13,3 +13,8 @@ def pytest_configure(config: pytest.Config) -> None:
             "the devstack pytest plugin is not loaded: run `uv sync --frozen` "
             "(it registers the `pytest11` entry point) or pass `-p devstack.pytest_plugin`"
         )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that stop shared infrastructure after all the others."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)

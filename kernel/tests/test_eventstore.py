@@ -10,11 +10,15 @@ import pytest
 
 from contracts.accounts import AccountRegistered, SessionStarted
 from kernel.eventstore import (
-    GENESIS, ConcurrencyError, EventStore, NewEvent, StreamHead, chain_hash, header_bytes,
+    GENESIS,
+    ConcurrencyError,
+    EventStore,
+    NewEvent,
+    StreamHead,
+    chain_hash,
+    header_bytes,
 )
 from kernel.keystore import InMemoryKeyStore, SubjectErasedError
-
-
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.accounts import SessionStarted
 from contracts.topics import EPOCH_TOPIC, TopicSpec
-from kernel.eventstore import EventStore, NewEvent, StreamHead
+from kernel.eventstore import EventStore, NewEvent
 from kernel.keystore import InMemoryKeyStore
 from kernel.relay import OutboxRelay
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +17,7 @@ class UnknownEventError(Exception):
     """A record names an event type or version this code does not know."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _personal(cls: type[Event]) -> tuple[tuple[str, Personal], ...]:
     return tuple(personal_fields(cls).items())
 

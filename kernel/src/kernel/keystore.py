@@ -211,10 +211,13 @@ class InMemoryKeyStore:
 class _Coalescer:
     """Merges concurrent lookups into one key-store round trip (one batch in flight)."""
 
-    def __init__(self, fetch: Callable[[list[str]], Awaitable[Mapping[str, DataKey | None]]]) -> None:
+    def __init__(
+        self, fetch: Callable[[list[str]], Awaitable[Mapping[str, DataKey | None]]]
+    ) -> None:
         self._fetch = fetch
         self._pending: dict[str, asyncio.Future[DataKey | None]] = {}
         self._flushing = False
+        self._task: asyncio.Task[None] | None = None
 
     async def get(self, subject_ids: Iterable[str]) -> dict[str, DataKey | None]:
         loop = asyncio.get_running_loop()
@@ -226,7 +229,7 @@ class _Coalescer:
             futures[s] = fut
         if not self._flushing:
             self._flushing = True
-            loop.create_task(self._flush())
+            self._task = loop.create_task(self._flush())
         return {s: await f for s, f in futures.items()}
 
     async def _flush(self) -> None:

@@ -1,0 +1,16 @@
+"""Settings of the consent service (``CONSENT_*``, platform blocks from ``MARKET_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from kernel.service import ServiceSettings
+
+
+class ConsentSettings(ServiceSettings):
+    """The consent service's settings."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSENT_")
+
+    http_port: int = Field(8102, description="Internal API port (loopback only).")

@@ -1,0 +1,12 @@
+"""The consent service's consumer groups."""
+
+from __future__ import annotations
+
+from consent.service_layer.erasure import erase_subject
+from kernel.erasure import erasure_consumer
+from kernel.service import ConsumerSpec
+
+
+def consumers() -> list[ConsumerSpec]:
+    """Every consumer group: for now the erasure order from retention (PRV-5)."""
+    return [erasure_consumer(erase_subject)]

@@ -1,0 +1,1 @@
+"""How events and requests reach the messaging service."""
