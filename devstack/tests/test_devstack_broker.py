@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from contracts.topics import TOPICS, TopicSpec
 from devstack.broker import Tansu
 from devstack.ports import free_port, is_listening

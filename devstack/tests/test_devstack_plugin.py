@@ -7,6 +7,7 @@ import os
 import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+
 from contracts.topics import TOPICS
 from devstack.pytest_plugin import Infra
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from devstack.errors import StackError
 from devstack.ports import ensure_free, free_port, is_listening
 from devstack.postgres import Postgres

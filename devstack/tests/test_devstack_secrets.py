@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 
 import pytest
+
 from devstack.errors import StackError
 from devstack.secrets import FILE_NAME, load_or_create
 

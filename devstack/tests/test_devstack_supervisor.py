@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from devstack.errors import StackError
 from devstack.ports import free_port, is_listening
 from devstack.services import SERVICES

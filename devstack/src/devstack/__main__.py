@@ -125,8 +125,18 @@ def main(argv: list[str] | None = None) -> int:
             default=float(os.environ.get("DEVSTACK_READY_TIMEOUT", "240")),
             help="seconds to wait for the gateway's /readyz (run only)",
         )
+    topics = sub.add_parser("topics", help="create the topics on a running broker and exit")
+    topics.add_argument("--bootstrap", default=os.environ.get("MARKET_KAFKA_BOOTSTRAP",
+                                                              "127.0.0.1:9092"))
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
+    if args.command == "topics":
+        from contracts.topics import TOPICS
+
+        from devstack.topics import create_topics
+
+        create_topics(args.bootstrap, TOPICS)
+        return 0
     return _serve(args, with_services=args.command == "run")
 
 

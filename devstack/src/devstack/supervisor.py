@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 import structlog
-from contracts.topics import TOPICS
 
+from contracts.topics import TOPICS
 from devstack import secrets
 from devstack.broker import Tansu
 from devstack.errors import StackError

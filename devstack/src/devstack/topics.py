@@ -9,8 +9,8 @@ from collections.abc import Iterable
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
-from contracts.topics import TOPICS, TopicSpec
 
+from contracts.topics import TOPICS, TopicSpec
 from devstack.aio import run_sync
 from devstack.errors import StackError
 
