@@ -51,6 +51,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         "platform.broker-epoch.v1",
+        partitions=1,
         description="One random marker at offset 0; a new marker means the broker lost its data.",
     ),
     TopicSpec(
