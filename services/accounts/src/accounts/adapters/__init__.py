@@ -1,0 +1,1 @@
+"""I/O of the accounts service: projection tables, password hashing."""

@@ -1,0 +1,65 @@
+"""Projection tables of the accounts service, in schema ``accounts``.
+
+No column holds personal data in plaintext (SEC-1): look-ups go through keyed blind
+indexes, personal values live in blobs sealed with the subject's key.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS accounts;
+CREATE TABLE IF NOT EXISTS accounts.accounts (
+    account_id    text PRIMARY KEY,
+    kind          text        NOT NULL,
+    status        text        NOT NULL,
+    email_bi      bytea UNIQUE,
+    username_bi   bytea UNIQUE,
+    profile       text        NOT NULL,
+    password      text        NOT NULL,
+    terms_version text        NOT NULL,
+    pseudonym     text        NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    version       integer     NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts.sessions (
+    token_hash    bytea PRIMARY KEY,
+    session_id    text        NOT NULL UNIQUE,
+    account_id    text        NOT NULL,
+    remember_me   boolean     NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    step_up_until timestamptz,
+    revoked       boolean     NOT NULL DEFAULT false
+);
+CREATE INDEX IF NOT EXISTS sessions_account_idx ON accounts.sessions (account_id);
+CREATE TABLE IF NOT EXISTS accounts.devices (
+    registration_id text PRIMARY KEY,
+    account_id      text        NOT NULL,
+    device          text        NOT NULL,
+    registered_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS devices_account_idx ON accounts.devices (account_id);
+CREATE TABLE IF NOT EXISTS accounts.social_identities (
+    link_id     text PRIMARY KEY,
+    account_id  text        NOT NULL,
+    subject_bi  bytea       NOT NULL UNIQUE,
+    scopes      text[]      NOT NULL,
+    identity    text        NOT NULL,
+    linked_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS social_account_idx ON accounts.social_identities (account_id);
+CREATE TABLE IF NOT EXISTS accounts.login_failures (
+    key       bytea       NOT NULL,
+    failed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS login_failures_idx ON accounts.login_failures (key, failed_at);
+COMMENT ON TABLE accounts.login_failures IS
+  'Failed log-ins by blind index of e-mail or client address (brute-force protection).';
+"""
+
+
+async def migrate(conn: asyncpg.Connection) -> None:
+    """Create the projection tables (idempotent)."""
+    await conn.execute(DDL)

@@ -1,0 +1,1 @@
+"""Use cases of the accounts service: one handler per command."""

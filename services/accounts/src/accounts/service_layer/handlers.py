@@ -1,0 +1,171 @@
+"""One handler per command: load, let the aggregate decide, persist in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+from uuid import uuid4
+
+from accounts.adapters.repository import INTROSPECT_SQL
+from accounts.domain import commands
+from accounts.domain.errors import (
+    EmailTaken,
+    InvalidChange,
+    InvalidCredentials,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+)
+from accounts.domain.model import Account, check_sign_up
+from accounts.domain.sessions import Session
+from accounts.service_layer.context import Context
+from kernel.logs import get_logger
+
+log = get_logger(__name__)
+
+MIN_PASSWORD = 8
+
+
+def token_hash(token: str) -> bytes:
+    """What the sessions table keys a bearer token by (the token itself is never stored)."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= 1024:
+        raise InvalidChange(f"password must be {MIN_PASSWORD} to 1024 characters")
+
+
+async def sign_up(cmd: commands.SignUp, ctx: Context) -> str:
+    """Create an account (ACC-1); a refused attempt keeps and logs nothing (ACC-3)."""
+    today = ctx.clock().date()
+    check_sign_up(cmd, ctx.terms, today, ctx.min_age)
+    _check_password(cmd.password)
+    async with ctx.reading() as repo:
+        if await repo.email_taken(cmd.email):
+            raise EmailTaken("an account with that e-mail address exists")
+    password_hash = await ctx.passwords.hash(cmd.password)
+    account_id = str(uuid4())
+    account = Account.register(account_id, cmd, password_hash, ctx.terms, today, ctx.min_age,
+                               ctx.pseudonym(account_id))
+    async with ctx.transaction() as repo:
+        await repo.add(account)
+    log.info("accounts.registered", account_id=account_id, kind=cmd.kind)
+    return account_id
+
+
+async def log_in(cmd: commands.LogIn, ctx: Context) -> tuple[str, Session]:
+    """Check the password and open a session; returns the bearer token (ACC-4)."""
+    now = ctx.clock()
+    account_key = ctx.index.email(cmd.email)
+    address_key = ctx.index.digest("client-address", cmd.client_address or "")
+    async with ctx.reading() as repo:
+        failures = await repo.failures_since([account_key, address_key],
+                                             now - ctx.throttle.window)
+        wait = ctx.throttle.retry_after(failures[account_key], failures[address_key], now)
+        if wait is not None:
+            log.warning("accounts.login_throttled", retry_after=wait)
+            raise TooManyAttempts("too many failed log-ins; try again later", wait)
+        account = await repo.get_by_email(cmd.email)
+    usable = account is not None and account.active
+    if not await ctx.passwords.verify(account.password_hash if usable and account else None,
+                                      cmd.password):
+        async with ctx.transaction() as repo:
+            await repo.record_failure([account_key, address_key], now, now - ctx.throttle.window)
+        log.info("accounts.login_failed")
+        raise InvalidCredentials("wrong e-mail address or password")
+    assert account is not None
+    token = secrets.token_urlsafe(32)
+    async with ctx.transaction() as repo:
+        locked = await repo.get(account.account_id, for_update=True)
+        if locked is None or not locked.active:
+            raise InvalidCredentials("wrong e-mail address or password")
+        session = locked.start_session(str(uuid4()), cmd.remember_me, now, ctx.policy)
+        await repo.publish(locked)
+        await repo.add_session(token_hash(token), session)
+        await repo.clear_failures(account_key)
+    log.info("accounts.session_started", account_id=account.account_id,
+             session_id=session.session_id, remember_me=cmd.remember_me)
+    return token, session
+
+
+async def introspect(token: str, ctx: Context) -> dict[str, Any]:
+    """The live session behind a bearer token: one indexed query, no hashing, no event."""
+    row = await ctx.pool.fetchrow(INTROSPECT_SQL, token_hash(token))
+    if row is None:
+        raise Unauthenticated("the token is invalid or has ended")
+    return dict(row)
+
+
+async def own_session(ctx: Context, session_id: str, account_id: str | None) -> Session:
+    """The active session ``session_id`` (of ``account_id`` if given); else ``Unauthenticated``."""
+    async with ctx.reading() as repo:
+        session = await repo.session(session_id)
+    if session is None or (account_id is not None and session.account_id != account_id):
+        raise Unauthenticated("no such session")
+    session.require_active(ctx.clock())
+    return session
+
+
+async def log_out(cmd: commands.LogOut, ctx: Context) -> None:
+    """End the session at once."""
+    session = await own_session(ctx, cmd.session_id, cmd.account_id)
+    async with ctx.transaction() as repo:
+        account = await repo.get(session.account_id, for_update=True)
+        if account is None:
+            raise Unauthenticated("no such session")
+        ended = account.end_sessions([session], "logout")
+        await repo.revoke_sessions(ended)
+        await repo.publish(account)
+
+
+async def reauthenticate(cmd: commands.Reauthenticate, ctx: Context) -> Session:
+    """Open the step-up window after a correct password (ACC-4)."""
+    session = await own_session(ctx, cmd.session_id, None)
+    now = ctx.clock()
+    async with ctx.reading() as repo:
+        account = await repo.get(session.account_id)
+    if account is None or not await ctx.passwords.verify(account.password_hash, cmd.password):
+        raise InvalidCredentials("wrong password")
+    async with ctx.transaction() as repo:
+        locked = await repo.get(session.account_id, for_update=True)
+        current = await repo.session(session.session_id)
+        if locked is None or current is None:
+            raise Unauthenticated("no such session")
+        opened = locked.step_up(current, now, ctx.policy)
+        await repo.update_session(opened)
+        await repo.publish(locked)
+    return opened
+
+
+async def get_account(account_id: str, ctx: Context) -> Account:
+    """The member's own account (ACC-8)."""
+    async with ctx.reading() as repo:
+        account = await repo.get(account_id)
+    if account is None:
+        raise NotFound("no such account")
+    return account
+
+
+async def rectify(cmd: commands.Rectify, ctx: Context) -> Account:
+    """Apply the member's corrections inside the step-up window (ACC-4, ACC-8)."""
+    session = await own_session(ctx, cmd.session_id, cmd.account_id)
+    session.require_step_up(ctx.clock())
+    new_hash = None
+    if cmd.new_password is not None:
+        _check_password(cmd.new_password)
+        new_hash = await ctx.passwords.hash(cmd.new_password)
+    async with ctx.transaction() as repo:
+        account = await repo.get(cmd.account_id, for_update=True)
+        if account is None:
+            raise NotFound("no such account")
+        account.rectify(cmd.changes, ctx.clock().date(), ctx.min_age)
+        if new_hash is not None:
+            account.change_password(new_hash)
+            others = [s for s in await repo.open_sessions(account.account_id, ctx.clock())
+                      if s.session_id != session.session_id]
+            await repo.revoke_sessions(account.end_sessions(others, "password_changed"))
+        if account.events:
+            await repo.save(account)
+    return account

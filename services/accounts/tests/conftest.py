@@ -1,0 +1,38 @@
+"""Fixtures of the accounts tests: the service in-process against the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from accounts import bootstrap
+from accounts.settings import AccountsSettings
+from kernel.service import ServiceHost
+
+
+@pytest.fixture(scope="session")
+async def accounts_host(infra: Any) -> AsyncIterator[ServiceHost]:
+    """The accounts service in this process, ready (migrated, consumers joined)."""
+    settings = AccountsSettings(  # type: ignore[call-arg]
+        argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1,
+    )
+    host = bootstrap.build(settings)
+    async with host.app.router.lifespan_context(host.app):
+        deadline = time.monotonic() + 60
+        while not all((await host.readiness()).values()):
+            assert time.monotonic() < deadline, await host.readiness()
+            await asyncio.sleep(0.2)
+        yield host
+
+
+@pytest.fixture
+async def client(accounts_host: ServiceHost) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the in-process internal API."""
+    transport = httpx.ASGITransport(app=accounts_host.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://accounts") as c:
+        yield c
