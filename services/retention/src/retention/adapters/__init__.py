@@ -1,0 +1,1 @@
+"""Persistence of the retention service: event-sourced requests and projections."""

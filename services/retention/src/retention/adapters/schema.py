@@ -1,0 +1,45 @@
+"""Projection tables of the retention service (its event store's are the kernel's)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+DDL = """
+CREATE TABLE IF NOT EXISTS retention.privacy_requests (
+    request_id        text PRIMARY KEY,
+    subject_id        text        NOT NULL,
+    type              text        NOT NULL,
+    channel           text        NOT NULL,
+    status            text        NOT NULL,
+    received_at       timestamptz NOT NULL,
+    due_at            timestamptz NOT NULL,
+    ended_at          timestamptz,
+    reason            text        NOT NULL DEFAULT '',
+    expected_services text[]      NOT NULL DEFAULT '{}',
+    receipts          jsonb       NOT NULL DEFAULT '{}',
+    token_hash        bytea,
+    version           integer     NOT NULL
+);
+CREATE INDEX IF NOT EXISTS privacy_requests_subject_idx
+    ON retention.privacy_requests (subject_id);
+CREATE INDEX IF NOT EXISTS privacy_requests_open_due_idx
+    ON retention.privacy_requests (due_at) WHERE ended_at IS NULL;
+COMMENT ON TABLE retention.privacy_requests IS
+  'Privacy requests (PRV-7); kept after an erasure as its proof: subject id only.';
+CREATE TABLE IF NOT EXISTS retention.subject_data (
+    subject_id  text        NOT NULL,
+    category    text        NOT NULL,
+    service     text        NOT NULL,
+    first_seen  timestamptz NOT NULL,
+    last_seen   timestamptz NOT NULL,
+    events      bigint      NOT NULL,
+    PRIMARY KEY (subject_id, category, service)
+);
+COMMENT ON TABLE retention.subject_data IS
+  'Which categories of each subject''s personal data each service holds (RET-2).';
+"""
+
+
+async def migrate(conn: asyncpg.Connection) -> None:
+    """Create the retention projections (idempotent; the host serialises callers)."""
+    await conn.execute(DDL)

@@ -1,0 +1,152 @@
+"""The auditors' command line (AUD-1, AUD-2): ``marketplace-audit replay|verify``.
+
+``replay [--subject ID] [--until ISO-8601]`` reads every ``*.events.v1`` topic from the
+beginning, checks every hash chain, decrypts with the key store and prints the
+reconstructed state as JSON on standard output; an erased subject's personal fields
+read "erased". ``verify`` checks every chain and exits 1 on any break. Progress and
+warnings go to standard error. Settings come from the ``MARKET_*`` environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+
+from kernel.crypto import BlindIndex, DataKey, KeyWrapper
+from kernel.keystore import PostgresKeyStore
+from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
+from retention.adapters.kafka_log import read_event_topics
+from retention.bootstrap import load_contracts
+from retention.service_layer.replay import LogEvent, Verification, reconstruct, verify
+
+EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
+
+
+def _progress(message: str) -> None:
+    print(f"marketplace-audit: {message}", file=sys.stderr, flush=True)
+
+
+async def _load_log(bootstrap: str) -> Verification:
+    started = time.perf_counter()
+    records = await read_event_topics(bootstrap, _progress)
+    events, foreign = [], 0
+    for _, value in records:
+        if value is None:
+            continue
+        try:
+            events.append(LogEvent.parse(value))
+        except (ValueError, KeyError, TypeError):
+            foreign += 1
+    if foreign:
+        _progress(f"warning: {foreign} record(s) on event topics are not event envelopes")
+    checked = verify(events)
+    _progress(f"checked {checked.events} event(s) in {len(checked.streams)} stream(s), "
+              f"{checked.duplicates} redelivery(ies), {len(checked.breaks)} break(s) "
+              f"in {time.perf_counter() - started:.1f}s")
+    return checked
+
+
+async def _keys(
+    subjects: set[str],
+) -> tuple[dict[str, DataKey | None], set[str]]:
+    """Every needed key in one lookup per 5000 subjects, and which subjects are erased."""
+    pg, secrets = PostgresSettings(), SecretsSettings()
+    index = BlindIndex(secrets.index_key_bytes())
+    pool = await asyncpg.create_pool(pg.dsn(pg.keystore_database), min_size=1, max_size=2)
+    try:
+        store = PostgresKeyStore(pool, KeyWrapper(secrets.master_key_bytes()), index)
+        ordered = sorted(subjects)
+        keys: dict[str, DataKey | None] = {}
+        erased: set[str] = set()
+        for i in range(0, len(ordered), 5000):
+            chunk = ordered[i:i + 5000]
+            keys.update(await store.keys_for_reading(chunk))
+            hashes = {index.subject(s): s for s in chunk}
+            rows = await pool.fetch(
+                "SELECT subject_hash FROM keystore.subject_keys "
+                "WHERE subject_hash = ANY($1::bytea[]) AND erased_at IS NOT NULL",
+                list(hashes),
+            )
+            erased.update(hashes[bytes(r["subject_hash"])] for r in rows)
+        return keys, erased
+    finally:
+        await pool.close()
+
+
+async def replay(subject: str | None, until: datetime | None, with_events: bool) -> int:
+    """Print the reconstructed state; returns the exit code."""
+    checked = await _load_log(KafkaSettings().bootstrap)
+    needed = {
+        e.subject_id for chain in checked.streams.values() for e in chain
+        if e.subject_id and (subject is None or e.subject_id == subject)
+    }
+    keys, erased = await _keys(needed) if needed else ({}, set())
+    _progress(f"{len(needed)} subject(s), {len(erased)} erased")
+    state = reconstruct(checked, keys, erased, subject, until, with_events)
+    sys.stdout.buffer.write(orjson.dumps(state, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+    if checked.breaks:
+        _progress("warning: the log has hash-chain breaks (see verification.breaks)")
+    return EXIT_OK
+
+
+async def verify_all() -> int:
+    """Check every chain; print the breaks as JSON; 1 if there is any."""
+    checked = await _load_log(KafkaSettings().bootstrap)
+    report = {"streams": len(checked.streams), "events": checked.events,
+              "duplicates": checked.duplicates, "breaks": checked.breaks,
+              "ok": not checked.breaks}
+    sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+    return EXIT_BROKEN if checked.breaks else EXIT_OK
+
+
+def _instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="marketplace-audit", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    rp = sub.add_parser("replay", help="reconstruct state from the Kafka log (AUD-1)")
+    rp.add_argument("--subject", help="only events about this data subject")
+    rp.add_argument("--until", type=_instant, help="state as of this ISO-8601 instant")
+    rp.add_argument("--state-only", action="store_true", help="omit each stream's history")
+    sub.add_parser("verify", help="check every hash chain; exit 1 on a break (AUD-2)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``marketplace-audit``; returns (and exits with) the exit code."""
+    args = parser().parse_args(argv)
+    load_contracts()
+    try:
+        if args.command == "replay":
+            code = asyncio.run(replay(args.subject, args.until, not args.state_only))
+        else:
+            code = asyncio.run(verify_all())
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        _progress(f"error: {type(exc).__name__}: {exc}")
+        code = EXIT_ERROR
+    except Exception as exc:
+        if type(exc).__module__.startswith("aiokafka"):
+            _progress(f"error: Kafka: {type(exc).__name__}: {exc}")
+            code = EXIT_ERROR
+        else:
+            raise
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The retention service's composition root."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import contracts
+from kernel.service import Runtime, ServiceHost
+from retention.adapters.requests import RequestRepository
+from retention.adapters.schema import migrate
+from retention.adapters.subjects import SubjectProjection
+from retention.entrypoints.consumers import consumer_specs
+from retention.entrypoints.http import router
+from retention.settings import RetentionSettings
+
+
+def load_contracts() -> None:
+    """Import every contracts module so every event type is registered (RET-2 reads all)."""
+    for mod in pkgutil.iter_modules(contracts.__path__):
+        importlib.import_module(f"contracts.{mod.name}")
+
+
+async def _wire(rt: Runtime) -> None:
+    rt.extra["requests"] = RequestRepository(rt.store)
+    rt.extra["subjects"] = SubjectProjection()
+
+
+def build(settings: RetentionSettings | None = None) -> ServiceHost:
+    """The retention service, ready to ``serve()`` or to enter its lifespan in tests."""
+    load_contracts()
+    return ServiceHost(
+        "retention", settings or RetentionSettings(), routers=[router],
+        consumers=consumer_specs(), migrate=migrate, on_start=_wire,
+    )

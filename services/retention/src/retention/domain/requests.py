@@ -1,0 +1,192 @@
+"""The privacy-request aggregate and its lifecycle (PRV-5, PRV-7).
+
+received → verified → in_progress → completed | refused (refusal possible until the
+request ends). The aggregate decides and records contract events; it never touches a
+clock, database or broker: callers pass ``now`` and persist ``pending``.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from contracts.envelope import Event
+from contracts.privacy import (
+    ErasureReceiptRecorded,
+    PrivacyRequestReceived,
+    PrivacyRequestStatusChanged,
+    ReceiptStatus,
+    RequestStatus,
+    SubjectKeyShredded,
+)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "received": frozenset({"verified", "refused"}),
+    "verified": frozenset({"in_progress", "refused"}),
+    "in_progress": frozenset({"completed", "refused"}),
+    "completed": frozenset(),
+    "refused": frozenset(),
+}
+"""Which status may follow which (PRV-7)."""
+
+ENDED = frozenset({"completed", "refused"})
+
+
+class InvalidTransition(Exception):
+    """The request cannot move to the asked status from where it is."""
+
+
+def one_month_after(moment: datetime) -> datetime:
+    """The same instant one calendar month later, clamped to the month's last day (PRV-7)."""
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One service's answer to an erasure."""
+
+    service: str
+    status: ReceiptStatus
+    at: datetime | None
+
+
+@dataclass
+class PrivacyRequest:
+    """A data subject's request to exercise a right, from receipt to its end."""
+
+    request_id: str
+    subject_id: str = ""
+    type: str = ""
+    channel: str = ""
+    status: RequestStatus = "received"
+    received_at: datetime | None = None
+    due_at: datetime | None = None
+    ended_at: datetime | None = None
+    reason: str = ""
+    expected_services: tuple[str, ...] = ()
+    receipts: dict[str, Receipt] = field(default_factory=dict)
+    version: int = 0
+    pending: list[Event] = field(default_factory=list)
+
+    @classmethod
+    def receive(
+        cls, request_id: str, subject_id: str, type: str, channel: str,
+        identity_verified: bool, now: datetime, erasure_services: Sequence[str],
+    ) -> PrivacyRequest:
+        """Record a new request; a verified erasure starts at once (PRV-5).
+
+        Args:
+            request_id: The new request's id.
+            subject_id: Whose data it concerns.
+            type: Which right (access, erasure, ...).
+            channel: How it arrived (app, form, email, post).
+            identity_verified: Whether the subject's identity was verified on receipt.
+            now: The instant of receipt.
+            erasure_services: Services whose receipts an erasure awaits.
+        """
+        req = cls(request_id)
+        req._record(
+            PrivacyRequestReceived(
+                request_id=request_id, subject_id=subject_id, type=type,
+                channel=channel, identity_verified=identity_verified,
+                due_at=one_month_after(now),
+            ),
+            now,
+        )
+        if identity_verified and type == "erasure":
+            req.start_erasure(erasure_services, now)
+        return req
+
+    @classmethod
+    def from_history(
+        cls, request_id: str, history: Iterable[tuple[Event, datetime]]
+    ) -> PrivacyRequest:
+        """Rebuild the request from its stored events and their instants."""
+        req = cls(request_id)
+        for event, at in history:
+            req._apply(event, at)
+            req.version += 1
+        return req
+
+    @property
+    def ended(self) -> bool:
+        """Whether the request is completed or refused."""
+        return self.status in ENDED
+
+    def verify(self, now: datetime) -> None:
+        """Staff verified the subject's identity (requests by form, e-mail or post)."""
+        self._move("verified", now)
+
+    def start_erasure(self, services: Sequence[str], now: datetime) -> None:
+        """Start a verified erasure: the subject's key is shredded and receipts awaited."""
+        if self.type != "erasure":
+            raise InvalidTransition(f"a {self.type} request is not an erasure")
+        self._move("in_progress", now)
+        self._record(
+            SubjectKeyShredded(request_id=self.request_id, subject_id=self.subject_id,
+                               services=list(services)),
+            now,
+        )
+
+    def refuse(self, reason: str, now: datetime) -> None:
+        """Refuse the request, with its reason (PRV-7)."""
+        self._move("refused", now, reason)
+
+    def record_receipt(self, service: str, status: ReceiptStatus, at: datetime,
+                       now: datetime) -> bool:
+        """Record one service's erasure receipt; completes the request on the last one.
+
+        Returns:
+            Whether anything changed (duplicates and unexpected services change nothing).
+        """
+        if self.status != "in_progress" or service not in self.expected_services:
+            return False
+        known = self.receipts.get(service)
+        if known is not None and known.status == status:
+            return False
+        self._record(
+            ErasureReceiptRecorded(request_id=self.request_id, subject_id=self.subject_id,
+                                   service=service, status=status, at=at),
+            now,
+        )
+        if all(r.status == "completed" for r in self.receipt_list()):
+            self._move("completed", now)
+        return True
+
+    def receipt_list(self) -> list[Receipt]:
+        """A receipt per expected service, ``pending`` until it arrives (API.md order)."""
+        return [self.receipts.get(s, Receipt(s, "pending", None)) for s in self.expected_services]
+
+    def _move(self, status: RequestStatus, now: datetime, reason: str = "") -> None:
+        if status not in TRANSITIONS[self.status]:
+            raise InvalidTransition(f"cannot go from {self.status} to {status}")
+        self._record(
+            PrivacyRequestStatusChanged(request_id=self.request_id, subject_id=self.subject_id,
+                                        status=status, reason=reason),
+            now,
+        )
+
+    def _record(self, event: Event, now: datetime) -> None:
+        self._apply(event, now)
+        self.pending.append(event)
+
+    def _apply(self, event: Any, at: datetime) -> None:
+        if isinstance(event, PrivacyRequestReceived):
+            self.subject_id, self.type, self.channel = event.subject_id, event.type, event.channel
+            self.received_at, self.due_at = at, event.due_at
+            self.status = "verified" if event.identity_verified else "received"
+        elif isinstance(event, PrivacyRequestStatusChanged):
+            self.status = event.status
+            if event.reason:
+                self.reason = event.reason
+            if event.status in ENDED:
+                self.ended_at = at
+        elif isinstance(event, SubjectKeyShredded):
+            self.expected_services = tuple(event.services)
+        elif isinstance(event, ErasureReceiptRecorded):
+            self.receipts[event.service] = Receipt(event.service, event.status, event.at)

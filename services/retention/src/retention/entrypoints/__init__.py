@@ -1,0 +1,1 @@
+"""Thin adapters turning HTTP calls and Kafka deliveries into handler calls."""

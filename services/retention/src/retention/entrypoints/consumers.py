@@ -1,0 +1,48 @@
+"""The retention service's consumers: thin adapters from Kafka batches to handlers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+from contracts.privacy import ErasureReceiptIssued
+from contracts.topics import SERVICES, events_topic
+from kernel.consumer import Delivered, Handler
+from kernel.erasure import erasure_consumer
+from kernel.service import ConsumerSpec, Runtime
+from retention.service_layer import handlers
+
+ALL_EVENT_TOPICS = [events_topic(s) for s in SERVICES]
+
+
+def _subjects(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        await handlers.project_subjects(conn, rt.extra["subjects"], batch)
+
+    return handle
+
+
+def _receipts(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        items = [
+            (d.event, d.envelope.occurred_at, d.envelope.event_id)
+            for d in batch if isinstance(d.event, ErasureReceiptIssued)
+        ]
+        await handlers.record_receipts(conn, rt.extra["requests"], items, datetime.now(UTC))
+
+    return handle
+
+
+async def _erase(rt: Runtime, conn: asyncpg.Connection, subject_id: str) -> tuple[bool, str]:
+    return await handlers.erase_subject(conn, rt.extra["subjects"], subject_id)
+
+
+def consumer_specs() -> list[ConsumerSpec]:
+    """Every consumer group of the service."""
+    return [
+        ConsumerSpec("subjects", ALL_EVENT_TOPICS, _subjects),
+        ConsumerSpec("receipts", ALL_EVENT_TOPICS, _receipts,
+                     event_types=[ErasureReceiptIssued.event_type]),
+        erasure_consumer(_erase),
+    ]

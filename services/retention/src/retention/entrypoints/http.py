@@ -1,0 +1,128 @@
+"""The retention service's internal API (loopback; the gateway is its only caller)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from contracts.privacy import RequestType
+from kernel.http import ApiError
+from kernel.service import Runtime
+from retention.domain import commands
+from retention.domain.requests import InvalidTransition
+from retention.service_layer import handlers
+
+router = APIRouter()
+
+
+class PrivacyRequestIn(BaseModel):
+    """A privacy request as the gateway (or support staff) submits it."""
+
+    subject_id: str = Field(min_length=1, max_length=200, description="Whose data.")
+    type: RequestType = Field(description="Which right.")
+    channel: Literal["app", "form", "email", "post"] = Field("app", description="How it came.")
+    identity_verified: bool = Field(False, description="Identity verified on receipt.")
+
+
+class RefusalIn(BaseModel):
+    """Why a request is refused."""
+
+    reason: str = Field(min_length=1, max_length=500, description="Reason; no personal data.")
+
+
+def _rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def _part(rt: Runtime, name: str) -> Any:
+    """A wired adapter; 503 until the service has migrated and wired its adapters."""
+    part = rt.extra.get(name)
+    if part is None:
+        raise ApiError(503, "unavailable", "the service is starting", {"Retry-After": "1"})
+    return part
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.post("/internal/privacy-requests", status_code=202)
+async def submit(body: PrivacyRequestIn, request: Request) -> dict[str, str]:
+    """Record a request; a verified erasure shreds the subject's key at once."""
+    rt = _rt(request)
+    cmd = commands.SubmitPrivacyRequest(body.subject_id, body.type, body.channel,
+                                        body.identity_verified)
+    done = await handlers.submit_request(rt.pool, _part(rt, "requests"), rt.keys, cmd, _now())
+    return {"request_id": done.request_id, "status_token": done.status_token}
+
+
+@router.get("/internal/privacy-requests/{request_id}")
+async def status(
+    request_id: str, request: Request,
+    x_account_id: Annotated[str | None, Header()] = None,
+    x_status_token: Annotated[str | None, Header()] = None,
+    status_token: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    """The request for its subject (``X-Account-Id``) or a status-token holder."""
+    rt = _rt(request)
+    token = x_status_token or status_token
+    try:
+        async with rt.pool.acquire() as conn:
+            return await handlers.request_status(
+                conn, _part(rt, "requests"), request_id, x_account_id, token, _now(),
+                rt.settings.status_token_days,  # type: ignore[attr-defined]
+            )
+    except handlers.RequestNotFound as exc:
+        raise ApiError(404, "not_found", "no such privacy request") from exc
+    except handlers.BadStatusToken as exc:
+        raise ApiError(401, "unauthenticated", "the status token is invalid or expired") from exc
+
+
+@router.post("/internal/privacy-requests/{request_id}/verify")
+async def verify(request_id: str, request: Request) -> dict[str, str]:
+    """Support staff verified the identity behind a form, e-mail or post request."""
+    rt = _rt(request)
+    try:
+        new = await handlers.verify_request(rt.pool, _part(rt, "requests"), rt.keys,
+                                            commands.VerifyPrivacyRequest(request_id), _now())
+    except handlers.RequestNotFound as exc:
+        raise ApiError(404, "not_found", "no such privacy request") from exc
+    except InvalidTransition as exc:
+        raise ApiError(409, "invalid_transition", str(exc)) from exc
+    return {"request_id": request_id, "status": new}
+
+
+@router.post("/internal/privacy-requests/{request_id}/refuse")
+async def refuse(request_id: str, body: RefusalIn, request: Request) -> dict[str, str]:
+    """Refuse a request with its reason."""
+    rt = _rt(request)
+    try:
+        new = await handlers.refuse_request(
+            rt.pool, _part(rt, "requests"), commands.RefusePrivacyRequest(request_id, body.reason),
+            _now(),
+        )
+    except handlers.RequestNotFound as exc:
+        raise ApiError(404, "not_found", "no such privacy request") from exc
+    except InvalidTransition as exc:
+        raise ApiError(409, "invalid_transition", str(exc)) from exc
+    return {"request_id": request_id, "status": new}
+
+
+@router.get("/internal/subjects/{subject_id}")
+async def subject(subject_id: str, request: Request) -> JSONResponse:
+    """Which categories of the subject's data each service holds (RET-2)."""
+    rt = _rt(request)
+    async with rt.pool.acquire() as conn:
+        rows = await _part(rt, "subjects").of(conn, subject_id)
+    holdings = [
+        {"category": r["category"], "service": r["service"],
+         "first_seen": r["first_seen"].isoformat(), "last_seen": r["last_seen"].isoformat(),
+         "events": r["events"]}
+        for r in rows
+    ]
+    return JSONResponse({"subject_id": subject_id, "holdings": holdings})

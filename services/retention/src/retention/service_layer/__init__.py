@@ -1,0 +1,1 @@
+"""Use cases of the retention service: one handler per command or event reaction."""

@@ -1,0 +1,193 @@
+"""Handlers of the retention service: privacy requests, receipts and the subject projection."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from contracts.envelope import event_class
+from contracts.personal import categories_of
+from contracts.privacy import ERASURE_SERVICES, ErasureReceiptIssued
+from kernel.consumer import Delivered
+from kernel.eventstore import ConcurrencyError
+from kernel.keystore import KeyStore
+from kernel.logs import get_logger
+from retention.adapters.requests import RequestRepository
+from retention.adapters.subjects import SubjectProjection
+from retention.domain import commands
+from retention.domain.requests import PrivacyRequest
+from retention.domain.subjects import Sighting, fold
+from retention.service_layer import tokens
+
+log = get_logger(__name__)
+
+
+class RequestNotFound(Exception):
+    """No such request, or not the caller's."""
+
+
+class BadStatusToken(Exception):
+    """The status token does not match the request or has expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What the submitter gets back."""
+
+    request_id: str
+    status_token: str
+
+
+async def submit_request(
+    pool: asyncpg.Pool, repo: RequestRepository, keys: KeyStore,
+    cmd: commands.SubmitPrivacyRequest, now: datetime,
+) -> Submitted:
+    """Record a request; a verified erasure shreds the subject's key before commit (PRV-5).
+
+    The key is destroyed inside the transaction that records ``SubjectKeyShredded``: if
+    destruction fails nothing is recorded, and the order is published only after commit.
+    """
+    request_id = str(uuid.uuid4())
+    token, token_hash = tokens.new_token()
+    req = PrivacyRequest.receive(request_id, cmd.subject_id, cmd.type, cmd.channel,
+                                 cmd.identity_verified, now, ERASURE_SERVICES)
+    shred = req.status == "in_progress"
+    async with pool.acquire() as conn, conn.transaction():
+        await repo.save(conn, req, token_hash, correlation_id=uuid.UUID(request_id))
+        if shred:
+            existed = await keys.destroy(cmd.subject_id)
+            log.info("privacy.key_shredded", request_id=request_id, key_existed=existed)
+    log.info("privacy.request_received", request_id=request_id, type=cmd.type,
+             status=req.status)
+    return Submitted(request_id, token)
+
+
+async def verify_request(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyStore,
+                         cmd: commands.VerifyPrivacyRequest, now: datetime) -> str:
+    """Staff verified the requester's identity; an erasure then starts at once."""
+    async with pool.acquire() as conn, conn.transaction():
+        req = await repo.get(conn, cmd.request_id)
+        if req is None:
+            raise RequestNotFound(cmd.request_id)
+        req.verify(now)
+        if req.type == "erasure":
+            req.start_erasure(ERASURE_SERVICES, now)
+        await repo.save(conn, req)
+        if req.status == "in_progress":
+            await keys.destroy(req.subject_id)
+    return req.status
+
+
+async def refuse_request(pool: asyncpg.Pool, repo: RequestRepository,
+                         cmd: commands.RefusePrivacyRequest, now: datetime) -> str:
+    """Refuse a request with its reason."""
+    async with pool.acquire() as conn, conn.transaction():
+        req = await repo.get(conn, cmd.request_id)
+        if req is None:
+            raise RequestNotFound(cmd.request_id)
+        req.refuse(cmd.reason, now)
+        await repo.save(conn, req)
+    return req.status
+
+
+async def request_status(
+    conn: asyncpg.Connection, repo: RequestRepository, request_id: str,
+    account_id: str | None, status_token: str | None, now: datetime, token_days: int,
+) -> dict[str, Any]:
+    """The request as API.md shows it, for its subject or a holder of its status token.
+
+    Raises:
+        RequestNotFound: unknown, or another subject's request (no token given).
+        BadStatusToken: a token was given and does not open this request.
+    """
+    row = await repo.row(conn, request_id)
+    if status_token is not None:
+        if row is None or not tokens.token_valid(status_token, row["token_hash"],
+                                                 row["ended_at"], now, token_days):
+            raise BadStatusToken(request_id)
+    elif row is None or account_id is None or row["subject_id"] != account_id:
+        raise RequestNotFound(request_id)
+    return view(row)
+
+
+def view(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """API.md's shape of a request from its projection row."""
+    got = row["receipts"]
+    got = orjson.loads(got) if isinstance(got, str) else got
+    receipts = [
+        {"service": s, "status": got.get(s, {}).get("status", "pending"),
+         "at": got.get(s, {}).get("at")}
+        for s in row["expected_services"]
+    ]
+    return {
+        "request_id": row["request_id"], "type": row["type"], "status": row["status"],
+        "channel": row["channel"], "received_at": row["received_at"].isoformat(),
+        "due_at": row["due_at"].isoformat(),
+        "ended_at": row["ended_at"].isoformat() if row["ended_at"] else None,
+        "reason": row["reason"] or None, "receipts": receipts, "exceptions": [],
+    }
+
+
+async def record_receipts(
+    conn: asyncpg.Connection, repo: RequestRepository,
+    receipts: Sequence[tuple[ErasureReceiptIssued, datetime, Any]], now: datetime,
+) -> None:
+    """Record services' erasure receipts; completes a request on its last receipt (PRV-5).
+
+    Args:
+        conn: The consumer's transaction.
+        repo: Request repository.
+        receipts: Each receipt with the instant it was issued and its event id.
+        now: The current instant.
+    """
+    by_request: dict[str, list[tuple[ErasureReceiptIssued, datetime, Any]]] = defaultdict(list)
+    for item in receipts:
+        by_request[item[0].request_id].append(item)
+    for request_id, items in by_request.items():
+        for attempt in range(3):
+            try:
+                async with conn.transaction():
+                    req = await repo.get(conn, request_id)
+                    if req is None:
+                        log.warning("privacy.receipt_for_unknown_request", request_id=request_id)
+                        break
+                    for receipt, at, _ in items:
+                        req.record_receipt(receipt.service, receipt.status, at, now)
+                    await repo.save(conn, req, causation_id=items[-1][2])
+                if req.status == "completed":
+                    log.info("privacy.erasure_completed", request_id=request_id)
+                break
+            except ConcurrencyError:
+                if attempt == 2:
+                    raise
+
+
+async def project_subjects(conn: asyncpg.Connection, projection: SubjectProjection,
+                           batch: Sequence[Delivered]) -> None:
+    """Note which categories of which subject each event shows a service holds (RET-2)."""
+    sightings, seen = [], set()
+    for item in batch:
+        env = item.envelope
+        # The kernel passes a redelivery that lands in the same batch twice; count it once.
+        if env.subject_id is None or env.event_id in seen:
+            continue
+        seen.add(env.event_id)
+        cats = categories_of(event_class(env.event_type, env.schema_version), env.payload)
+        if cats:
+            sightings.append(Sighting(env.subject_id, env.producer, frozenset(cats),
+                                      env.occurred_at))
+    await projection.upsert(conn, fold(sightings))
+
+
+async def erase_subject(conn: asyncpg.Connection, projection: SubjectProjection,
+                        subject_id: str) -> tuple[bool, str]:
+    """Delete the subject from the subject projection; the request records stay as proof."""
+    deleted = await projection.delete(conn, subject_id)
+    return deleted > 0, f"subject projection: {deleted} row(s) deleted; request records kept"

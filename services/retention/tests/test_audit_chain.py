@@ -1,0 +1,81 @@
+"""Unit tests of hash-chain verification (AUD-2) and replay with erased subjects (AUD-1)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from contracts.accounts import AccountRegistered, SessionEnded
+from kernel.eventstore import EventStore, NewEvent, StreamHead
+from kernel.keystore import InMemoryKeyStore
+from retention.service_layer.replay import LogEvent, reconstruct, verify
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+async def _log(keys: InMemoryKeyStore, subject: str = "s1") -> list[LogEvent]:
+    store = EventStore("accounts", keys)
+    events = [
+        NewEvent(AccountRegistered(account_id=subject, kind="member", email="a@example.org",
+                                   name="Ann Example", username="ann", password_hash="h",
+                                   terms_version="1"), subject, occurred_at=T0),
+        NewEvent(SessionEnded(session_id="x", account_id=subject, reason="logout"), subject,
+                 occurred_at=T0 + timedelta(hours=1)),
+        NewEvent(SessionEnded(session_id="y", account_id=subject, reason="logout"), subject,
+                 occurred_at=T0 + timedelta(hours=2)),
+    ]
+    recs = await store.encode(f"account-{subject}", StreamHead(), events)
+    return [LogEvent.parse(dataclasses.replace(r, position=i + 1).envelope_bytes("accounts"))
+            for i, r in enumerate(recs)]
+
+
+async def test_aud2_intact_chain_with_redelivery_verifies() -> None:
+    log = await _log(InMemoryKeyStore())
+    checked = verify([*log, log[1]])
+    assert checked.breaks == [] and checked.events == 3 and checked.duplicates == 1
+
+
+async def test_aud2_altered_event_is_a_break() -> None:
+    log = await _log(InMemoryKeyStore())
+    log[1].payload["reason"] = "misuse_reported"
+    reasons = [b["reason"] for b in verify(log).breaks]
+    assert any("altered" in r for r in reasons)
+
+
+async def test_aud2_missing_event_is_a_break() -> None:
+    log = await _log(InMemoryKeyStore())
+    breaks = verify([log[0], log[2]]).breaks
+    assert breaks and "missing" in breaks[0]["reason"]
+
+
+async def test_aud2_forged_replacement_is_a_break() -> None:
+    log = await _log(InMemoryKeyStore())
+    forged = dataclasses.replace(log[1], event_id="00000000-0000-0000-0000-000000000001")
+    assert any("fork" in b["reason"] for b in verify([*log, forged]).breaks)
+
+
+async def test_aud1_replay_decrypts_living_subject_and_shows_erased_one_as_erased() -> None:
+    keys = InMemoryKeyStore()
+    log = await _log(keys)
+    key = (await keys.keys_for_reading(["s1"]))["s1"]
+    alive = reconstruct(verify(log), {"s1": key}, set(), subject="s1")
+    state = alive["services"]["accounts"]["account-s1"]["state"]
+    assert state["email"] == "a@example.org" and state["reason"] == "logout"
+
+    await keys.destroy("s1")
+    gone = reconstruct(verify(log), {"s1": None}, {"s1"}, subject="s1")
+    state = gone["services"]["accounts"]["account-s1"]["state"]
+    assert state["email"] == state["name"] == state["username"] == "erased"
+    assert gone["subjects"] == {"s1": {"erased": True}}
+    assert b"a@example.org" not in orjson.dumps(gone)
+
+
+async def test_aud1_replay_until_shows_state_as_of_that_instant() -> None:
+    log = await _log(InMemoryKeyStore())
+    got = reconstruct(verify(log), {}, set(), until=T0 + timedelta(minutes=90))
+    assert got["services"]["accounts"]["account-s1"]["version"] == 2

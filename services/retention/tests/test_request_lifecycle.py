@@ -1,0 +1,123 @@
+"""Unit tests of the privacy-request lifecycle (PRV-5, PRV-7) and the subject fold (RET-2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from contracts.privacy import (
+    ErasureReceiptRecorded,
+    PrivacyRequestReceived,
+    PrivacyRequestStatusChanged,
+    SubjectKeyShredded,
+)
+from retention.domain.requests import InvalidTransition, PrivacyRequest, one_month_after
+from retention.domain.subjects import Sighting, fold
+from retention.service_layer import tokens
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
+SERVICES = ("accounts", "consent", "retention")
+
+
+def _erasure(verified: bool = True) -> PrivacyRequest:
+    return PrivacyRequest.receive("r1", "s1", "erasure", "app", verified, T0, SERVICES)
+
+
+def test_prv7_due_date_is_one_calendar_month_after_receipt() -> None:
+    assert one_month_after(T0) == datetime(2025, 2, 28, 12, 0, tzinfo=UTC)
+    assert one_month_after(datetime(2025, 12, 15, tzinfo=UTC)) == datetime(2026, 1, 15, tzinfo=UTC)
+    assert _erasure().due_at == datetime(2025, 2, 28, 12, 0, tzinfo=UTC)
+
+
+def test_prv5_verified_erasure_shreds_key_and_goes_in_progress_at_once() -> None:
+    req = _erasure()
+    assert req.status == "in_progress"
+    assert [type(e) for e in req.pending] == [
+        PrivacyRequestReceived, PrivacyRequestStatusChanged, SubjectKeyShredded,
+    ]
+    shred = req.pending[2]
+    assert isinstance(shred, SubjectKeyShredded) and shred.services == list(SERVICES)
+    assert [r.status for r in req.receipt_list()] == ["pending"] * 3
+
+
+def test_prv7_unverified_request_waits_as_received_until_staff_verify() -> None:
+    req = _erasure(verified=False)
+    assert req.status == "received" and len(req.pending) == 1
+    req.verify(T0)
+    assert req.status == "verified"
+    req.start_erasure(SERVICES, T0)
+    assert req.status == "in_progress"
+
+
+def test_prv7_verified_access_request_is_recorded_as_verified() -> None:
+    req = PrivacyRequest.receive("r2", "s1", "access", "app", True, T0, SERVICES)
+    assert req.status == "verified" and req.receipt_list() == []
+
+
+def test_prv5_request_completes_only_when_every_receipt_completed() -> None:
+    req = _erasure()
+    later = T0 + timedelta(seconds=1)
+    assert req.record_receipt("accounts", "completed", later, later)
+    assert req.record_receipt("consent", "failed", later, later)
+    assert req.status == "in_progress"
+    assert req.record_receipt("retention", "completed", later, later)
+    assert req.status == "in_progress"
+    assert req.record_receipt("consent", "completed", later, later)
+    assert req.status == "completed" and req.ended_at == later
+    assert [r.status for r in req.receipt_list()] == ["completed"] * 3
+
+
+def test_prv5_duplicate_and_unexpected_receipts_change_nothing() -> None:
+    req = _erasure()
+    req.pending.clear()
+    assert req.record_receipt("accounts", "completed", T0, T0)
+    assert not req.record_receipt("accounts", "completed", T0, T0)
+    assert not req.record_receipt("billing", "completed", T0, T0)
+    assert len(req.pending) == 1 and isinstance(req.pending[0], ErasureReceiptRecorded)
+
+
+def test_prv7_ended_request_cannot_move_again() -> None:
+    req = _erasure()
+    req.refuse("legal hold", T0)
+    assert req.status == "refused" and req.reason == "legal hold"
+    with pytest.raises(InvalidTransition):
+        req.refuse("again", T0)
+    with pytest.raises(InvalidTransition):
+        req.verify(T0)
+
+
+def test_prv7_request_rebuilt_from_history_equals_the_recorded_one() -> None:
+    req = _erasure()
+    req.record_receipt("accounts", "completed", T0, T0)
+    history = [(e, T0) for e in req.pending]
+    again = PrivacyRequest.from_history("r1", history)
+    assert (again.status, again.subject_id, again.expected_services, again.receipts) == (
+        req.status, req.subject_id, req.expected_services, req.receipts,
+    )
+    assert again.version == len(history) and again.pending == []
+
+
+def test_prv7_status_token_is_stored_hashed_and_expires_30_days_after_the_end() -> None:
+    token, stored = tokens.new_token()
+    assert token.startswith("prs_") and token.encode() not in stored
+    assert tokens.token_valid(token, stored, None, T0, 30)
+    assert tokens.token_valid(token, stored, T0, T0 + timedelta(days=29), 30)
+    assert not tokens.token_valid(token, stored, T0, T0 + timedelta(days=31), 30)
+    assert not tokens.token_valid(token + "x", stored, None, T0, 30)
+
+
+def test_ret2_fold_merges_sightings_per_subject_category_and_service() -> None:
+    t1 = T0 + timedelta(hours=1)
+    got = fold([
+        Sighting("s1", "accounts", frozenset({"contact", "identity"}), t1),
+        Sighting("s1", "accounts", frozenset({"contact"}), T0),
+        Sighting("s2", "listings", frozenset({"listings"}), T0),
+    ])
+    by_key = {(h.subject_id, h.category, h.service): h for h in got}
+    contact = by_key[("s1", "contact", "accounts")]
+    assert (contact.first_seen, contact.last_seen, contact.events) == (T0, t1, 2)
+    assert by_key[("s1", "identity", "accounts")].events == 1
+    assert len(got) == 3
