@@ -76,9 +76,14 @@ def consumer(pool: asyncpg.Pool, schema: str, dlq: CollectingDeadLetters) -> Ide
 async def test_redelivered_events_have_no_second_effect(pool: asyncpg.Pool, schema: str) -> None:
     dlq = CollectingDeadLetters()
     c = consumer(pool, schema, dlq)
+    first = await records(1)
+    await c.handle_records(first + first)  # duplicated inside one batch
+    assert await pool.fetchval(f"SELECT count(*) FROM {schema}.seen") == 1
+    await pool.execute(f"DELETE FROM {schema}.seen")
     batch = await records(5)
     await c.handle_records(batch)
     await c.handle_records(batch[2:] + batch)  # broker redelivers after a crash
+    await c.handle_records(batch[:1] + batch[:1])  # the same event twice in one batch
     assert await pool.fetchval(f"SELECT count(*) FROM {schema}.seen") == 5
     assert dlq.sent == []
 

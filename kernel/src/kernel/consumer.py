@@ -170,10 +170,13 @@ class IdempotentConsumer:
         return out
 
     async def _apply(self, batch: list[tuple[Record, Delivered]]) -> None:
+        unique: dict[UUID, Delivered] = {}
+        for _, d in batch:
+            unique.setdefault(d.event_id, d)  # a batch may hold the same event twice
         async with self._pool.acquire() as conn, conn.transaction():
-            ids = [d.event_id for _, d in batch]
-            fresh_ids = {r["event_id"] for r in await conn.fetch(self._track, self.name, ids)}
-            fresh = [d for _, d in batch if d.event_id in fresh_ids]
+            rows = await conn.fetch(self._track, self.name, list(unique))
+            fresh_ids = {r["event_id"] for r in rows}
+            fresh = [d for i, d in unique.items() if i in fresh_ids]
             if fresh:
                 await self._handler(conn, fresh)
         dupes = len(batch) - len(fresh)

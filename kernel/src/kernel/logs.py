@@ -85,7 +85,7 @@ def setup_logging(service: str, level: str = "INFO", json: bool | None = None) -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "faststream", "uvicorn.access", "kafka"):
+    for noisy in ("aiokafka", "faststream", "uvicorn.access", "kafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

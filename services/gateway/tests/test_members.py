@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from accounts import bootstrap
 from accounts.settings import AccountsSettings
-from gateway.deps import Upstreams
+from gateway.deps import UpstreamResponse, Upstreams
 from gateway.routes.members import router
 from kernel.http import install_error_handlers
 
@@ -25,9 +25,20 @@ class InProcessUpstreams(Upstreams):
     """Upstreams whose accounts client talks to an ASGI app instead of a socket."""
 
     def __init__(self, accounts_app: Any) -> None:
-        self.urls = {"accounts": "http://accounts"}
-        self._clients = {"accounts": httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=accounts_app), base_url="http://accounts")}
+        super().__init__({"accounts": "http://accounts"}, 10)
+        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=accounts_app),
+                                         base_url="http://accounts")
+
+    async def _request(
+        self, service: str, method: str, path: str, body: bytes | None,
+        params: dict[str, Any] | None, headers: dict[str, str],
+    ) -> UpstreamResponse:
+        resp = await self._client.request(method, path, content=body, params=params,
+                                          headers=headers)
+        return UpstreamResponse(resp.status_code, resp.content, resp.headers)
+
+    async def close(self) -> None:
+        await self._client.aclose()
 
 
 @pytest.fixture(scope="module")

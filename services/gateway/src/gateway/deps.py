@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import httpx
+import aiohttp
+import orjson
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,49 +22,83 @@ log = get_logger(__name__)
 bearer = HTTPBearer(auto_error=False, description="Session token from POST /v1/sessions.")
 
 
+@dataclass(frozen=True)
+class UpstreamResponse:
+    """A service's answer, read whole."""
+
+    status_code: int
+    content: bytes
+    headers: Mapping[str, str]
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return orjson.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+        return self.content.decode()
+
+
 class Upstreams:
-    """HTTP clients of the services, with keep-alive, on loopback."""
+    """Keep-alive HTTP clients of the services, on loopback (aiohttp: cheap per call)."""
 
     def __init__(self, urls: dict[str, str], timeout: float) -> None:
         self.urls = urls
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
-        self._clients = {
-            name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
-            for name, url in urls.items()
-        }
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _request(
+        self, service: str, method: str, path: str, body: bytes | None,
+        params: dict[str, Any] | None, headers: dict[str, str],
+    ) -> UpstreamResponse:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=100),
+            )
+        async with self._session.request(
+            method, self.urls[service] + path, data=body, params=params, headers=headers,
+        ) as resp:
+            return UpstreamResponse(resp.status, await resp.read(), resp.headers)
 
     async def call(
         self, service: str, method: str, path: str, *, json: Any = None,
         params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         """Call a service's internal API; a service that does not answer is a 503."""
         sent = dict(headers or {})
         trace = current_traceparent()
         if trace:
             sent["traceparent"] = trace
+        body = None
+        if json is not None:
+            body = orjson.dumps(json)
+            sent["content-type"] = "application/json"
+        if params:
+            params = {k: str(v) for k, v in params.items() if v is not None}
         try:
-            return await self._clients[service].request(
-                method, path, json=json, params=params, headers=sent
-            )
-        except httpx.TransportError as exc:
+            return await self._request(service, method, path, body, params, sent)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("gateway.upstream_unavailable", service=service,
                         error=type(exc).__name__)
             raise ApiError(503, "unavailable", f"the {service} service is unavailable",
                            {"Retry-After": "1"}) from exc
 
     async def close(self) -> None:
-        """Close every client."""
-        for client in self._clients.values():
-            await client.aclose()
+        """Close the client session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-def upstreams(request: Request) -> Upstreams:
+async def upstreams(request: Request) -> Upstreams:
     """The gateway's service clients."""
     ups: Upstreams = request.app.state.upstreams
     return ups
 
 
-def forward(resp: httpx.Response) -> Response:
+def forward(resp: UpstreamResponse) -> Response:
     """The upstream answer as the gateway's answer (status, JSON body, Retry-After)."""
     headers = {k: v for k, v in resp.headers.items() if k.lower() in ("retry-after", "location")}
     if resp.status_code == 204 or not resp.content:
@@ -101,7 +137,7 @@ class Session:
 
 
 async def _introspect(request: Request, token: str) -> Session | None:
-    resp = await upstreams(request).call(
+    resp = await request.app.state.upstreams.call(
         "accounts", "POST", "/internal/sessions/introspect", json={"token": token}
     )
     if resp.status_code == 401:
@@ -144,7 +180,7 @@ async def current_session(
     return session
 
 
-def bearer_token(
+async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str | None:
     """The raw bearer token, if any (for status tokens of privacy requests)."""
@@ -156,3 +192,4 @@ def bearer_token(
 CurrentSession = Annotated[Session, Depends(current_session)]
 OptionalSession = Annotated[Session | None, Depends(optional_session)]
 Ups = Annotated[Upstreams, Depends(upstreams)]
+BearerToken = Annotated[str | None, Depends(bearer_token)]

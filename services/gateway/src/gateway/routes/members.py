@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.deps import CurrentSession, Session, Ups, forward
+from gateway.deps import BearerToken, CurrentSession, Session, Ups, forward
 from kernel.http import ApiError
 
 router = APIRouter(tags=["members"])
@@ -195,9 +195,16 @@ async def reauth(body: ReauthRequest, session: CurrentSession, ups: Ups) -> Resp
 
 
 @router.get("/v1/me", responses={401: ERR})
-async def get_me(session: CurrentSession, ups: Ups) -> Response:
+async def get_me(token: BearerToken, ups: Ups) -> Response:
     """The member's own account data."""
-    return forward(await ups.call("accounts", "GET", _me(session), headers=session.headers()))
+    if token is None:
+        raise ApiError(401, "unauthenticated", "a valid bearer token is required",
+                       {"WWW-Authenticate": "Bearer"})
+    resp = await ups.call("accounts", "POST", "/internal/me", json={"token": token})
+    if resp.status_code == 401:
+        raise ApiError(401, "unauthenticated", "the token is invalid or has ended",
+                       {"WWW-Authenticate": "Bearer"})
+    return forward(resp)
 
 
 @router.patch("/v1/me", responses={401: ERR, 403: ERR, 409: ERR})
