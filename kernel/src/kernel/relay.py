@@ -82,6 +82,7 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._probe: AIOKafkaConsumer | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.connected = False
         self.published = 0
@@ -123,18 +124,20 @@ class OutboxRelay:
         self.connected = True
 
     async def _disconnect(self) -> None:
+        """Drop the clients and reconnect with fresh ones.
+
+        Closing runs in the background: stopping a producer flushes to a broker that may
+        be gone, and a client's stop can outlast any timeout. Unsent rows stay in the
+        outbox and are published after reconnecting.
+        """
         self.connected = False
-        producer, admin, probe = self._producer, self._admin, self._probe
+        clients = [c for c in (self._probe, self._producer, self._admin) if c is not None]
         self._producer = self._admin = self._probe = None
-        if probe is not None:
-            with contextlib.suppress(Exception):
-                await probe.stop()
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                await producer.stop()
-        if admin is not None:
-            with contextlib.suppress(Exception):
-                await admin.close()
+        for client in clients:
+            closing = client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop()
+            task = asyncio.create_task(closing)
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def republish_all(self) -> int:
         """Queue every stored event for publishing again; returns how many."""
@@ -234,7 +237,7 @@ class OutboxRelay:
             while not self._stopping:
                 try:
                     if self._producer is None:
-                        await self._connect()
+                        await asyncio.wait_for(self._connect(), 20.0)
                         log.info("relay.connected", topic=self._topic)
                     if loop.time() - last_check > 2.0:
                         last_check = loop.time()
@@ -246,11 +249,11 @@ class OutboxRelay:
                         self._wake.clear()
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-                except (KafkaError, OSError, asyncpg.PostgresError,
-                        asyncpg.InterfaceError, TimeoutError) as exc:
+                except Exception as exc:  # the relay must outlive any failure
+                    db_error = isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
                     log.warning("relay.retry", topic=self._topic, error=type(exc).__name__,
                                 backoff=backoff)
-                    if isinstance(exc, KafkaError | TimeoutError):
+                    if not db_error:
                         await self._disconnect()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)

@@ -287,10 +287,10 @@ class ServiceHost:
             except Exception as exc:
                 log.warning("service.broker_retry", error=type(exc).__name__)
                 with contextlib.suppress(Exception):
-                    await rt.broker.stop()
+                    await asyncio.wait_for(rt.broker.stop(), 3.0)
                 if rt.producer is not None:
                     with contextlib.suppress(Exception):
-                        await rt.producer.stop()
+                        await asyncio.wait_for(rt.producer.stop(), 3.0)
                     rt.producer = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 3.0)
@@ -307,7 +307,7 @@ class ServiceHost:
                 await asyncio.wait_for(task, 5.0)
         if rt.producer is not None:
             with contextlib.suppress(Exception):
-                await rt.producer.stop()
+                await asyncio.wait_for(rt.producer.stop(), 3.0)
         await rt.pool.close()
         await rt.keystore_pool.close()
         log.info("service.stopped")

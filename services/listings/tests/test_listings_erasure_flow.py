@@ -73,15 +73,22 @@ async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
         await prod.stop()
 
 
-async def erasure_order(request_id: str, subject_id: str, services: list[str]) -> bytes:
-    """The envelope retention publishes when it shredded a subject's key."""
+async def erasure_order(
+    request_id: str, subject_id: str, services: list[str], after: Envelope | None = None,
+) -> bytes:
+    """The envelope retention publishes when it shredded a subject's key.
+
+    ``after`` chains the order behind an earlier one of the same stream, as retention's own
+    store would: the log stays a valid hash chain, so the auditors' verify stays clean.
+    """
     store = EventStore("retention", InMemoryKeyStore())
     order = SubjectKeyShredded(request_id=request_id, subject_id=subject_id, services=services)
+    head = StreamHead(after.version, bytes.fromhex(after.hash)) if after else StreamHead()
     [rec] = await store.encode(
-        f"privacy-request-{request_id}", StreamHead(), [NewEvent(order, subject_id)],
+        f"privacy-request-{request_id}", head, [NewEvent(order, subject_id)],
         correlation_id=uuid4(),
     )
-    return dataclasses.replace(rec, position=1).envelope_bytes("retention")
+    return dataclasses.replace(rec, position=head.version + 1).envelope_bytes("retention")
 
 
 async def receipts_on_topic(bootstrap: str, request_id: str) -> list[Envelope]:
@@ -142,7 +149,8 @@ async def test_prv5_listings_gives_one_receipt_for_an_erasure_however_often_it_i
 
     # The same record again (a redelivery), then a re-issued order for the same request
     # (a new event id). Same key, same partition: once the second is processed, so is the first.
-    reissued = await erasure_order(request_id, subject, ["accounts", "listings"])
+    reissued = await erasure_order(request_id, subject, ["accounts", "listings"],
+                                   after=Envelope.model_validate_json(order))
     await producer.send_and_wait(events_topic("retention"), order, key=subject.encode())
     await producer.send_and_wait(events_topic("retention"), reissued, key=subject.encode())
     reissued_id = Envelope.model_validate_json(reissued).event_id
