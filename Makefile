@@ -11,7 +11,7 @@ ARGS ?=
 
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run infra test lint audit reset bench
+.PHONY: install run infra test lint audit reset bench schemas
 
 ## install: uv if missing, then `uv sync --frozen` (PostgreSQL is handled by devstack)
 install:
@@ -49,6 +49,11 @@ audit: install
 ## bench: every benchmark of bench/, each figure beside its target (TARGETS.md)
 bench: install
 	$(VENV)/bin/python -m bench $(ARGS)
+
+## schemas: renew the JSON Schema files of every event (contracts/schemas/)
+schemas: install
+	rm -f contracts/schemas/*.json
+	$(VENV)/bin/python -m contracts.schemas contracts/schemas
 
 ## reset: forget the embedded stack's data (PostgreSQL cluster and root secrets)
 reset:

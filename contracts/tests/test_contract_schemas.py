@@ -64,3 +64,11 @@ def test_schemas_export_runs_as_a_script(tmp_path: Path) -> None:
     )
     assert (out / "envelope.schema.json").exists()
     assert len(list(out.glob("*.schema.json"))) == len(EVENTS) + 1
+
+
+def test_committed_schema_files_match_the_models(tmp_path: Path) -> None:
+    """``contracts/schemas/`` is what consumers outside Python read; `make schemas` renews it."""
+    committed = Path(__file__).resolve().parents[1] / "schemas"
+    fresh = {p.name: p.read_text(encoding="utf-8") for p in export(tmp_path)}
+    stored = {p.name: p.read_text(encoding="utf-8") for p in committed.glob("*.json")}
+    assert stored == fresh, "run `make schemas` and commit contracts/schemas/"

@@ -25,6 +25,9 @@ from kernel.codec import UnknownEventError, decode_event
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
 from kernel.metrics import DEAD_LETTERS, EVENTS_CONSUMED, EVENTS_DUPLICATE
+from kernel.telemetry import batch_links, tracer
+
+_tracer = tracer(__name__)
 
 log = get_logger(__name__)
 
@@ -103,7 +106,19 @@ class IdempotentConsumer:
         self.applied = 0
 
     async def handle_records(self, records: Sequence[Record]) -> None:
-        """Process a batch of Kafka records; returns once every one is applied or dead-lettered."""
+        """Process a batch of Kafka records; returns once every one is applied or dead-lettered.
+
+        The batch runs in one span linked to the trace of every record (OPS-2), so events
+        its handler appends carry the trace onwards.
+        """
+        with _tracer.start_as_current_span(
+            f"consume {self.name}", links=batch_links(r.headers for r in records),
+            attributes={"messaging.batch.message_count": len(records),
+                        "messaging.consumer.group.name": self.name},
+        ):
+            await self._handle(records)
+
+    async def _handle(self, records: Sequence[Record]) -> None:
         parsed: list[tuple[Record, Envelope]] = []
         for rec in records:
             try:

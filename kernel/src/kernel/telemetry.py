@@ -50,3 +50,26 @@ def context_from_headers(
     """The trace context a Kafka record carries."""
     carrier = {k: v.decode("latin-1") for k, v in headers if k in ("traceparent", "tracestate")}
     return propagate.extract(carrier)
+
+
+MAX_LINKS = 64
+"""Most producer traces one consumer batch span links to."""
+
+
+def batch_links(
+    headers_per_record: Iterable[Sequence[tuple[str, bytes]] | None],
+) -> list[trace.Link]:
+    """Links from a consumer batch span to the traces its records came from (distinct)."""
+    links: list[trace.Link] = []
+    seen: set[tuple[int, int]] = set()
+    for headers in headers_per_record:
+        if not headers:
+            continue
+        span_ctx = trace.get_current_span(context_from_headers(headers)).get_span_context()
+        key = (span_ctx.trace_id, span_ctx.span_id)
+        if span_ctx.is_valid and key not in seen:
+            seen.add(key)
+            links.append(trace.Link(span_ctx))
+            if len(links) >= MAX_LINKS:
+                break
+    return links
