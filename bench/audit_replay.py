@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import sys
 import time
 
@@ -40,9 +41,9 @@ async def prepare() -> int:
 
 
 def timed_replay() -> float:
-    sink = io.StringIO()
     start = time.perf_counter()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(io.StringIO()):
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(io.StringIO()):
         code = asyncio.run(audit.replay(None, None, False))
     if code != 0:
         raise SystemExit(f"replay exited {code}")

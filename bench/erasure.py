@@ -46,8 +46,8 @@ def erase(client: httpx.Client, events: int) -> float:
     body = {"email": f"{u}@example.nl", "password": "erase-me-please", "name": f"Member {u}",
             "username": f"u{u}", "accept_terms_version": terms}
     account_id = client.post("/v1/accounts", json=body).json()["account_id"]
-    token = client.post("/v1/sessions", json={"email": body["email"], "password":
-                                              body["password"], "remember_me": False}).json()["token"]
+    login = {"email": body["email"], "password": body["password"], "remember_me": False}
+    token = client.post("/v1/sessions", json=login).json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
     if events > 1:
         asyncio.run(history(account_id, events - 1))

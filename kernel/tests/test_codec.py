@@ -1,4 +1,4 @@
-"""Personal fields are encrypted before storage and replay as "erased" without a key (SEC-1, AUD-1)."""
+"""Personal fields are encrypted before storage, replay as "erased" without a key (SEC-1)."""
 
 from __future__ import annotations
 

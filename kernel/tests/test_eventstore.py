@@ -1,4 +1,4 @@
-"""The event store: append-only, optimistic concurrency, hash chain, outbox in the same transaction."""
+"""The event store: append-only, optimistic concurrency, hash chain, outbox in one transaction."""
 
 from __future__ import annotations
 
@@ -93,7 +93,9 @@ async def test_events_cannot_be_updated_or_deleted(pool: asyncpg.Pool, store: Ev
             await conn.execute(f"DELETE FROM {store.schema}.events")
 
 
-async def test_hash_chain_covers_the_stored_ciphertext(pool: asyncpg.Pool, store: EventStore) -> None:
+async def test_hash_chain_covers_the_stored_ciphertext(
+    pool: asyncpg.Pool, store: EventStore
+) -> None:
     a = str(uuid.uuid4())
     stream = f"account-{a}"
     async with pool.acquire() as conn:

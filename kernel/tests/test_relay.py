@@ -44,7 +44,9 @@ async def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 1
 
 
 @pytest.fixture
-async def setup(pool: asyncpg.Pool, infra: object) -> AsyncIterator[tuple[EventStore, OutboxRelay, str]]:
+async def setup(
+    pool: asyncpg.Pool, infra: object
+) -> AsyncIterator[tuple[EventStore, OutboxRelay, str]]:
     store = EventStore(unique("rl"), InMemoryKeyStore())
     async with pool.acquire() as conn:
         await store.migrate(conn)
@@ -70,7 +72,7 @@ async def append_sessions(pool: asyncpg.Pool, store: EventStore, subject: str, n
 async def test_committed_events_reach_kafka_in_order_keyed_by_subject(
     pool: asyncpg.Pool, setup: tuple[EventStore, OutboxRelay, str], infra: object
 ) -> None:
-    store, relay, topic = setup
+    store, _relay, topic = setup
     subjects = [str(uuid.uuid4()) for _ in range(3)]
     for s in subjects:
         await append_sessions(pool, store, s, 120)
@@ -87,7 +89,7 @@ async def test_committed_events_reach_kafka_in_order_keyed_by_subject(
 async def test_relay_republishes_everything_when_the_broker_lost_its_data(
     pool: asyncpg.Pool, setup: tuple[EventStore, OutboxRelay, str], infra: object
 ) -> None:
-    store, relay, topic = setup
+    store, _relay, topic = setup
     s = str(uuid.uuid4())
     await append_sessions(pool, store, s, 10)
     assert len(await read_topic(infra.kafka_bootstrap, topic, 10)) == 10  # type: ignore[attr-defined]

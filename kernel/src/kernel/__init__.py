@@ -1,1 +1,1 @@
-"""Shared kernel: event store, outbox relay, consumers, crypto-shredding key store, observability."""
+"""Shared kernel: event store, outbox relay, consumers, key store, observability."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-TOKEN_PREFIX = "enc:v1:"
+TOKEN_PREFIX = "enc:v1:"  # noqa: S105 - a format marker, not a secret
 """Every encrypted field value starts with this, so plaintext is easy to tell apart."""
 
 _NONCE = 12

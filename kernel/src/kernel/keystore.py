@@ -75,8 +75,9 @@ SELECT subject_hash, wrapped_key FROM ins
 UNION ALL
 SELECT k.subject_hash, k.wrapped_key FROM keystore.subject_keys k
 WHERE k.subject_hash = ANY($1::bytea[])
-  AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.subject_hash = k.subject_hash)
 """
+# The second SELECT reads the snapshot taken before the INSERT, so it returns exactly the
+# keys that existed already and ``ins`` exactly the new ones: no row appears twice.
 
 _SELECT = """
 SELECT subject_hash, wrapped_key FROM keystore.subject_keys WHERE subject_hash = ANY($1::bytea[])

@@ -85,6 +85,11 @@ class ConsumerSpec:
 Migration = Callable[[asyncpg.Connection], Awaitable[None]]
 
 
+async def _raw_records(message: Any) -> None:
+    """FastStream decoder that decodes nothing: the kernel consumer parses raw records."""
+    return None
+
+
 async def _no_session_reset(conn: asyncpg.Connection) -> None:
     """Skip asyncpg's per-release reset round trip.
 
@@ -133,10 +138,11 @@ class ServiceHost:
                 session_timeout_ms=k.session_timeout_ms,
                 heartbeat_interval_ms=k.heartbeat_interval_ms, ack_policy=AckPolicy.ACK,
                 batch_timeout_ms=100, title=f"{self.name}.{spec.name}",
+                decoder=_raw_records,
             )
 
             def make(name: str) -> Callable[..., Awaitable[None]]:
-                async def handle(body: list[Any], message: KafkaMessage) -> None:
+                async def handle(body: Any, message: KafkaMessage) -> None:
                     await runtime_ref[0].consumers[name].handle_records(message.raw_message)
 
                 return handle

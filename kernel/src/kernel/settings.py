@@ -65,7 +65,7 @@ class SecretsSettings(BaseSettings):
         description="Key-encryption key wrapping every per-subject data key (base64, 32 bytes)."
     )
     index_key: SecretStr = Field(
-        description="HMAC key for blind indexes and the erased-subjects register (base64, 32 bytes)."
+        description="HMAC key for blind indexes and the erased register (base64, 32 bytes)."
     )
     key_cache_seconds: float = Field(30.0, description="How long an unwrapped data key is cached.")
 
