@@ -1,6 +1,6 @@
 """Versioned event contracts shared by the services (pydantic only)."""
 
-from contracts import accounts, privacy
+from contracts import accounts, privacy, staff
 from contracts.envelope import Envelope, Event, event_class
 from contracts.personal import ERASED, DataCategory, Personal, categories_of, personal_fields
 
@@ -15,4 +15,5 @@ __all__ = [
     "event_class",
     "personal_fields",
     "privacy",
+    "staff",
 ]

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+
+import asyncpg
 
 from accounts.adapters.passwords import Argon2Passwords
 from accounts.adapters.schema import migrate
 from accounts.domain.errors import AccountsError
 from accounts.domain.model import Terms
 from accounts.domain.sessions import SessionPolicy
+from accounts.domain.staff import StaffRefusal
 from accounts.domain.throttle import LoginThrottle
 from accounts.entrypoints.erasure import erase_account
 from accounts.entrypoints.http import domain_error, router
+from accounts.entrypoints.staff_http import router as staff_router
+from accounts.entrypoints.staff_http import staff_error
 from accounts.service_layer.context import Context, Passwords
 from accounts.settings import AccountsSettings
+from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.erasure import erasure_consumer
+from kernel.eventstore import EventStore
+from kernel.keystore import PostgresKeyStore
 from kernel.service import Runtime, ServiceHost
 
 
@@ -46,8 +56,38 @@ def build(
                                   throttle, s.min_age)
 
     host = ServiceHost(
-        "accounts", s, routers=[router], consumers=[erasure_consumer(erase_account)],
+        "accounts", s, routers=[router, staff_router], consumers=[erasure_consumer(erase_account)],
         migrate=migrate, on_start=on_start,
     )
     host.app.add_exception_handler(AccountsError, domain_error)
+    host.app.add_exception_handler(StaffRefusal, staff_error)
     return host
+
+
+@asynccontextmanager
+async def standalone(settings: AccountsSettings | None = None) -> AsyncIterator[Context]:
+    """The handlers' context without HTTP or Kafka, for command-line tools (first DPO).
+
+    Events land in the outbox; the running service's relay publishes them.
+    """
+    s = settings or AccountsSettings()
+    terms, policy, throttle = policies(s)
+    pool = await asyncpg.create_pool(s.postgres.dsn(), min_size=0, max_size=2)
+    ks_pool = await asyncpg.create_pool(s.postgres.dsn(s.postgres.keystore_database),
+                                        min_size=0, max_size=2)
+    try:
+        index = BlindIndex(s.secrets.index_key_bytes())
+        keys = PostgresKeyStore(ks_pool, KeyWrapper(s.secrets.master_key_bytes()), index)
+        await keys.migrate()
+        store = EventStore("accounts", keys)
+        async with pool.acquire() as conn:
+            await store.migrate(conn)
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                                   "migrate:accounts")
+                await migrate(conn)
+        hasher = Argon2Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism)
+        yield Context(pool, store, keys, index, hasher, terms, policy, throttle, s.min_age)
+    finally:
+        await pool.close()
+        await ks_pool.close()

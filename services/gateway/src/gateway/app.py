@@ -20,7 +20,7 @@ from kernel.telemetry import setup_tracing
 
 log = get_logger(__name__)
 
-ROUTE_MODULES = ("members", "privacy")
+ROUTE_MODULES = ("members", "privacy", "staff")
 """Route modules under ``gateway.routes``, each exposing ``router``."""
 
 

@@ -68,7 +68,8 @@ def _sum(families: dict[str, Metric], name: str, **labels: str) -> float:
         return 0.0
     return sum(
         s.value for s in fam.samples
-        if s.name in (name, f"{name}_total") and all(s.labels.get(k) == v for k, v in labels.items())
+        if s.name in (name, f"{name}_total")
+        and all(s.labels.get(k) == v for k, v in labels.items())
     )
 
 

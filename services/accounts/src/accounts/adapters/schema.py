@@ -57,6 +57,32 @@ CREATE TABLE IF NOT EXISTS accounts.login_failures (
 CREATE INDEX IF NOT EXISTS login_failures_idx ON accounts.login_failures (key, failed_at);
 COMMENT ON TABLE accounts.login_failures IS
   'Failed log-ins by blind index of e-mail or client address (brute-force protection).';
+CREATE TABLE IF NOT EXISTS accounts.staff_roles (
+    account_id text        NOT NULL,
+    role       text        NOT NULL,
+    granted_by text,
+    granted_at timestamptz NOT NULL,
+    PRIMARY KEY (account_id, role)
+);
+CREATE INDEX IF NOT EXISTS staff_roles_role_idx ON accounts.staff_roles (role);
+CREATE TABLE IF NOT EXISTS accounts.staff_access_log (
+    access_id        text PRIMARY KEY,
+    event_id         uuid        NOT NULL UNIQUE,
+    staff_account_id text        NOT NULL,
+    role             text        NOT NULL,
+    subject_id       text        NOT NULL,
+    purpose          text        NOT NULL,
+    reference        text,
+    categories       text[]      NOT NULL,
+    fields           text[]      NOT NULL,
+    accessed_at      timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS staff_access_subject_idx
+    ON accounts.staff_access_log (subject_id, accessed_at);
+CREATE INDEX IF NOT EXISTS staff_access_staff_idx
+    ON accounts.staff_access_log (staff_account_id, accessed_at);
+COMMENT ON TABLE accounts.staff_access_log IS
+  'Every staff read of personal data (SEC-2): ids, purpose code and field names, no values.';
 """
 
 

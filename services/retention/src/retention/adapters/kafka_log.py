@@ -31,19 +31,30 @@ async def read_event_topics(
             return []
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        starts = await consumer.beginning_offsets(parts)
-        left = {tp for tp in parts if ends[tp] > starts[tp]}
-        total = sum(ends[tp] - starts[tp] for tp in left)
-        progress(f"reading {len(topics)} topic(s), {len(parts)} partition(s), ~{total} record(s)")
+        progress(f"reading {len(topics)} topic(s), {len(parts)} partition(s)")
+        # The end of each partition is its high-water mark as fetch responses report it:
+        # a Kafka-API broker's ListOffsets answer (end_offsets) can be too low after
+        # batched produce requests (tansu does this), which would cut the log short.
+        ends: dict[TopicPartition, int] = {}
+        left = set(parts)
         out: list[tuple[str, bytes | None]] = []
+        idle_polls = 0
         while left:
-            got = await consumer.getmany(*left, timeout_ms=1000, max_records=20_000)
+            got = await consumer.getmany(*left, timeout_ms=500, max_records=20_000)
             for tp, recs in got.items():
-                out.extend((tp.topic, r.value) for r in recs if r.offset < ends[tp])
+                if tp not in ends and consumer.highwater(tp) is not None:
+                    ends[tp] = consumer.highwater(tp)  # type: ignore[assignment]
+                end = ends.get(tp)
+                out.extend((tp.topic, r.value) for r in recs if end is None or r.offset < end)
+            idle_polls = 0 if got else idle_polls + 1
             for tp in list(left):
-                if await consumer.position(tp) >= ends[tp]:
-                    left.discard(tp)
+                high = ends.get(tp, consumer.highwater(tp))
+                if high is not None:
+                    ends.setdefault(tp, high)
+                    if await consumer.position(tp) >= ends[tp]:
+                        left.discard(tp)
+            if idle_polls >= 6:  # 3 s with nothing to fetch: the rest is empty
+                break
             progress(f"read {len(out)} record(s)")
         return out
     finally:
