@@ -132,7 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level)
     if args.command == "topics":
         from contracts.topics import TOPICS
-
         from devstack.topics import create_topics
 
         create_topics(args.bootstrap, TOPICS)
