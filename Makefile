@@ -32,14 +32,16 @@ run: install
 infra: install
 	exec $(VENV)/bin/python -m devstack infra
 
-## test: import contracts, then every test
-test: install
-	$(VENV)/bin/lint-imports
+MYPY_PATHS := contracts/src kernel/src devstack/src $(wildcard services/*/src)
+
+## test: the static checks (lint), then every test against a real PostgreSQL and broker
+test: lint
 	$(VENV)/bin/python -m pytest $(ARGS)
 
-## lint: ruff and the import contracts
+## lint: ruff, mypy --strict and the import contracts (a service never imports another)
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(MYPY_PATHS)
 	$(VENV)/bin/lint-imports
 
 ## audit: the retention auditor, e.g. make audit ARGS="--help"

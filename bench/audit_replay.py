@@ -14,30 +14,17 @@ import os
 import sys
 import time
 
-import asyncpg
-
-from bench.common import median, private_stack, report
+from bench.common import median, private_stack, report, store_of
 from bench.pipeline import fill, processed
-from kernel.crypto import BlindIndex, KeyWrapper
-from kernel.eventstore import EventStore
-from kernel.keystore import CachedKeyStore, PostgresKeyStore
-from kernel.settings import PostgresSettings, SecretsSettings
 from retention import audit
 
 
 async def prepare() -> int:
-    pg, secrets = PostgresSettings(), SecretsSettings()  # type: ignore[call-arg]
-    pool = await asyncpg.create_pool(pg.dsn(), min_size=1, max_size=4)
-    ks_pool = await asyncpg.create_pool(pg.dsn(pg.keystore_database), min_size=1, max_size=2)
-    keys = CachedKeyStore(PostgresKeyStore(ks_pool, KeyWrapper(secrets.master_key_bytes()),
-                                           BlindIndex(secrets.index_key_bytes())), 60)
-    n = await fill(pool, EventStore("accounts", keys))
-    while await processed(pool) < n:
-        await asyncio.sleep(0.2)
-    total = int(await pool.fetchval("SELECT count(*) FROM accounts.events"))
-    await pool.close()
-    await ks_pool.close()
-    return total
+    async with store_of("accounts") as (pool, store):
+        n = await fill(pool, store)
+        while await processed(pool) < n:
+            await asyncio.sleep(0.2)
+        return int(await pool.fetchval("SELECT count(*) FROM accounts.events"))
 
 
 def timed_replay() -> float:

@@ -7,12 +7,18 @@ import os
 import shutil
 import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+
+import asyncpg
 
 from devstack.ports import free_port
 from devstack.services import SERVICES
 from devstack.supervisor import Stack
+from kernel.crypto import BlindIndex, KeyWrapper
+from kernel.eventstore import EventStore
+from kernel.keystore import CachedKeyStore, PostgresKeyStore
+from kernel.settings import PostgresSettings, SecretsSettings
 
 
 @contextlib.contextmanager
@@ -32,6 +38,23 @@ def private_stack(services: bool = False) -> Iterator[Stack]:
     finally:
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def store_of(
+    schema: str, pool_size: int = 4
+) -> AsyncIterator[tuple[asyncpg.Pool, EventStore]]:
+    """A pool on the platform database and an event store for ``schema`` (the env's stack)."""
+    pg, secrets = PostgresSettings(), SecretsSettings()  # type: ignore[call-arg]
+    pool = await asyncpg.create_pool(pg.dsn(), min_size=1, max_size=pool_size)
+    ks_pool = await asyncpg.create_pool(pg.dsn(pg.keystore_database), min_size=1, max_size=2)
+    keys = CachedKeyStore(PostgresKeyStore(ks_pool, KeyWrapper(secrets.master_key_bytes()),
+                                           BlindIndex(secrets.index_key_bytes())), 60)
+    try:
+        yield pool, EventStore(schema, keys)
+    finally:
+        await pool.close()
+        await ks_pool.close()
 
 
 def report(figure: str, value: float, unit: str, target: str, ok: bool) -> None:

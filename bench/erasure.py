@@ -9,35 +9,24 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import httpx
 
-from bench.common import median, private_stack, report
+from bench.common import median, private_stack, report, store_of
 from contracts.accounts import SessionStarted
-from kernel.crypto import BlindIndex, KeyWrapper
-from kernel.eventstore import EventStore, NewEvent
-from kernel.keystore import CachedKeyStore, PostgresKeyStore
-from kernel.settings import PostgresSettings, SecretsSettings
+from kernel.eventstore import NewEvent
 
 
 async def history(account_id: str, events: int) -> None:
     """Append ``events`` more events to the member's account stream (as log-ins would)."""
-    pg, secrets = PostgresSettings(), SecretsSettings()  # type: ignore[call-arg]
-    pool = await asyncpg.create_pool(pg.dsn(), min_size=1, max_size=2)
-    ks_pool = await asyncpg.create_pool(pg.dsn(pg.keystore_database), min_size=1, max_size=2)
-    keys = CachedKeyStore(PostgresKeyStore(ks_pool, KeyWrapper(secrets.master_key_bytes()),
-                                           BlindIndex(secrets.index_key_bytes())), 60)
-    store = EventStore("accounts", keys)
     expires = datetime.now(UTC) + timedelta(days=1)
-    async with pool.acquire() as conn, conn.transaction():
+    async with store_of("accounts") as (pool, store), pool.acquire() as conn, \
+            conn.transaction():
         stream = f"history-{account_id}"
         head = await store.head(conn, stream)
         batch = [NewEvent(SessionStarted(session_id=str(uuid.uuid4()), account_id=account_id,
                                          remember_me=False, expires_at=expires), account_id)
                  for _ in range(events)]
         await store.append(conn, stream, head, batch)
-    await pool.close()
-    await ks_pool.close()
 
 
 def erase(client: httpx.Client, events: int) -> float:

@@ -15,12 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bench.common import median, private_stack, report
+from bench.common import median, private_stack, report, store_of
 from contracts.accounts import AccountRegistered, SessionStarted
-from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore, NewEvent, StreamHead
-from kernel.keystore import CachedKeyStore, PostgresKeyStore
-from kernel.settings import PostgresSettings, SecretsSettings
 
 EVENTS = 100_000
 PER_SUBJECT = 10  # 1 sign-up with personal data, 9 sessions
@@ -49,24 +46,16 @@ async def processed(pool: asyncpg.Pool) -> int:
 
 
 async def run_once() -> float:
-    pg, secrets = PostgresSettings(), SecretsSettings()  # type: ignore[call-arg]
-    pool = await asyncpg.create_pool(pg.dsn(), min_size=1, max_size=4)
-    ks_pool = await asyncpg.create_pool(pg.dsn(pg.keystore_database), min_size=1, max_size=2)
-    keys = CachedKeyStore(PostgresKeyStore(ks_pool, KeyWrapper(secrets.master_key_bytes()),
-                                           BlindIndex(secrets.index_key_bytes())), 60)
-    store = EventStore("accounts", keys)
-    before = await processed(pool)
-    n = await fill(pool, store)
-    start = time.perf_counter()
-    deadline = start + 300
-    while await processed(pool) < before + n:
-        if time.perf_counter() > deadline:
-            raise SystemExit("the retention projection did not catch up within 300 s")
-        await asyncio.sleep(0.05)
-    elapsed = time.perf_counter() - start
-    await pool.close()
-    await ks_pool.close()
-    return n / elapsed
+    async with store_of("accounts") as (pool, store):
+        before = await processed(pool)
+        n = await fill(pool, store)
+        start = time.perf_counter()
+        deadline = start + 300
+        while await processed(pool) < before + n:
+            if time.perf_counter() > deadline:
+                raise SystemExit("the retention projection did not catch up within 300 s")
+            await asyncio.sleep(0.05)
+        return n / (time.perf_counter() - start)
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ def decode_fields(
         raise UnknownEventError(f"{event_type} v{schema_version}") from exc
     for name, _ in _personal(cls):
         value = payload.get(name)
-        if not is_token(value):
+        if not isinstance(value, str) or not is_token(value):
             continue
         if key is None:
             payload[name] = ERASED

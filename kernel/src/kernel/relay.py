@@ -45,7 +45,7 @@ _COLUMNS = (
 def partition_for(key: bytes, partitions: int) -> int:
     """Kafka's default partition of a key (murmur2), cached: a subject's events all map
     to one partition, and the pure-Python hash is the relay's costliest step otherwise."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 async def ensure_topics(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> list[str]:

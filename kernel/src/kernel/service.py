@@ -46,10 +46,10 @@ class ServiceSettings(BaseSettings):
 
     http_host: str = Field("127.0.0.1", description="Internal API address (loopback only).")
     http_port: int = Field(description="Internal API port.")
-    postgres: PostgresSettings = Field(default_factory=PostgresSettings)  # type: ignore[arg-type]
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
-    secrets: SecretsSettings = Field(default_factory=SecretsSettings)  # type: ignore[arg-type]
-    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)  # type: ignore[arg-type]
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
 
 @dataclass

@@ -14,31 +14,11 @@ from fastapi import FastAPI
 
 from accounts import bootstrap
 from accounts.settings import AccountsSettings
-from gateway.deps import UpstreamResponse, Upstreams
 from gateway.routes.members import router
+from gateway.testing import InProcessUpstreams
 from kernel.http import install_error_handlers
 
 pytestmark = pytest.mark.integration
-
-
-class InProcessUpstreams(Upstreams):
-    """Upstreams whose accounts client talks to an ASGI app instead of a socket."""
-
-    def __init__(self, accounts_app: Any) -> None:
-        super().__init__({"accounts": "http://accounts"}, 10)
-        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=accounts_app),
-                                         base_url="http://accounts")
-
-    async def _request(
-        self, service: str, method: str, path: str, body: bytes | None,
-        params: dict[str, Any] | None, headers: dict[str, str],
-    ) -> UpstreamResponse:
-        resp = await self._client.request(method, path, content=body, params=params,
-                                          headers=headers)
-        return UpstreamResponse(resp.status_code, resp.content, resp.headers)
-
-    async def close(self) -> None:
-        await self._client.aclose()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +34,7 @@ async def gateway(infra: Any) -> AsyncIterator[httpx.AsyncClient]:
         app = FastAPI()
         install_error_handlers(app)
         app.include_router(router)
-        app.state.upstreams = InProcessUpstreams(host.app)
+        app.state.upstreams = InProcessUpstreams({"accounts": host.app})
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://gateway") as client:
             yield client

@@ -31,9 +31,9 @@ def build_asyncapi() -> dict[str, Any]:
         if not spec.name.endswith(".events.v1"):
             broker.publisher(spec.name, title=f"{spec.name}", description=spec.description,
                              schema=Envelope)
-    spec = AsyncAPI(
+    document = AsyncAPI(
         broker, title="Marketplace events", version="1.0.0", schema_version="3.0.0",
         description="Every event the services publish, keyed by data-subject id.",
     )
-    doc: dict[str, Any] = orjson.loads(spec.to_specification().to_json())
+    doc: dict[str, Any] = orjson.loads(document.to_specification().to_json())
     return doc

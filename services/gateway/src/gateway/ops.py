@@ -58,7 +58,7 @@ async def merged_metrics(ups: Upstreams) -> bytes:
             else:
                 have.samples.extend(fam.samples)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Merged(list(families.values())))  # type: ignore[arg-type]
+    registry.register(_Merged(list(families.values())))
     return generate_latest(registry)
 
 

@@ -21,7 +21,7 @@ class GatewaySettings(BaseSettings):
     messaging_url: str = Field("http://127.0.0.1:8104", description="Messaging service.")
     retention_url: str = Field("http://127.0.0.1:8105", description="Retention service.")
     upstream_timeout: float = Field(10.0, description="Seconds before a service call fails.")
-    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)  # type: ignore[arg-type]
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     def service_urls(self) -> dict[str, str]:
         """Base URL of every service, by name."""

@@ -43,7 +43,7 @@ async def read_event_topics(
             got = await consumer.getmany(*left, timeout_ms=500, max_records=20_000)
             for tp, recs in got.items():
                 if tp not in ends and consumer.highwater(tp) is not None:
-                    ends[tp] = consumer.highwater(tp)  # type: ignore[assignment]
+                    ends[tp] = consumer.highwater(tp)
                 end = ends.get(tp)
                 out.extend((tp.topic, r.value) for r in recs if end is None or r.offset < end)
             idle_polls = 0 if got else idle_polls + 1

@@ -1,0 +1,38 @@
+"""Test support: a gateway whose services run in-process (like FastStream's TestKafkaBroker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from gateway.deps import UpstreamResponse, Upstreams
+
+
+class InProcessUpstreams(Upstreams):
+    """Upstreams whose service clients talk to ASGI apps instead of sockets.
+
+    Args:
+        apps: The in-process app of each service, by service name.
+    """
+
+    def __init__(self, apps: dict[str, Any]) -> None:
+        super().__init__({name: f"http://{name}" for name in apps}, 10)
+        self._clients = {
+            name: httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                    base_url=f"http://{name}")
+            for name, app in apps.items()
+        }
+
+    async def _request(
+        self, service: str, method: str, path: str, body: bytes | None,
+        params: dict[str, Any] | None, headers: dict[str, str],
+    ) -> UpstreamResponse:
+        resp = await self._clients[service].request(method, path, content=body, params=params,
+                                                    headers=headers)
+        return UpstreamResponse(resp.status_code, resp.content, resp.headers)
+
+    async def close(self) -> None:
+        """Close every client."""
+        for client in self._clients.values():
+            await client.aclose()
