@@ -22,7 +22,7 @@ def _personal(cls: type[Event]) -> tuple[tuple[str, Personal], ...]:
     return tuple(personal_fields(cls).items())
 
 
-def _aad(event_id: UUID, field: str) -> bytes:
+def _aad(event_id: UUID | str, field: str) -> bytes:
     return f"{event_id}:{field}".encode()
 
 
@@ -45,7 +45,7 @@ def encode_payload(event: Event, event_id: UUID, key: DataKey | None) -> bytes:
 
 
 def decode_fields(
-    event_type: str, schema_version: int, payload: dict[str, Any], event_id: UUID,
+    event_type: str, schema_version: int, payload: dict[str, Any], event_id: UUID | str,
     key: DataKey | None,
 ) -> dict[str, Any]:
     """Decrypt the personal fields of a payload in place; "erased" where the key is gone."""

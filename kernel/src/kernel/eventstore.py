@@ -35,16 +35,29 @@ def chain_hash(prev: bytes, header: bytes, payload: bytes) -> bytes:
     return hashlib.sha256(prev + header + payload).digest()
 
 
+def canonical_time(occurred_at: datetime) -> str:
+    """The one text form of an instant that hashes and envelopes use."""
+    return occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def header_text(
+    event_id: UUID | str, event_type: str, schema_version: int, stream_id: str, version: int,
+    subject_id: str | None, occurred_at: str,
+) -> bytes:
+    """The metadata a hash covers, in a fixed layout (``occurred_at`` canonical text)."""
+    return (
+        f"{event_id}|{event_type}|{schema_version}|{stream_id}|{version}|"
+        f"{subject_id or ''}|{occurred_at}|"
+    ).encode()
+
+
 def header_bytes(
     event_id: UUID, event_type: str, schema_version: int, stream_id: str, version: int,
     subject_id: str | None, occurred_at: datetime,
 ) -> bytes:
     """The metadata a hash covers, in a fixed layout."""
-    when = occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
-    return (
-        f"{event_id}|{event_type}|{schema_version}|{stream_id}|{version}|"
-        f"{subject_id or ''}|{when}|"
-    ).encode()
+    return header_text(event_id, event_type, schema_version, stream_id, version, subject_id,
+                       canonical_time(occurred_at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +98,7 @@ class RecordedEvent:
                 "stream_id": self.stream_id,
                 "version": self.version,
                 "position": self.position,
-                "occurred_at": self.occurred_at.astimezone(UTC).isoformat(
-                    timespec="microseconds"
-                ),
+                "occurred_at": canonical_time(self.occurred_at),
                 "subject_id": self.subject_id,
                 "correlation_id": str(self.correlation_id) if self.correlation_id else None,
                 "causation_id": str(self.causation_id) if self.causation_id else None,

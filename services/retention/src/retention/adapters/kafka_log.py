@@ -21,6 +21,7 @@ async def read_event_topics(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", client_id="marketplace-audit",
         fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_wait_ms=50,
     )
     await consumer.start()
     try:

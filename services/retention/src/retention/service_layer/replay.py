@@ -7,13 +7,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import orjson
 
 from kernel.codec import UnknownEventError, decode_fields
 from kernel.crypto import DataKey, is_token
-from kernel.eventstore import GENESIS, chain_hash, header_bytes
+from kernel.eventstore import GENESIS, chain_hash, header_text
 
 
 @dataclass
@@ -27,7 +26,7 @@ class LogEvent:
     event_type: str
     schema_version: int
     subject_id: str | None
-    occurred_at: datetime
+    occurred: str
     payload: dict[str, Any]
     prev_hash: str
     hash: str
@@ -36,10 +35,16 @@ class LogEvent:
     def parse(cls, value: bytes) -> LogEvent:
         """Parse an envelope; raises ``ValueError``/``KeyError`` on anything else."""
         e = orjson.loads(value)
+        if type(e["occurred_at"]) is not str or type(e["payload"]) is not dict:
+            raise ValueError("not an envelope")
         return cls(e["producer"], e["stream_id"], int(e["version"]), e["event_id"],
                    e["event_type"], int(e["schema_version"]), e.get("subject_id"),
-                   datetime.fromisoformat(e["occurred_at"]), e["payload"], e["prev_hash"],
-                   e["hash"])
+                   e["occurred_at"], e["payload"], e["prev_hash"], e["hash"])
+
+    @property
+    def occurred_at(self) -> datetime:
+        """When the event occurred."""
+        return datetime.fromisoformat(self.occurred)
 
     def has_tokens(self) -> bool:
         """Whether any payload field is an encrypted personal value."""
@@ -94,8 +99,10 @@ def verify(events: Iterable[LogEvent]) -> Verification:
 
 
 def _digest(ev: LogEvent, prev: bytes) -> bytes:
-    header = header_bytes(UUID(ev.event_id), ev.event_type, ev.schema_version, ev.stream_id,
-                          ev.version, ev.subject_id, ev.occurred_at)
+    # The envelope carries the canonical text of the instant and id, so the header is
+    # rebuilt from the strings as published; a reformatted field fails the hash.
+    header = header_text(ev.event_id, ev.event_type, ev.schema_version, ev.stream_id,
+                         ev.version, ev.subject_id, ev.occurred)
     return chain_hash(prev, header, orjson.dumps(ev.payload, option=orjson.OPT_SORT_KEYS))
 
 
@@ -135,7 +142,7 @@ def reconstruct(
                 seen_subjects.add(ev.subject_id)
             if with_events:
                 history.append({"version": ev.version, "event_type": ev.event_type,
-                                "occurred_at": ev.occurred_at.isoformat(),
+                                "occurred_at": ev.occurred,
                                 "subject_id": ev.subject_id, "payload": payload})
         entry: dict[str, Any] = {"version": picked[-1].version, "state": state}
         if with_events:
@@ -153,7 +160,9 @@ def reconstruct(
 
 def _decrypt(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
     payload = dict(ev.payload)
+    if not ev.has_tokens():
+        return payload
     try:
-        return decode_fields(ev.event_type, ev.schema_version, payload, UUID(ev.event_id), key)
+        return decode_fields(ev.event_type, ev.schema_version, payload, ev.event_id, key)
     except UnknownEventError:
         return {k: ("erased" if is_token(v) and key is None else v) for k, v in payload.items()}
