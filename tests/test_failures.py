@@ -104,3 +104,36 @@ def test_kill_9_of_accounts_loses_no_accepted_write(
 
 def _assert_status(resp: httpx.Response, status: int) -> None:
     assert resp.status_code == status, resp.text
+
+
+def test_kill_9_of_a_receipt_giver_delays_an_erasure_but_loses_nothing(
+    client: httpx.Client, platform: Platform
+) -> None:
+    member = sign_up(client, "killconsent")
+    resp = client.post("/v1/sessions/current/reauth", json={"password": member.password},
+                       headers=member.auth)
+    assert resp.status_code == 204
+    platform.kill("consent", signal.SIGKILL)
+    try:
+        resp = client.post("/v1/privacy-requests", json={"type": "erasure"},
+                           headers=member.auth)
+        assert resp.status_code == 202, resp.text
+        request_id, status_token = resp.json()["request_id"], resp.json()["status_token"]
+        status = {"Authorization": f"Bearer {status_token}"}
+
+        def others_done() -> dict:
+            state = client.get(f"/v1/privacy-requests/{request_id}", headers=status).json()
+            receipts = {r["service"]: r["status"] for r in state["receipts"]}
+            assert receipts["consent"] == "pending"
+            assert all(v == "completed" for k, v in receipts.items() if k != "consent")
+            return state
+
+        assert eventually(others_done, timeout=20)["status"] == "in_progress"
+    finally:
+        platform.restart("consent")
+
+    def completed() -> None:
+        state = client.get(f"/v1/privacy-requests/{request_id}", headers=status).json()
+        assert state["status"] == "completed", state
+
+    eventually(completed, timeout=60)

@@ -60,6 +60,11 @@ CREATE TABLE IF NOT EXISTS keystore.subject_keys (
 );
 COMMENT ON TABLE keystore.subject_keys IS
   'Wrapped per-subject data keys; a row with erased_at is the erased register (keyed hash only).';
+-- A destroyed key's old row version lingers until vacuumed: vacuum after every change, so
+-- the wrapped key (useless without the master key anyway) is reclaimed within a minute.
+ALTER TABLE keystore.subject_keys SET (
+    autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1
+);
 """
 
 _UPSERT = """
