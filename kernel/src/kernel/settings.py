@@ -45,6 +45,9 @@ class KafkaSettings(BaseSettings):
     session_timeout_ms: int = Field(6000, description="Consumer group session timeout.")
     heartbeat_interval_ms: int = Field(1000, description="Consumer heartbeat interval.")
     linger_ms: int = Field(5, description="Producer batching delay.")
+    fetch_max_wait_ms: int = Field(
+        100, description="Longest a consumer's fetch waits at the broker for new records."
+    )
     relay_batch: int = Field(2000, description="Most outbox rows the relay publishes at once.")
     consumer_batch: int = Field(2000, description="Most records a consumer handles at once.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         setup_logging("gateway", settings.telemetry.log_level, settings.telemetry.log_json)
         setup_tracing("gateway", settings.telemetry.otlp_endpoint)
         app.state.upstreams = Upstreams(settings.service_urls(), settings.upstream_timeout)
+        gc.collect()
+        gc.freeze()  # start-up objects stay: later GC passes need not walk them
         log.info("gateway.started", port=settings.http_port)
         try:
             yield
