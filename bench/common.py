@@ -17,7 +17,8 @@ from devstack.services import SERVICES
 from devstack.supervisor import Stack
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore
-from kernel.keystore import CachedKeyStore, PostgresKeyStore
+from kernel.keycache import CachedKeyStore
+from kernel.keystore import PostgresKeyStore
 from kernel.settings import PostgresSettings, SecretsSettings
 
 

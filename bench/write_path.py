@@ -25,7 +25,8 @@ from contracts.personal import DataCategory, Personal
 from contracts.topics import TopicSpec
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore, NewEvent, StreamHead
-from kernel.keystore import CachedKeyStore, PostgresKeyStore
+from kernel.keycache import CachedKeyStore
+from kernel.keystore import PostgresKeyStore
 from kernel.relay import OutboxRelay
 from kernel.settings import PostgresSettings, SecretsSettings
 

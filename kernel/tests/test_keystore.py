@@ -14,7 +14,8 @@ import asyncpg
 import pytest
 
 from kernel.crypto import BlindIndex, KeyWrapper
-from kernel.keystore import CachedKeyStore, InMemoryKeyStore, PostgresKeyStore, SubjectErasedError
+from kernel.keycache import CachedKeyStore
+from kernel.keystore import InMemoryKeyStore, PostgresKeyStore, SubjectErasedError
 
 
 @pytest.fixture(

@@ -32,7 +32,8 @@ from kernel.consumer import Handler, IdempotentConsumer, KafkaDeadLetters
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore
 from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
-from kernel.keystore import CachedKeyStore, PostgresKeyStore
+from kernel.keycache import CachedKeyStore
+from kernel.keystore import PostgresKeyStore
 from kernel.logs import get_logger, setup_logging
 from kernel.metrics import CONSUMER_LAG, REGISTRY
 from kernel.relay import OutboxRelay
