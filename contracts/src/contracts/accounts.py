@@ -264,3 +264,28 @@ class MisuseReported(_AccountsEvent):
     note: Annotated[str | None, Personal(DataCategory.SECURITY)] = Field(
         None, description="What the member wrote, if anything."
     )
+
+
+PUBLIC_PROFILES_TOPIC = "accounts.public-profiles.v1"
+"""Compacted: the latest public profile per account, tombstoned (null value) on erasure."""
+
+
+class PublicProfile(BaseModel):
+    """The value of ``accounts.public-profiles.v1``, keyed by account id (ACC-10).
+
+    Other services show public activity under this name. The username is personal data:
+    it travels as the ciphertext token of the event that set it, readable with the
+    member's key (AAD ``"<username_event_id>:username"``) and unreadable once erased.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_id: str = Field(description="The account (the record's key too).")
+    status: Literal["active", "closed"] = Field(description="Closed accounts show the pseudonym.")
+    pseudonym: str = Field(description="Keyed pseudonym shown instead of the username.")
+    username: Annotated[str | None, Personal(DataCategory.IDENTITY)] = Field(
+        None, description="Encrypted public username; null once the account is closed."
+    )
+    username_event_id: str | None = Field(
+        None, description="The event whose encrypted username this is (its decryption context)."
+    )

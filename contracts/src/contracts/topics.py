@@ -55,7 +55,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         description="One random marker at offset 0; a new marker means the broker lost its data.",
     ),
     TopicSpec(
-        "accounts.public-profiles.v1",
+        "accounts.public-profiles.v1",  # contracts.accounts.PUBLIC_PROFILES_TOPIC
         config={"cleanup.policy": "compact"},
         description="Latest public username per account (compacted; tombstoned on erasure).",
     ),

@@ -17,6 +17,7 @@ from accounts.domain.staff import StaffRefusal
 from accounts.domain.throttle import LoginThrottle
 from accounts.entrypoints.erasure import erase_account
 from accounts.entrypoints.http import domain_error, router
+from accounts.entrypoints.public_profiles import public_profiles_consumer
 from accounts.entrypoints.staff_http import router as staff_router
 from accounts.entrypoints.staff_http import staff_error
 from accounts.service_layer.context import Context, Passwords
@@ -56,7 +57,8 @@ def build(
                                   throttle, s.min_age)
 
     host = ServiceHost(
-        "accounts", s, routers=[router, staff_router], consumers=[erasure_consumer(erase_account)],
+        "accounts", s, routers=[router, staff_router],
+        consumers=[erasure_consumer(erase_account), public_profiles_consumer()],
         migrate=migrate, on_start=on_start,
     )
     host.app.add_exception_handler(AccountsError, domain_error)

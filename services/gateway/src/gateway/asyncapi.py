@@ -7,9 +7,14 @@ from typing import Any
 import orjson
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel
 
+from contracts.accounts import PUBLIC_PROFILES_TOPIC, PublicProfile
 from contracts.envelope import Envelope, Event
 from contracts.topics import TOPICS, events_topic
+
+SCHEMAS: dict[str, type[BaseModel]] = {PUBLIC_PROFILES_TOPIC: PublicProfile}
+"""Topics whose records are not event envelopes, with the model of their values."""
 
 
 def build_asyncapi() -> dict[str, Any]:
@@ -30,7 +35,7 @@ def build_asyncapi() -> dict[str, Any]:
     for spec in TOPICS:
         if not spec.name.endswith(".events.v1"):
             broker.publisher(spec.name, title=f"{spec.name}", description=spec.description,
-                             schema=Envelope)
+                             schema=SCHEMAS.get(spec.name, Envelope))
     document = AsyncAPI(
         broker, title="Marketplace events", version="1.0.0", schema_version="3.0.0",
         description="Every event the services publish, keyed by data-subject id.",

@@ -326,7 +326,8 @@ class Repository:
         if email_bi is not None:
             await self.clear_failures(bytes(email_bi))
         counts = {}
-        for table in ("sessions", "devices", "social_identities", "staff_roles", "accounts"):
+        for table in ("sessions", "devices", "social_identities", "staff_roles",
+                      "public_profiles", "accounts"):
             done = await self.conn.execute(
                 f"DELETE FROM accounts.{table} WHERE account_id = $1", account_id
             )

@@ -83,6 +83,15 @@ CREATE INDEX IF NOT EXISTS staff_access_staff_idx
     ON accounts.staff_access_log (staff_account_id, accessed_at);
 COMMENT ON TABLE accounts.staff_access_log IS
   'Every staff read of personal data (SEC-2): ids, purpose code and field names, no values.';
+CREATE TABLE IF NOT EXISTS accounts.public_profiles (
+    account_id        text PRIMARY KEY,
+    status            text NOT NULL,
+    pseudonym         text NOT NULL,
+    username          text,
+    username_event_id text
+);
+COMMENT ON TABLE accounts.public_profiles IS
+  'What accounts.public-profiles.v1 holds per account; the username only as ciphertext.';
 """
 
 
