@@ -326,8 +326,9 @@ class Repository:
         if email_bi is not None:
             await self.clear_failures(bytes(email_bi))
         counts = {}
-        for table in ("sessions", "devices", "social_identities", "staff_roles",
-                      "public_profiles", "accounts"):
+        # accounts.public_profiles (ciphertext only) follows AccountErased: its consumer
+        # deletes the row and publishes the tombstone.
+        for table in ("sessions", "devices", "social_identities", "staff_roles", "accounts"):
             done = await self.conn.execute(
                 f"DELETE FROM accounts.{table} WHERE account_id = $1", account_id
             )
