@@ -168,8 +168,7 @@ async def me_by_token(body: TokenBody, ctx: Ctx) -> dict[str, Any]:
     ``GET /v1/me`` is the hottest authenticated route; one hop instead of two halves its
     cost at the gateway (TARGETS.md: p99 <= 20 ms with 8 concurrent clients).
     """
-    row = await handlers.introspect(body.token, ctx)
-    return account_view(await handlers.get_account(row["account_id"], ctx))
+    return account_view(await handlers.own_account(body.token, ctx))
 
 
 @router.delete("/sessions/{session_id}", status_code=204)

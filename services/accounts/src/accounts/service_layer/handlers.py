@@ -139,6 +139,15 @@ async def reauthenticate(cmd: commands.Reauthenticate, ctx: Context) -> Session:
     return opened
 
 
+async def own_account(token: str, ctx: Context) -> Account:
+    """The account of a bearer token's live session: authentication and read in one query."""
+    async with ctx.reading() as repo:
+        account = await repo.get_by_session(token_hash(token))
+    if account is None:
+        raise Unauthenticated("the token is invalid or has ended")
+    return account
+
+
 async def get_account(account_id: str, ctx: Context) -> Account:
     """The member's own account (ACC-8)."""
     async with ctx.reading() as repo:
