@@ -95,17 +95,24 @@ class CachedKeyStore:
             if k is not None:
                 self._cache[s] = (expiry, k)
 
-    async def keys_for_writing(self, subject_ids: Iterable[str]) -> dict[str, DataKey]:
-        """Keys to encrypt with, created when missing; raises ``SubjectErasedError``."""
-        now = time.monotonic()
-        out: dict[str, DataKey] = {}
+    def _split(
+        self, subject_ids: Iterable[str], now: float
+    ) -> tuple[dict[str, DataKey], list[str]]:
+        """Cached keys, and the subjects that need a look-up."""
+        hits: dict[str, DataKey] = {}
         missing = []
         for s in set(subject_ids):
             key = self._hit(s, now)
             if key is None:
                 missing.append(s)
             else:
-                out[s] = key
+                hits[s] = key
+        return hits, missing
+
+    async def keys_for_writing(self, subject_ids: Iterable[str]) -> dict[str, DataKey]:
+        """Keys to encrypt with, created when missing; raises ``SubjectErasedError``."""
+        now = time.monotonic()
+        out, missing = self._split(subject_ids, now)
         if missing:
             fresh = await self._writers.get(missing)
             erased = [s for s, k in fresh.items() if k is None]
@@ -118,14 +125,8 @@ class CachedKeyStore:
     async def keys_for_reading(self, subject_ids: Iterable[str]) -> dict[str, DataKey | None]:
         """Keys to decrypt with; ``None`` for erased or unknown subjects."""
         now = time.monotonic()
-        out: dict[str, DataKey | None] = {}
-        missing = []
-        for s in set(subject_ids):
-            key = self._hit(s, now)
-            if key is None:
-                missing.append(s)
-            else:
-                out[s] = key
+        hits, missing = self._split(subject_ids, now)
+        out: dict[str, DataKey | None] = dict(hits)
         if missing:
             fresh = await self._readers.get(missing)
             self._store(fresh, now)
