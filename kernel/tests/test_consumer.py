@@ -115,3 +115,18 @@ async def test_an_event_the_handler_rejects_is_dead_lettered_alone(
     await c.handle_records(batch)
     assert await pool.fetchval(f"SELECT count(*) FROM {schema}.seen") == 3
     assert len(dlq.sent) == 1 and "handler failed: ValueError" in dlq.sent[0][1]
+
+
+async def test_dead_letter_reasons_never_quote_the_failing_value(
+    pool: asyncpg.Pool, schema: str
+) -> None:
+    """SEC-1, SEC-4: an exception's message may hold decrypted data; the reason does not."""
+    dlq = CollectingDeadLetters()
+
+    async def leaky(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        raise ValueError("cannot store jan.jansen@example.nl, Jan Jansen")
+
+    c = IdempotentConsumer("leaky", "accounts", schema, pool, InMemoryKeyStore(), leaky, dlq)
+    await c.handle_records(await records(1))
+    [(_, reason, _)] = dlq.sent
+    assert reason == "handler failed: ValueError"

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from contracts.envelope import Envelope, Event
 from kernel.codec import decode_event
 from kernel.crypto import DataKey
+from kernel.eventstore import DATABASE_DOWN
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
 from kernel.metrics import DEAD_LETTERS, EVENTS_CONSUMED, EVENTS_DUPLICATE
@@ -73,6 +74,18 @@ class Delivered:
     def event_id(self) -> UUID:
         """The event's id."""
         return self.envelope.event_id
+
+
+def _describe(exc: Exception) -> str:
+    """An exception for a dead-letter reason, without its message.
+
+    Messages can quote decrypted values (a ``ValidationError`` shows its inputs), and the
+    reason lands in a Kafka header and a log line in plaintext (SEC-1, SEC-4).
+    """
+    if isinstance(exc, ValidationError):
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+        return f"ValidationError: {exc.error_count()} error(s) at {', '.join(fields)}"[:300]
+    return type(exc).__name__
 
 
 class DeadLetters(Protocol):
@@ -156,8 +169,7 @@ class IdempotentConsumer:
             return
         try:
             await self._apply(delivered)
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                asyncpg.CannotConnectNowError, TimeoutError):
+        except DATABASE_DOWN:
             await self._apply_when_back(delivered)
         except Exception as exc:
             log.warning("consumer.batch_failed", consumer=self.name, error=type(exc).__name__,
@@ -166,10 +178,8 @@ class IdempotentConsumer:
                 try:
                     await self._apply([(rec, item)])
                 except Exception as one_exc:
-                    await self._dead_letter(
-                        rec, f"handler failed: {type(one_exc).__name__}: {one_exc}"[:500],
-                        keep_value=True,
-                    )
+                    await self._dead_letter(rec, f"handler failed: {_describe(one_exc)}",
+                                            keep_value=True)
 
     def _may_want(self, rec: Record) -> bool:
         """Skip, unparsed, a record whose ``event_type`` header names an unwanted type."""
@@ -234,8 +244,7 @@ class IdempotentConsumer:
             try:
                 await self._apply(batch)
                 return
-            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                    asyncpg.CannotConnectNowError, TimeoutError) as exc:
+            except DATABASE_DOWN as exc:
                 log.warning("consumer.database_unavailable", consumer=self.name,
                             error=type(exc).__name__)
                 delay = min(delay * 2, 5.0)

@@ -22,6 +22,12 @@ from kernel.codec import encode_payload, has_personal_data
 from kernel.keystore import KeyStore
 from kernel.telemetry import current_traceparent
 
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, TimeoutError,
+)
+"""Errors meaning PostgreSQL cannot be reached (retry later), not that a statement failed."""
+
 
 class ConcurrencyError(Exception):
     """Another writer appended to the stream first; reload and retry."""
@@ -264,13 +270,16 @@ SELECT position, stream_id, version FROM ins
         correlation_id: UUID | None = None, causation_id: UUID | None = None,
     ) -> list[RecordedEvent]:
         """Encrypt and chain events (no I/O but the key lookup)."""
-        needing = {e.subject_id for e in events if e.subject_id and has_personal_data(e.event)}
+        personal = [has_personal_data(e.event) for e in events]
+        for new, has in zip(events, personal, strict=True):
+            if has and not new.subject_id:
+                raise ValueError(f"{new.event.event_type} holds personal data but has no subject")
+        needing = {e.subject_id for e, has in zip(events, personal, strict=True)
+                   if has and e.subject_id}
         keys = await self.keys.keys_for_writing(needing) if needing else {}
         trace = current_traceparent()
         prev, out = head.hash, []
         for i, new in enumerate(events, start=head.version + 1):
-            if has_personal_data(new.event) and not new.subject_id:
-                raise ValueError(f"{new.event.event_type} holds personal data but has no subject")
             key = keys.get(new.subject_id) if new.subject_id else None
             payload = encode_payload(new.event, new.event_id, key)
             header = header_bytes(

@@ -9,12 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kernel.eventstore import ConcurrencyError
+from kernel.eventstore import DATABASE_DOWN, ConcurrencyError
 from kernel.keystore import SubjectErasedError
 from kernel.logs import get_logger
 from kernel.metrics import HTTP_LATENCY
@@ -48,12 +47,6 @@ def error_response(status: int, code: str, message: str,
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
-DB_DOWN = (
-    OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, TimeoutError,
-)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Map kernel and database errors to clean JSON answers."""
 
@@ -69,7 +62,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _erased(_: Request, exc: SubjectErasedError) -> JSONResponse:
         return error_response(410, "subject_erased", "this data subject has been erased")
 
-    for exc_type in DB_DOWN:
+    for exc_type in DATABASE_DOWN:
         app.add_exception_handler(exc_type, _unavailable)
 
     @app.exception_handler(Exception)
