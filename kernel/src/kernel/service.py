@@ -325,6 +325,18 @@ class ServiceHost:
         await rt.keystore_pool.close()
         log.info("service.stopped")
 
+    async def wait_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+        """Wait until every part is ready (for in-process hosts, e.g. in tests).
+
+        Raises:
+            TimeoutError: with the parts that were not ready.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not all((parts := await self.readiness()).values()):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{self.name} not ready: {parts}")
+            await asyncio.sleep(0.2)
+
     def serve(self) -> None:
         """Run the internal HTTP API and everything behind it until SIGINT/SIGTERM."""
         uvicorn.run(

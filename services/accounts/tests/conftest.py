@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,10 +21,7 @@ async def accounts_host(infra: Any) -> AsyncIterator[ServiceHost]:
     )
     host = bootstrap.build(settings)
     async with host.app.router.lifespan_context(host.app):
-        deadline = time.monotonic() + 60
-        while not all((await host.readiness()).values()):
-            assert time.monotonic() < deadline, await host.readiness()
-            await asyncio.sleep(0.2)
+        await host.wait_ready(60)
         yield host
 
 

@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-
-from accounts import bootstrap
-from accounts.settings import AccountsSettings
-from gateway.routes.members import router
-from gateway.testing import InProcessUpstreams
-from kernel.http import install_error_handlers
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-async def gateway(infra: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """A gateway app holding only the member routes, its accounts service in-process."""
-    host = bootstrap.build(AccountsSettings(  # type: ignore[call-arg]
-        argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1))
-    async with host.app.router.lifespan_context(host.app):
-        deadline = time.monotonic() + 60
-        while not all((await host.readiness()).values()):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.2)
-        app = FastAPI()
-        install_error_handlers(app)
-        app.include_router(router)
-        app.state.upstreams = InProcessUpstreams({"accounts": host.app})
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://gateway") as client:
-            yield client
-        await app.state.upstreams.close()
+@pytest.fixture
+def gateway(accounts_gateway: Any) -> httpx.AsyncClient:
+    """The gateway client (member routes, accounts in-process)."""
+    client: httpx.AsyncClient = accounts_gateway.client
+    return client
 
 
 def member(**overrides: Any) -> dict[str, Any]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,14 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from accounts import bootstrap
 from accounts.domain.staff import Role
 from accounts.service_layer.staff import GrantRole, grant_role
-from accounts.settings import AccountsSettings
-from gateway.routes.members import router as members_router
-from gateway.routes.staff import router as staff_router
-from gateway.testing import InProcessUpstreams
-from kernel.http import install_error_handlers
 from kernel.service import ServiceHost
 
 pytestmark = pytest.mark.integration
@@ -40,25 +31,10 @@ class Stack:
         await grant_role(GrantRole(account_id, role, None), self.accounts.runtime.extra["ctx"])
 
 
-@pytest.fixture(scope="module")
-async def stack(infra: Any) -> AsyncIterator[Stack]:
-    """A gateway with the member and staff routes, its accounts service in-process."""
-    host = bootstrap.build(AccountsSettings(  # type: ignore[call-arg]
-        argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1))
-    async with host.app.router.lifespan_context(host.app):
-        deadline = time.monotonic() + 60
-        while not all((await host.readiness()).values()):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.2)
-        app = FastAPI()
-        install_error_handlers(app)
-        app.include_router(members_router)
-        app.include_router(staff_router)
-        app.state.upstreams = InProcessUpstreams({"accounts": host.app})
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://gateway") as client:
-            yield Stack(client, host, app)
-        await app.state.upstreams.close()
+@pytest.fixture
+def stack(accounts_gateway: Any) -> Stack:
+    """The gateway client and the accounts host behind it."""
+    return Stack(accounts_gateway.client, accounts_gateway.accounts, accounts_gateway.app)
 
 
 @dataclass

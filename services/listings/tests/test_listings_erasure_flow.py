@@ -54,11 +54,7 @@ async def listings(infra: Infra) -> AsyncIterator[ServiceHost]:
     """The listings service in-process, once every part is ready."""
     host = bootstrap.build(ListingsSettings())
     async with host.app.router.lifespan_context(host.app):
-
-        async def ready() -> bool:
-            return all((await host.readiness()).values())
-
-        await eventually(ready, 90.0, "listings readiness")
+        await host.wait_ready(90)
         yield host
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -68,10 +67,7 @@ async def retention(infra: Any) -> AsyncIterator[Running]:
     """The retention service in-process (its lifespan entered), ready, with a producer."""
     host = bootstrap.build()
     async with host.app.router.lifespan_context(host.app):
-        deadline = asyncio.get_running_loop().time() + 90
-        while not all((await host.readiness()).values()):
-            assert asyncio.get_running_loop().time() < deadline, await host.readiness()
-            await asyncio.sleep(0.2)
+        await host.wait_ready(90)
         producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
         await producer.start()
         try:
