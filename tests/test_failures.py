@@ -19,6 +19,7 @@ from stack import Infra, Platform, eventually
 
 from contracts.topics import TOPICS
 from devstack.topics import create_topics
+from kernel.internal_auth import SignedCalls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.disruptive]
 
@@ -30,7 +31,8 @@ def client(platform: Platform) -> Iterator[httpx.Client]:
 
 
 def retention_knows(platform: Platform, account_id: str) -> None:
-    resp = httpx.get(f"{platform.service_urls['retention']}/internal/subjects/{account_id}")
+    resp = httpx.get(f"{platform.service_urls['retention']}/internal/subjects/{account_id}",
+                     auth=SignedCalls())
     assert resp.status_code == 200, resp.text
     assert "accounts" in str(resp.json())
 

@@ -17,9 +17,24 @@ def test_secrets_are_generated_once_and_reused(data_dir: Path) -> None:
     first = load_or_create(data_dir)
     again = load_or_create(data_dir)
     assert first == again
-    assert set(first) == {"MARKET_SECRETS_MASTER_KEY", "MARKET_SECRETS_INDEX_KEY"}
+    assert set(first) == {"MARKET_SECRETS_MASTER_KEY", "MARKET_SECRETS_INDEX_KEY",
+                          "MARKET_SECRETS_INTERNAL_KEY"}
     assert all(len(base64.b64decode(v)) == 32 for v in first.values())
-    assert first["MARKET_SECRETS_MASTER_KEY"] != first["MARKET_SECRETS_INDEX_KEY"]
+    assert len(set(first.values())) == 3
+
+
+def test_a_secret_added_later_joins_an_older_file_without_touching_the_others(
+    data_dir: Path,
+) -> None:
+    old = {k: v for k, v in load_or_create(data_dir).items()
+           if k != "MARKET_SECRETS_INTERNAL_KEY"}
+    path = data_dir / FILE_NAME
+    path.write_text("".join(f"{k}={v}\n" for k, v in old.items()))
+    now = load_or_create(data_dir)
+    assert {k: now[k] for k in old} == old
+    assert len(base64.b64decode(now["MARKET_SECRETS_INTERNAL_KEY"])) == 32
+    assert load_or_create(data_dir) == now
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_the_secrets_file_is_readable_by_its_owner_only(data_dir: Path) -> None:

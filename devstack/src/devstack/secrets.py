@@ -1,4 +1,4 @@
-"""The two root secrets, generated once and kept in ``<data dir>/secrets.env`` (mode 0600)."""
+"""The root secrets, generated once and kept in ``<data dir>/secrets.env`` (mode 0600)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from devstack.errors import StackError
 
 log = structlog.get_logger("devstack.secrets")
 
-SECRET_NAMES = ("MARKET_SECRETS_MASTER_KEY", "MARKET_SECRETS_INDEX_KEY")
+DATA_SECRETS = ("MARKET_SECRETS_MASTER_KEY", "MARKET_SECRETS_INDEX_KEY")
+"""Secrets that stored data depends on: never replaced, refused when damaged."""
+
+SESSION_SECRETS = ("MARKET_SECRETS_INTERNAL_KEY",)
+"""Secrets nothing stored depends on (signing internal calls): added when missing."""
+
+SECRET_NAMES = (*DATA_SECRETS, *SESSION_SECRETS)
 FILE_NAME = "secrets.env"
 
 
@@ -39,20 +45,32 @@ def load_or_create(data_dir: Path) -> dict[str, str]:
         if path.stat().st_mode & 0o077:
             path.chmod(0o600)
             log.warning("secrets.permissions_tightened", path=str(path))
-        return _parse(path)
+        values = _parse(path)
+        added = {k: v for k, v in new_secrets().items() if k in SESSION_SECRETS and k not in values}
+        if added:
+            _write(path, path.read_text(), {**values, **added})
+            log.info("secrets.added", path=str(path), names=sorted(added))
+        return {name: {**values, **added}[name] for name in SECRET_NAMES}
     values = new_secrets()
     path.parent.mkdir(parents=True, exist_ok=True)
+    _write(path, "# Root secrets of this embedded stack. Keep them: without them the data\n"
+           "# stored in PostgreSQL under this directory cannot be decrypted.\n", values)
+    log.info("secrets.generated", path=str(path))
+    return values
+
+
+def _write(path: Path, head: str, values: dict[str, str]) -> None:
+    """Write ``head`` then every secret not already in it, atomically, mode 0600."""
+    lines = [f"{name}={value}\n" for name, value in values.items()
+             if not head.startswith(f"{name}=") and f"\n{name}=" not in head]
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write("# Root secrets of this embedded stack. Keep them: without them the data\n")
-        out.write("# stored in PostgreSQL under this directory cannot be decrypted.\n")
-        out.writelines(f"{name}={value}\n" for name, value in values.items())
+        out.write(head if head.endswith("\n") or not head else head + "\n")
+        out.writelines(lines)
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
-    log.info("secrets.generated", path=str(path))
-    return values
 
 
 def _parse(path: Path) -> dict[str, str]:
@@ -63,6 +81,8 @@ def _parse(path: Path) -> dict[str, str]:
             name, _, value = line.partition("=")
             values[name.strip()] = value.strip()
     for name in SECRET_NAMES:
+        if name in SESSION_SECRETS and name not in values:
+            continue  # added by the caller
         value = values.get(name, "")
         try:
             ok = len(base64.b64decode(value, validate=True)) == 32
@@ -70,4 +90,4 @@ def _parse(path: Path) -> dict[str, str]:
             ok = False
         if not ok:
             raise StackError(f"{path}: {name} is missing or not 32 bytes of base64")
-    return {name: values[name] for name in SECRET_NAMES}
+    return {name: values[name] for name in SECRET_NAMES if name in values}

@@ -32,6 +32,7 @@ from kernel.consumer import Handler, IdempotentConsumer, KafkaDeadLetters
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore
 from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
+from kernel.internal_auth import CallVerifier, InternalAuthMiddleware, InternalAuthSettings
 from kernel.keycache import CachedKeyStore
 from kernel.keystore import PostgresKeyStore
 from kernel.logs import get_logger, setup_logging
@@ -51,6 +52,7 @@ class ServiceSettings(BaseSettings):
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    internal_auth: InternalAuthSettings = Field(default_factory=InternalAuthSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
 
@@ -177,6 +179,9 @@ class ServiceHost:
             await self._update_lag()
             return Response(generate_latest(REGISTRY), media_type="text/plain; version=0.0.4")
 
+        auth = self.settings.internal_auth
+        app.add_middleware(InternalAuthMiddleware, verifier=CallVerifier(
+            auth.key_bytes(), auth.internal_call_seconds))
         app.add_middleware(LatencyMiddleware, service=self.name)
         app.add_middleware(BodyLimitMiddleware)
         return app

@@ -10,6 +10,7 @@ import pytest
 
 from accounts import bootstrap
 from accounts.settings import AccountsSettings
+from kernel.internal_auth import SignedCalls
 from kernel.service import ServiceHost
 
 
@@ -29,5 +30,6 @@ async def accounts_host(infra: Any) -> AsyncIterator[ServiceHost]:
 async def client(accounts_host: ServiceHost) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the in-process internal API."""
     transport = httpx.ASGITransport(app=accounts_host.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://accounts") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://accounts",
+                                 auth=SignedCalls()) as c:
         yield c

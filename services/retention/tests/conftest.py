@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Event
 from kernel.eventstore import EventStore, NewEvent, StreamHead
+from kernel.internal_auth import SignedCalls
 from kernel.keystore import KeyStore
 from kernel.service import ServiceHost
 from retention import bootstrap
@@ -72,7 +73,7 @@ async def retention(infra: Any) -> AsyncIterator[Running]:
         await producer.start()
         try:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host.app),
-                                         base_url="http://svc") as client:
+                                         base_url="http://svc", auth=SignedCalls()) as client:
                 yield Running(host, client, producer)
         finally:
             await producer.stop()

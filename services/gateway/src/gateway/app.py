@@ -16,6 +16,7 @@ from gateway.deps import Upstreams
 from gateway.ops import dashboard, merged_metrics, service_readiness
 from gateway.settings import GatewaySettings
 from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
+from kernel.internal_auth import CallSigner
 from kernel.logs import get_logger, setup_logging
 from kernel.telemetry import setup_tracing
 
@@ -41,7 +42,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_logging("gateway", settings.telemetry.log_level, settings.telemetry.log_json)
         setup_tracing("gateway", settings.telemetry.otlp_endpoint)
-        app.state.upstreams = Upstreams(settings.service_urls(), settings.upstream_timeout)
+        auth = settings.internal_auth
+        app.state.upstreams = Upstreams(
+            settings.service_urls(), settings.upstream_timeout,
+            CallSigner(auth.key_bytes(), auth.internal_call_seconds),
+        )
         gc.collect()
         gc.freeze()  # start-up objects stay: later GC passes need not walk them
         log.info("gateway.started", port=settings.http_port)

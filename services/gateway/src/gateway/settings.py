@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kernel.internal_auth import InternalAuthSettings
 from kernel.settings import TelemetrySettings
 
 
@@ -22,6 +23,7 @@ class GatewaySettings(BaseSettings):
     retention_url: str = Field("http://127.0.0.1:8105", description="Retention service.")
     upstream_timeout: float = Field(10.0, description="Seconds before a service call fails.")
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    internal_auth: InternalAuthSettings = Field(default_factory=InternalAuthSettings)
 
     def service_urls(self) -> dict[str, str]:
         """Base URL of every service, by name."""

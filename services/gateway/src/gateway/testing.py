@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from gateway.deps import UpstreamResponse, Upstreams
+from kernel.internal_auth import SIGNATURE_HEADER, CallSigner
 
 
 class InProcessUpstreams(Upstreams):
@@ -14,10 +15,12 @@ class InProcessUpstreams(Upstreams):
 
     Args:
         apps: The in-process app of each service, by service name.
+        signer: Signs each call; by default with the key from the environment.
     """
 
-    def __init__(self, apps: dict[str, Any]) -> None:
-        super().__init__({name: f"http://{name}" for name in apps}, 10)
+    def __init__(self, apps: dict[str, Any], signer: CallSigner | None = None) -> None:
+        super().__init__({name: f"http://{name}" for name in apps}, 10,
+                         signer or CallSigner.from_env())
         self._clients = {
             name: httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                     base_url=f"http://{name}")
@@ -26,10 +29,14 @@ class InProcessUpstreams(Upstreams):
 
     async def _request(
         self, service: str, method: str, path: str, body: bytes | None,
-        params: dict[str, Any] | None, headers: dict[str, str],
+        params: dict[str, str] | None, headers: dict[str, str],
     ) -> UpstreamResponse:
-        resp = await self._clients[service].request(method, path, content=body, params=params,
-                                                    headers=headers)
+        client = self._clients[service]
+        request = client.build_request(method, path, content=body, params=params,
+                                       headers=headers)
+        request.headers[SIGNATURE_HEADER] = self.signer.sign(
+            method, request.url.raw_path, body, headers)
+        resp = await client.send(request)
         return UpstreamResponse(resp.status_code, resp.content, resp.headers)
 
     async def close(self) -> None:

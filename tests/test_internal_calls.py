@@ -1,0 +1,106 @@
+"""Issue 11: internal APIs are not trusted by network position (SEC-2, SEC-4).
+
+Against the real service processes: every route of every service but liveness,
+readiness and metrics refuses an unsigned call with 401; a tampered, expired or
+replayed call is refused too; the gateway's own signed forwarding still works.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from members import sign_up
+from stack import Platform
+
+from devstack.services import BACKENDS
+from kernel.internal_auth import SIGNATURE_HEADER, CallSigner, SignedCalls
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def client(platform: Platform) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
+        yield c
+
+
+def _routes(base: str) -> list[tuple[str, str]]:
+    spec = httpx.get(f"{base}/openapi.json", auth=SignedCalls()).json()
+    found = []
+    for path, ops in spec["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+        found += [(method.upper(), concrete) for method in ops]
+    return found
+
+
+@pytest.mark.parametrize("service", BACKENDS)
+def test_every_internal_route_refuses_an_unsigned_call(
+    platform: Platform, service: str
+) -> None:
+    base = platform.service_urls[service]
+    assert httpx.get(f"{base}/openapi.json").status_code == 401
+    routes = _routes(base)
+    if service in ("accounts", "retention"):
+        assert len(routes) > 3, f"{service} lists too few routes"
+    for method, path in [*routes, ("GET", "/internal/no-such-route")]:
+        resp = httpx.request(method, base + path, json={},
+                             headers={"X-Account-Id": str(uuid.uuid4())})
+        assert resp.status_code == 401, (service, method, path, resp.text)
+        assert resp.json()["error"]["code"] == "unsigned"
+    for open_path in ("/healthz", "/readyz", "/metrics"):
+        assert httpx.get(base + open_path).status_code == 200
+
+
+def test_a_member_read_needs_the_gateways_signature(
+    client: httpx.Client, platform: Platform
+) -> None:
+    member = sign_up(client, "sig")
+    url = f"{platform.service_urls['accounts']}/internal/accounts/{member.account_id}"
+    unsigned = httpx.get(url)
+    assert unsigned.status_code == 401
+    assert member.email not in unsigned.text
+    signed = httpx.get(url, auth=SignedCalls())
+    assert signed.status_code == 200
+    assert signed.json()["email"] == member.email
+    assert client.get("/v1/me", headers=member.auth).status_code == 200
+
+
+def test_a_tampered_expired_or_replayed_call_is_refused(
+    client: httpx.Client, platform: Platform
+) -> None:
+    alice, mallory = sign_up(client, "alice"), sign_up(client, "mallory")
+    base = platform.service_urls["accounts"]
+    signer = CallSigner.from_env()
+    target = f"/internal/accounts/{alice.account_id}"
+    headers = {"X-Account-Id": mallory.account_id}
+    signature = signer.sign("GET", target, b"", headers)
+
+    tampered = httpx.get(base + target, headers={
+        "X-Account-Id": alice.account_id, SIGNATURE_HEADER: signature})
+    assert (tampered.status_code, tampered.json()["error"]["code"]) == (401, "bad_signature")
+
+    other_path = f"/internal/accounts/{mallory.account_id}"
+    moved = httpx.get(base + other_path, headers={**headers, SIGNATURE_HEADER: signature})
+    assert moved.status_code == 401
+
+    stale = CallSigner(signer._key, ttl=30, clock=lambda: time.time() - 120)
+    expired = httpx.get(base + target, headers={
+        **headers, SIGNATURE_HEADER: stale.sign("GET", target, b"", headers)})
+    assert (expired.status_code, expired.json()["error"]["code"]) == (401, "signature_expired")
+
+    once = signer.sign("GET", other_path, b"", headers)
+    first = httpx.get(base + other_path, headers={**headers, SIGNATURE_HEADER: once})
+    assert first.status_code == 200
+    replayed = httpx.get(base + other_path, headers={**headers, SIGNATURE_HEADER: once})
+    assert (replayed.status_code, replayed.json()["error"]["code"]) == (401, "signature_replayed")
+
+    body = b'{"reason": "x"}'
+    posted = signer.sign("POST", "/internal/sessions/introspect", body, {})
+    swapped = httpx.post(base + "/internal/sessions/introspect", content=b'{"token": "t"}',
+                         headers={SIGNATURE_HEADER: posted, "content-type": "application/json"})
+    assert swapped.status_code == 401
