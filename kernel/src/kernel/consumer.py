@@ -17,6 +17,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope, Event
@@ -147,8 +148,14 @@ class IdempotentConsumer:
             f"consume {self.name}", links=batch_links(r.headers for r in records),
             attributes={"messaging.batch.message_count": len(records),
                         "messaging.consumer.group.name": self.name},
-        ):
-            await self._handle(records)
+            record_exception=False, set_status_on_exception=False,
+        ) as span:
+            try:
+                await self._handle(records)
+            except BaseException as exc:
+                # An exception's message can quote decrypted values: the span names its type.
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
 
     async def _handle(self, records: Sequence[Record]) -> None:
         parsed: list[tuple[Record, Envelope]] = []

@@ -10,7 +10,9 @@ import time
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel.eventstore import DATABASE_DOWN, ConcurrencyError
@@ -47,8 +49,47 @@ def error_response(status: int, code: str, message: str,
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
+def validation_problems(errors: Any) -> list[dict[str, Any]]:
+    """Where each problem is and what is wrong, never the submitted value (API.md).
+
+    FastAPI's 422 body carries ``input`` (the value sent: a password, an e-mail) and
+    ``ctx``; only ``loc``, ``msg`` and ``type`` are kept, and ``msg`` is pydantic's
+    generic text (the platform's own validators never quote a value).
+    """
+    return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+             "type": str(e.get("type", ""))} for e in errors]
+
+
+def validation_response(errors: Any) -> JSONResponse:
+    """A 422 naming the fields and what is wrong with them, without their values."""
+    problems = validation_problems(errors)
+    fields = ", ".join(
+        ".".join(str(p) for p in problem["loc"][1:] or problem["loc"]) or "request"
+        for problem in problems
+    )
+    return JSONResponse(
+        {"error": {"code": "invalid_request", "message": f"invalid fields: {fields}"},
+         "detail": problems},
+        status_code=422,
+    )
+
+
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map kernel and database errors to clean JSON answers."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_response(exc.errors())
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message,
+                              dict(exc.headers) if exc.headers else None)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
