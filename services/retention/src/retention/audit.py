@@ -4,20 +4,26 @@
 beginning, checks every hash chain, decrypts with the key store and prints the
 reconstructed state as JSON on standard output; an erased subject's personal fields
 read "erased". ``verify`` checks every chain and exits 1 on any break. Progress and
-warnings go to standard error. Settings come from the ``MARKET_*`` environment.
+warnings go to standard error. Settings come from the ``MARKET_*`` environment; root
+secrets not set there are read from the embedded stack's ``<data dir>/secrets.env``
+(``--data-dir``, default ``$MARKET_DATA_DIR`` or ``.stack``), so the command works from
+the project's root beside a running ``make run``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import orjson
+from pydantic import ValidationError
 
 from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 from kernel.keystore import PostgresKeyStore
@@ -116,6 +122,8 @@ def _instant(text: str) -> datetime:
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="marketplace-audit", description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default=os.environ.get("MARKET_DATA_DIR", ".stack"),
+                   help="the embedded stack's data directory, for its secrets.env")
     sub = p.add_subparsers(dest="command", required=True)
     rp = sub.add_parser("replay", help="reconstruct state from the Kafka log (AUD-1)")
     rp.add_argument("--subject", help="only events about this data subject")
@@ -125,9 +133,35 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def load_stack_secrets(data_dir: Path) -> bool:
+    """Put the ``MARKET_SECRETS_*`` of ``<data_dir>/secrets.env`` into the environment,
+    never over a value already set; returns whether the file was read."""
+    path = data_dir / "secrets.env"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        name, sep, value = line.strip().partition("=")
+        if sep and name.startswith("MARKET_SECRETS_"):
+            os.environ.setdefault(name, value.strip())
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``marketplace-audit``; returns (and exits with) the exit code."""
     args = parser().parse_args(argv)
+    load_stack_secrets(Path(args.data_dir))
+    if args.command == "replay":
+        try:
+            SecretsSettings()
+        except ValidationError as exc:
+            names = ", ".join(sorted({f"MARKET_SECRETS_{str(e['loc'][0]).upper()}"
+                                      for e in exc.errors()}))
+            _progress(f"error: no root secrets to decrypt with ({names} missing or invalid): "
+                      f"set them, or run from the project root beside `make run` "
+                      f"(reads {Path(args.data_dir) / 'secrets.env'})")
+            return _exit(EXIT_ERROR, argv)
     load_contracts()
     try:
         if args.command == "replay":
@@ -135,14 +169,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             code = asyncio.run(verify_all())
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        _progress(f"error: {type(exc).__name__}: {exc}")
+        _progress(f"error: PostgreSQL or the broker is unreachable ({type(exc).__name__}); "
+                  "is the stack running?")
         code = EXIT_ERROR
     except Exception as exc:
         if type(exc).__module__.startswith("aiokafka"):
-            _progress(f"error: Kafka: {type(exc).__name__}: {exc}")
+            _progress(f"error: the broker at {KafkaSettings().bootstrap} cannot be read "
+                      f"({type(exc).__name__}); is the stack running?")
             code = EXIT_ERROR
         else:
             raise
+    return _exit(code, argv)
+
+
+def _exit(code: int, argv: Sequence[str] | None) -> int:
     if argv is None:
         sys.exit(code)
     return code
