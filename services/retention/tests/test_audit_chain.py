@@ -65,7 +65,8 @@ async def test_aud1_replay_decrypts_living_subject_and_shows_erased_one_as_erase
     key = (await keys.keys_for_reading(["s1"]))["s1"]
     alive = reconstruct(verify(log), {"s1": key}, set(), subject="s1")
     state = alive["services"]["accounts"]["account-s1"]["state"]
-    assert state["email"] == "a@example.org" and state["reason"] == "logout"
+    assert state["email"] == "a@example.org"
+    assert state["sessions"]["x"]["reason"] == "logout"
 
     await keys.destroy("s1")
     gone = reconstruct(verify(log), {"s1": None}, {"s1"}, subject="s1")
@@ -79,3 +80,17 @@ async def test_aud1_replay_until_shows_state_as_of_that_instant() -> None:
     log = await _log(InMemoryKeyStore())
     got = reconstruct(verify(log), {}, set(), until=T0 + timedelta(minutes=90))
     assert got["services"]["accounts"]["account-s1"]["version"] == 2
+
+
+async def test_aud1_replay_folds_each_aggregate_as_its_service_does() -> None:
+    """A session is not part of the account's own fields: it is an entity of the account."""
+    keys = InMemoryKeyStore()
+    log = await _log(keys)
+    key = (await keys.keys_for_reading(["s1"]))["s1"]
+    state = reconstruct(verify(log), {"s1": key}, set())[
+        "services"]["accounts"]["account-s1"]["state"]
+    assert not {"session_id", "reason", "expires_at"} & set(state)
+    assert state["account_id"] == "s1" and state["username"] == "ann"
+    assert set(state["sessions"]) == {"x", "y"}
+    ended = state["sessions"]["y"]
+    assert ended["reason"] == "logout" and ended["ended_at"].startswith("2025-03-01T02:00")

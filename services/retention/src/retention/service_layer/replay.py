@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from contracts.envelope import Event
 from kernel.codec import UnknownEventError, decode_fields
 from kernel.crypto import DataKey, is_token
 from kernel.eventstore import GENESIS, chain_hash, header_text
@@ -137,7 +138,7 @@ def reconstruct(
         history = []
         for ev in picked:
             payload = _decrypt(ev, keys.get(ev.subject_id) if ev.subject_id else None)
-            state.update(payload)
+            fold(state, ev, payload)
             if ev.subject_id:
                 seen_subjects.add(ev.subject_id)
             if with_events:
@@ -156,6 +157,25 @@ def reconstruct(
         "verification": {"streams": len(checked.streams), "events": checked.events,
                          "duplicates": checked.duplicates, "breaks": checked.breaks},
     }
+
+
+def fold(state: dict[str, Any], ev: LogEvent, payload: Mapping[str, Any]) -> None:
+    """Apply one event to its stream's state the way the owning aggregate does (AUD-1).
+
+    An event of an entity the aggregate holds (``Event.folds_into``, e.g. a session of
+    an account) updates that entity under its collection, never the aggregate's own
+    fields; an event that ends the entity marks it with ``ended_at``.
+    """
+    cls = Event.registry.get((ev.event_type, ev.schema_version))
+    rule = cls.folds_into if cls is not None else None
+    key = payload.get(rule[1]) if rule is not None else None
+    if rule is None or not isinstance(key, str):
+        state.update(payload)
+        return
+    entity = state.setdefault(rule[0], {}).setdefault(key, {})
+    entity.update(payload)
+    if cls is not None and cls.ends_entity:
+        entity["ended_at"] = ev.occurred
 
 
 def _decrypt(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
