@@ -11,7 +11,14 @@ import pytest
 from contracts.accounts import AccountRegistered, SessionEnded
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keystore import InMemoryKeyStore
-from retention.service_layer.replay import LogEvent, reconstruct, verify
+from retention.service_layer.replay import (
+    EventQuery,
+    LogEvent,
+    event_record,
+    reconstruct,
+    select,
+    verify,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -94,3 +101,20 @@ async def test_aud1_replay_folds_each_aggregate_as_its_service_does() -> None:
     assert set(state["sessions"]) == {"x", "y"}
     ended = state["sessions"]["y"]
     assert ended["reason"] == "logout" and ended["ended_at"].startswith("2025-03-01T02:00")
+
+
+async def test_aud1_events_are_selected_by_position_time_and_type() -> None:
+    keys = InMemoryKeyStore()
+    checked = verify(await _log(keys))
+    key = (await keys.keys_for_reading(["s1"]))["s1"]
+    every = select(checked, EventQuery())
+    assert [e.position for e in every] == [1, 2, 3]
+    assert [e.version for e in select(checked, EventQuery(after_position=1))] == [2, 3]
+    later = select(checked, EventQuery(since=T0 + timedelta(minutes=90)))
+    assert [e.version for e in later] == [3]
+    typed = select(checked, EventQuery(event_types=frozenset({"accounts.AccountRegistered"})))
+    assert [e.event_type for e in typed] == ["accounts.AccountRegistered"]
+    assert select(checked, EventQuery(subject="nobody")) == []
+    first = event_record(typed[0], {"s1": key})
+    assert first["payload"]["email"] == "a@example.org" and first["position"] == 1
+    assert event_record(typed[0], {"s1": None})["payload"]["email"] == "erased"
