@@ -121,13 +121,14 @@ class ServiceHost:
     ) -> None:
         # Every service runs the contact guard (CNS-7) over its own consent projection.
         from kernel.guard import guard_consumer, guard_migration  # builds on this module
+        from kernel.outbound import outbound_migration
 
         self.name = name
         self.settings = settings
         self.routers = routers
         self.consumer_specs = consumers
         self._specs = [*consumers, guard_consumer()]
-        self.migrate = guard_migration(name, migrate)
+        self.migrate = outbound_migration(name, guard_migration(name, migrate))
         self.on_start = on_start
         self.runtime: Runtime | None = None
         self._tasks: list[asyncio.Task[Any]] = []
