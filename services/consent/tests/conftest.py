@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 from uuid import uuid4
 
 import httpx
@@ -13,7 +14,9 @@ from consent import bootstrap
 from consent.config import ConsentSettings
 from consent.service_layer.context import Context
 from kernel.internal_auth import SignedCalls
-from kernel.service import ServiceHost
+from kernel.service import Runtime, ServiceHost
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +55,35 @@ def member() -> str:
 def h(member: str) -> dict[str, str]:
     """The identity headers the gateway sends for :func:`member`."""
     return {"X-Account-Id": member, "X-Session-Id": "s-" + member}
+
+
+@pytest.fixture
+def rt(consent_host: ServiceHost) -> Runtime:
+    """The running service's resources."""
+    assert consent_host.runtime is not None
+    return consent_host.runtime
+
+
+async def _eventually(check: Callable[[], Awaitable[T]], within: float = 15.0) -> T:
+    """Poll ``check`` until it returns a truthy value (eventual consistency over Kafka).
+
+    Raises:
+        AssertionError: it never did within ``within`` seconds (a bound, not a speed test).
+    """
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still {value!r} after {within} s")
+        await asyncio.sleep(0.05)
+
+
+Eventually = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def eventually() -> Eventually:
+    """:func:`_eventually`, for tests."""
+    return _eventually
