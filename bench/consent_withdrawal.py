@@ -52,8 +52,8 @@ async def _member(client: httpx.AsyncClient) -> dict[str, str]:
 
 async def run(gateway: str, withdrawals: int) -> list[float]:
     """Seconds from each withdrawal's answer to the last service's guard refusing."""
-    conn = await asyncpg.connect(PostgresSettings().dsn())  # type: ignore[call-arg]
-    guards = [ContactGuard(conn, EventStore(s, InMemoryKeyStore()))  # type: ignore[arg-type]
+    conn = await asyncpg.connect(PostgresSettings().dsn())
+    guards = [ContactGuard(conn, EventStore(s, InMemoryKeyStore()))
               for s in SERVICES]
     latencies = []
     try:
