@@ -181,3 +181,33 @@ def test_prv_5_erasure_removes_every_services_guard_rows(
 
     eventually(completed, timeout=60)
     assert asyncio.run(rows()) == 0
+
+
+@pytest.mark.parametrize("kind", ["restriction", "objection"])
+def test_prv_4_prv_6_privacy_requests_are_carried_out_by_the_consent_service(
+    client: httpx.Client, infra: Infra, kind: str,
+) -> None:
+    m = sign_up(client, kind[:6])
+    step_up(client, m)
+    resp = client.post("/v1/privacy-requests", json={"type": kind}, headers=m.auth)
+    assert resp.status_code == 202, resp.text
+    request_id = resp.json()["request_id"]
+
+    def completed() -> None:
+        got = client.get(f"/v1/privacy-requests/{request_id}", headers=m.auth).json()
+        assert got["status"] == "completed", got
+
+    eventually(completed, timeout=15)
+    body = client.get("/v1/me/consents", headers=m.auth).json()
+    li = [p for p in body["purposes"] if p["legal_basis"] == "legitimate_interest"]
+    if kind == "restriction":
+        assert body["restricted"] is True
+        expected = "restricted"
+    else:
+        assert li and all(p["objected"] and not p["granted"] for p in li)
+        expected = "objected"
+
+    def refused() -> None:
+        assert verdicts(infra, m.account_id, "onsite_personalisation", None) == every(expected)
+
+    eventually(refused, timeout=10)

@@ -118,3 +118,13 @@ class ConsentLedgerRead(_ConsentEvent):
     subject_id: str = Field(description="Whose ledger was shown.")
     purpose: str = Field(description="Access purpose code (contracts.staff.AccessPurpose).")
     as_of: str | None = Field(None, description="The instant asked about, if any.")
+
+
+class PrivacyRequestCarriedOut(_ConsentEvent):
+    """A verified restriction or objection request was carried out (PRV-4, PRV-6, PRV-7)."""
+
+    event_type: ClassVar[str] = "consent.PrivacyRequestCarriedOut"
+
+    request_id: str = Field(description="The privacy request.")
+    subject_id: str = Field(description="Whose request.")
+    type: Literal["restriction", "objection"] = Field(description="Which right.")

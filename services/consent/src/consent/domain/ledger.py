@@ -19,6 +19,7 @@ from contracts.consent import (
     KINDS,
     ConsentDecisionRecorded,
     PreferencesChanged,
+    PrivacyRequestCarriedOut,
     ProcessingRestricted,
 )
 from contracts.envelope import Event
@@ -185,3 +186,8 @@ class Ledger:
                                               source=source, request_id=request_id),
                          entry_id, now)
         return restricted
+
+    def carried_out(self, request_id: str, type_: str, now: datetime, entry_id: str) -> None:
+        """Record that a privacy request of the subject was carried out (PRV-7)."""
+        self._record(PrivacyRequestCarriedOut(request_id=request_id, subject_id=self.subject_id,
+                                              type=type_), entry_id, now)

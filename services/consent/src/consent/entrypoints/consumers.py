@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncpg
 
-from consent.domain import commands
 from consent.service_layer import handlers
 from consent.service_layer.context import Context
 from consent.service_layer.erasure import erase_subject
@@ -51,11 +50,8 @@ def privacy_requests_consumer() -> ConsumerSpec:
                 assert isinstance(ev, PrivacyRequestReceived)
                 if not ev.identity_verified:
                     continue
-                if ev.type == "restriction":
-                    await handlers.set_restriction(commands.SetRestriction(
-                        ev.subject_id, True, "privacy_request", ev.request_id), ctx)
-                elif ev.type == "objection":
-                    await handlers.object_to_all(ev.subject_id, ev.request_id, ctx)
+                if ev.type in ("restriction", "objection"):
+                    await handlers.carry_out_request(ev.subject_id, ev.request_id, ev.type, ctx)
 
         return handle
 

@@ -60,16 +60,26 @@ async def set_restriction(cmd: commands.SetRestriction, ctx: Context) -> dict[st
     return {"restricted": restricted}
 
 
-async def object_to_all(subject_id: str, request_id: str, ctx: Context) -> None:
-    """An objection request (PRV-4): object to every legitimate-interest purpose."""
+async def carry_out_request(subject_id: str, request_id: str, type_: str,
+                            ctx: Context) -> None:
+    """A verified restriction (PRV-6) or objection (PRV-4: every legitimate-interest purpose)
+    request, carried out and recorded as such in one transaction; idempotent."""
     slugs = [p.slug for p in ctx.catalogue.purposes.values()
              if p.legal_basis == "legitimate_interest"]
 
     def decide(ledger: Ledger, now: datetime) -> None:
-        for slug in slugs:
-            ledger.decide(ctx.catalogue, slug, False, "privacy_request", None, now, _id())
+        done = any(getattr(e.event, "request_id", None) == request_id for e in ledger.entries)
+        if done:
+            return
+        if type_ == "restriction":
+            ledger.restrict(ctx.catalogue, True, "privacy_request", request_id, now, _id())
+        else:
+            for slug in slugs:
+                ledger.decide(ctx.catalogue, slug, False, "privacy_request", None, now, _id())
+        ledger.carried_out(request_id, type_, now, _id())
 
     await _change(ctx, subject_id, decide)
+    log.info("consent.request_carried_out", request_id=request_id, type=type_)
 
 
 async def set_cookies(cmd: commands.SetCookies, ctx: Context) -> dict[str, Any]:
