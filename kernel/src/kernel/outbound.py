@@ -18,6 +18,7 @@ import re
 import shutil
 import smtplib
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Literal, Protocol
@@ -29,10 +30,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernel.crypto import BlindIndex
-from kernel.guard import ContactGuard
+from kernel.guard import ContactGuard, guard_of
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
-from kernel.service import Migration
+from kernel.service import Migration, Runtime
 from kernel.unsubscribe import unsubscribe_token
 
 log = get_logger(__name__)
@@ -69,9 +70,10 @@ CREATE TABLE IF NOT EXISTS {schema}.comm_outbox (
     status     text        NOT NULL DEFAULT 'queued',
     reason     text,
     queued_at  timestamptz NOT NULL DEFAULT now(),
+    send_after timestamptz NOT NULL DEFAULT now(),
     done_at    timestamptz
 );
-CREATE INDEX IF NOT EXISTS comm_outbox_queued_idx ON {schema}.comm_outbox (queued_at)
+CREATE INDEX IF NOT EXISTS comm_outbox_queued_idx ON {schema}.comm_outbox (send_after)
     WHERE status = 'queued';
 COMMENT ON TABLE {schema}.comm_outbox IS
   'Outbound communication tasks (CNS-7); message sealed with the subject key; erased with it.';
@@ -175,16 +177,20 @@ def _aad(schema: str, task_id: UUID) -> bytes:
 
 async def queue_message(
     conn: asyncpg.Connection, schema: str, keys: KeyStore, subject_id: str, purpose: str,
-    channel: str, to: str, subject: str, body: str,
+    channel: str, to: str, subject: str, body: str, send_after: datetime | None = None,
 ) -> UUID:
-    """Queue a message in the caller's transaction; sealed with the subject's key."""
+    """Queue a message in the caller's transaction; sealed with the subject's key.
+
+    ``send_after`` schedules it (a campaign); the guard is asked when it is sent.
+    """
     task_id = uuid4()
     key = (await keys.keys_for_writing([subject_id]))[subject_id]
     sealed = key.seal(orjson.dumps({"to": to, "subject": subject, "body": body}),
                       _aad(schema, task_id))
     await conn.execute(
-        f"INSERT INTO {schema}.comm_outbox (task_id, subject_id, purpose, channel, message) "
-        "VALUES ($1, $2, $3, $4, $5)", task_id, subject_id, purpose, channel, sealed)
+        f"INSERT INTO {schema}.comm_outbox (task_id, subject_id, purpose, channel, message, "
+        "send_after) VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))",
+        task_id, subject_id, purpose, channel, sealed, send_after)
     return task_id
 
 
@@ -212,7 +218,8 @@ class Dispatcher:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 f"SELECT task_id, subject_id, purpose, channel, message FROM "
-                f"{self.schema}.comm_outbox WHERE status = 'queued' ORDER BY queued_at "
+                f"{self.schema}.comm_outbox WHERE status = 'queued' AND send_after <= now() "
+                "ORDER BY send_after "
                 "LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
             for row in rows:
                 status, reason = await self._send(conn, row)
@@ -256,3 +263,18 @@ async def erase_outbound(conn: asyncpg.Connection, schema: str, subject_id: str,
     if files:
         deleted["mail catcher files"] = files
     return deleted
+
+
+async def dispatch_forever(rt: Runtime, idle_seconds: float = 0.5) -> None:
+    """Send the service's queued messages until cancelled (the host runs one per service)."""
+    settings = OutboundSettings()
+    dispatcher = Dispatcher(rt.pool, rt.name, rt.keys, guard_of(rt), sender_from(settings),
+                            rt.index, settings.public_url)
+    while True:
+        try:
+            done = await dispatcher.run_once()
+        except Exception as exc:  # PostgreSQL away, a sender failing: retry, never die
+            log.warning("outbound.retry", error=type(exc).__name__)
+            done = {}
+        if not any(done.values()):
+            await asyncio.sleep(idle_seconds)

@@ -121,7 +121,7 @@ class ServiceHost:
     ) -> None:
         # Every service runs the contact guard (CNS-7) over its own consent projection.
         from kernel.guard import guard_consumer, guard_migration  # builds on this module
-        from kernel.outbound import outbound_migration
+        from kernel.outbound import dispatch_forever, outbound_migration
 
         self.name = name
         self.settings = settings
@@ -129,6 +129,7 @@ class ServiceHost:
         self.consumer_specs = consumers
         self._specs = [*consumers, guard_consumer()]
         self.migrate = outbound_migration(name, guard_migration(name, migrate))
+        self._dispatch = dispatch_forever
         self.on_start = on_start
         self.runtime: Runtime | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -290,6 +291,7 @@ class ServiceHost:
         if self.on_start is not None:
             await self.on_start(rt)
         self._tasks.append(asyncio.create_task(rt.relay.run(), name=f"{self.name}-relay"))
+        self._tasks.append(asyncio.create_task(self._dispatch(rt), name=f"{self.name}-outbound"))
         delay = 0.2
         while True:
             try:
@@ -321,7 +323,7 @@ class ServiceHost:
     async def _stop(self, rt: Runtime) -> None:
         rt.relay.stop()
         for task in self._tasks:
-            if task.get_name().endswith("-start"):
+            if task.get_name().endswith(("-start", "-outbound")):
                 task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(rt.broker.stop(), 5.0)

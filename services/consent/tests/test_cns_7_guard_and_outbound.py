@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -22,7 +22,7 @@ from contracts.privacy import SubjectKeyShredded
 from contracts.topics import events_topic
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.guard import guard_of
-from kernel.outbound import Dispatcher, MailCatcher, OutboundSettings, queue_message
+from kernel.outbound import MailCatcher, OutboundSettings, queue_message
 from kernel.service import Runtime
 
 pytestmark = pytest.mark.integration
@@ -32,9 +32,16 @@ async def _verdict(rt: Runtime, member: str, purpose: str, channel: str | None) 
     return await guard_of(rt).allows(member, purpose, channel)
 
 
-def _dispatcher(rt: Runtime, catcher: MailCatcher) -> Dispatcher:
-    return Dispatcher(rt.pool, rt.name, rt.keys, guard_of(rt), catcher, rt.index,
-                      "http://gateway.test")
+async def _task(rt: Runtime, task_id: Any) -> tuple[str, str | None]:
+    async with rt.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT status, reason FROM consent.comm_outbox "
+                                  "WHERE task_id = $1", task_id)
+    return row["status"], row["reason"]
+
+
+def _catcher() -> MailCatcher:
+    """The mail catcher the running service sends through (under the stack's data dir)."""
+    return MailCatcher(OutboundSettings().mail_dir)
 
 
 async def test_cns_7_guard_follows_the_ledger_and_each_refusal_is_an_event(
@@ -97,27 +104,21 @@ async def test_prv_6_restricted_member_gets_no_marketing_and_no_personalisation(
 
 async def test_cns_7_marketing_queued_before_a_withdrawal_is_not_sent_after_it(
     client: httpx.AsyncClient, h: dict[str, str], rt: Runtime, eventually: Any,
-    tmp_path: Path,
 ) -> None:
     member = h["X-Account-Id"]
-    catcher = MailCatcher(tmp_path)
+    catcher = _catcher()
     await client.put("/internal/consents/marketing_email", json={"granted": True}, headers=h)
     await eventually(lambda: _verdict(rt, member, "marketing_email", "email"))
+    later = datetime.now(UTC) + timedelta(hours=1)
     async with rt.pool.acquire() as conn, conn.transaction():
-        queued = await queue_message(conn, rt.name, rt.keys, member, "marketing_email", "email",
-                                     "m@example.test", "Offer", "A special offer")
         first = await queue_message(conn, rt.name, rt.keys, member, "marketing_email", "email",
                                     "m@example.test", "Offer 1", "Sent while granted")
+        campaign = await queue_message(conn, rt.name, rt.keys, member, "marketing_email",
+                                       "email", "m@example.test", "Offer 2", "Scheduled",
+                                       send_after=later)
     # Sent while consent holds, with its one-click unsubscribe link (CNS-4).
-    async with rt.pool.acquire() as conn:
-        await conn.execute("UPDATE consent.comm_outbox SET status = 'held' WHERE task_id = $1",
-                           queued)
-    assert (await _dispatcher(rt, catcher).run_once())["sent"] >= 1
-    sent = (catcher.path_of(member) / f"{first}.email.txt").read_text()
-    assert "/v1/unsubscribe/" in sent
-    async with rt.pool.acquire() as conn:
-        await conn.execute("UPDATE consent.comm_outbox SET status = 'queued' WHERE task_id = $1",
-                           queued)
+    assert await eventually(lambda: _sent(rt, first)) == ("sent", None)
+    assert "/v1/unsubscribe/" in (catcher.path_of(member) / f"{first}.email.txt").read_text()
 
     await client.put("/internal/consents/marketing_email", json={"granted": False}, headers=h)
 
@@ -125,24 +126,28 @@ async def test_cns_7_marketing_queued_before_a_withdrawal_is_not_sent_after_it(
         return not await _verdict(rt, member, "marketing_email", "email")
 
     await eventually(refused)
-    await _dispatcher(rt, catcher).run_once()
-    assert not (catcher.path_of(member) / f"{queued}.email.txt").exists()
-    async with rt.pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT status, reason FROM consent.comm_outbox "
-                                  "WHERE task_id = $1", queued)
-    assert (row["status"], row["reason"]) == ("refused", "not_granted")
+    async with rt.pool.acquire() as conn:  # the campaign's hour has come
+        await conn.execute("UPDATE consent.comm_outbox SET send_after = now() "
+                           "WHERE task_id = $1", campaign)
+    assert await eventually(lambda: _sent(rt, campaign)) == ("refused", "not_granted")
+    assert not (catcher.path_of(member) / f"{campaign}.email.txt").exists()
+
+
+async def _sent(rt: Runtime, task_id: Any) -> tuple[str, str | None] | None:
+    """The task's outcome once the service's dispatcher handled it."""
+    status = await _task(rt, task_id)
+    return None if status[0] == "queued" else status
 
 
 async def test_cns_7_transactional_messages_need_no_marketing_consent(
-    h: dict[str, str], rt: Runtime, tmp_path: Path,
+    h: dict[str, str], rt: Runtime, eventually: Any,
 ) -> None:
     member = h["X-Account-Id"]
-    catcher = MailCatcher(tmp_path)
     async with rt.pool.acquire() as conn, conn.transaction():
         task = await queue_message(conn, rt.name, rt.keys, member, "service_messages", "email",
                                    "m@example.test", "Password changed", "Your password changed")
-    await _dispatcher(rt, catcher).run_once()
-    text = (catcher.path_of(member) / f"{task}.email.txt").read_text()
+    assert await eventually(lambda: _sent(rt, task)) == ("sent", None)
+    text = (_catcher().path_of(member) / f"{task}.email.txt").read_text()
     assert "Your password changed" in text and "unsubscribe" not in text
 
 
@@ -168,15 +173,15 @@ async def test_prv_5_erasure_removes_guard_rows_outbox_and_mail_copies_and_the_l
     eventually: Any,
 ) -> None:
     member = h["X-Account-Id"]
-    catcher = MailCatcher(OutboundSettings().mail_dir)
+    catcher = _catcher()
     await client.put("/internal/consents/marketing_email", json={"granted": True}, headers=h)
     await client.put("/internal/preferences", headers=h,
                      json={"channels": {"sms": {"newsletters": False}}})
     await client.put("/internal/restriction", json={"restricted": True}, headers=h)
     async with rt.pool.acquire() as conn, conn.transaction():
-        await queue_message(conn, rt.name, rt.keys, member, "service_messages", "email",
-                            "m@example.test", "Welcome", "Welcome")
-    await _dispatcher(rt, catcher).run_once()
+        task = await queue_message(conn, rt.name, rt.keys, member, "service_messages", "email",
+                                   "m@example.test", "Welcome", "Welcome")
+    await eventually(lambda: _sent(rt, task))
     assert catcher.path_of(member).is_dir()
 
     async def rows() -> int:
