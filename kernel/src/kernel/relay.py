@@ -279,7 +279,9 @@ class OutboxRelay:
                     db_error = isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
                     log.warning("relay.retry", topic=self._topic, error=type(exc).__name__,
                                 backoff=backoff)
-                    if not db_error:
+                    # A connect that failed half-way (PostgreSQL starting up during the
+                    # epoch check) must start over, or the relay never reports connected.
+                    if not db_error or not self.connected:
                         await self._disconnect()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
