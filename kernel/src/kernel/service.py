@@ -367,8 +367,14 @@ class ServiceHost:
         if rt.producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(rt.producer.stop(), 3.0)
-        await rt.pool.close()
-        await rt.keystore_pool.close()
+        for pool in (rt.pool, rt.keystore_pool):
+            try:
+                await asyncio.wait_for(pool.close(), 10.0)
+            except Exception as exc:
+                # A task that outlived its cancellation still holds a connection: a stop
+                # must not hang on it (nothing uncommitted survives a terminated connection).
+                log.warning("service.pool_terminated", error=type(exc).__name__)
+                pool.terminate()
         log.info("service.stopped")
 
     async def wait_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
