@@ -230,3 +230,11 @@ def test_cns_7_password_change_notice_is_sent_through_the_guard_without_marketin
     text = eventually(delivered, timeout=15)
     assert f"To: {m.email}" in text and "password" in text
     assert "unsubscribe" not in text.lower()
+
+
+def test_cns_6_catalogue_and_statement_versions_are_public(client: httpx.Client) -> None:
+    body = client.get("/v1/consent-purposes").json()
+    assert body["statements"] and all("effective_from" in s for s in body["statements"])
+    bases = {p["legal_basis"] for p in body["purposes"]}
+    assert bases == {"consent", "contract", "legitimate_interest", "legal_obligation"}
+    assert all(set(p["description"]) == {"nl", "en"} for p in body["purposes"])
