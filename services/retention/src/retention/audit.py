@@ -1,30 +1,49 @@
-"""The auditors' command line (AUD-1, AUD-2): ``marketplace-audit replay|verify``.
+"""The auditors' command line (AUD-1, AUD-2): ``marketplace-audit replay|events|verify``.
 
-``replay [--subject ID] [--until ISO-8601]`` reads every ``*.events.v1`` topic from the
-beginning, checks every hash chain, decrypts with the key store and prints the
-reconstructed state as JSON on standard output; an erased subject's personal fields
-read "erased". ``verify`` checks every chain and exits 1 on any break. Progress and
-warnings go to standard error. Settings come from the ``MARKET_*`` environment.
+Each command reads every ``*.events.v1`` topic from the beginning and checks every hash
+chain. ``replay [--subject ID] [--until T]`` decrypts with the key store and prints the
+reconstructed state of every aggregate as JSON; ``events [--after-position N] [--since T]
+[--type T]...`` prints the selected events as JSON lines (metadata and the decrypted
+payload); an erased subject's personal fields read "erased". ``verify`` exits 1 on any
+break. Progress and warnings go to standard error. Settings come from the ``MARKET_*``
+environment; root secrets not set there are read from the embedded stack's
+``<data dir>/secrets.env`` (``--data-dir``, default ``$MARKET_DATA_DIR`` or ``.stack``), so
+the command works from the project's root beside a running ``make run``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 
 from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 from kernel.keystore import PostgresKeyStore
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
+from retention.adapters.store_log import read_event_stores, stored_hashes
 from retention.bootstrap import load_contracts
-from retention.service_layer.replay import LogEvent, Verification, reconstruct, verify
+from retention.service_layer.replay import (
+    EventQuery,
+    LogEvent,
+    Verification,
+    compare_heads,
+    event_record,
+    reconstruct,
+    select,
+    verify,
+)
 
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
 
@@ -33,9 +52,8 @@ def _progress(message: str) -> None:
     print(f"marketplace-audit: {message}", file=sys.stderr, flush=True)
 
 
-async def _load_log(bootstrap: str) -> Verification:
-    started = time.perf_counter()
-    records = await read_event_topics(bootstrap, _progress)
+def _checked(records: Sequence[tuple[str, bytes | None]], where: str,
+             started: float) -> Verification:
     events, foreign = [], 0
     for _, value in records:
         if value is None:
@@ -45,12 +63,46 @@ async def _load_log(bootstrap: str) -> Verification:
         except (ValueError, KeyError, TypeError):
             foreign += 1
     if foreign:
-        _progress(f"warning: {foreign} record(s) on event topics are not event envelopes")
+        _progress(f"warning: {foreign} record(s) in {where} are not event envelopes")
     checked = verify(events)
-    _progress(f"checked {checked.events} event(s) in {len(checked.streams)} stream(s), "
-              f"{checked.duplicates} redelivery(ies), {len(checked.breaks)} break(s) "
-              f"in {time.perf_counter() - started:.1f}s")
+    _progress(f"{where}: checked {checked.events} event(s) in {len(checked.streams)} "
+              f"stream(s), {checked.duplicates} redelivery(ies), {len(checked.breaks)} "
+              f"break(s) in {time.perf_counter() - started:.1f}s")
     return checked
+
+
+async def _from_kafka() -> Verification:
+    started = time.perf_counter()
+    return _checked(await read_event_topics(KafkaSettings().bootstrap, _progress),
+                    "the Kafka log", started)
+
+
+async def _from_stores() -> tuple[Verification, set[str]]:
+    """The event stores' history, and the ids of events not yet published."""
+    started = time.perf_counter()
+    stored, pending = await read_event_stores(PostgresSettings().dsn(), _progress)
+    return _checked(stored, "the event stores", started), pending
+
+
+async def _load_log(source: str) -> tuple[Verification, str]:
+    """The verified history from ``source`` (``auto``: Kafka, or the event stores when
+    the broker is unreachable or holds no events); returns it and which source it is."""
+    reason = ""
+    if source in ("auto", "kafka"):
+        try:
+            checked = await _from_kafka()
+        except (KafkaError, OSError):
+            if source == "kafka":
+                raise
+            reason = "the broker is unreachable"
+        else:
+            if checked.events or source == "kafka":
+                _progress("source: the Kafka log")
+                return checked, "kafka"
+            reason = "the broker holds no events: it lost its data"
+    checked, _ = await _from_stores()
+    _progress("source: the event stores" + (f" ({reason})" if reason else ""))
+    return checked, "event stores"
 
 
 async def _keys(
@@ -80,16 +132,18 @@ async def _keys(
         await pool.close()
 
 
-async def replay(subject: str | None, until: datetime | None, with_events: bool) -> int:
+async def replay(subject: str | None, until: datetime | None, with_events: bool,
+                 src: str = "auto") -> int:
     """Print the reconstructed state; returns the exit code."""
-    checked = await _load_log(KafkaSettings().bootstrap)
+    checked, source = await _load_log(src)
     needed = {
         e.subject_id for chain in checked.streams.values() for e in chain
         if e.subject_id and (subject is None or e.subject_id == subject)
     }
     keys, erased = await _keys(needed) if needed else ({}, set())
     _progress(f"{len(needed)} subject(s), {len(erased)} erased")
-    state = reconstruct(checked, keys, erased, subject, until, with_events)
+    state = {"source": source,
+             **reconstruct(checked, keys, erased, subject, until, with_events)}
     sys.stdout.buffer.write(orjson.dumps(state, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
     if checked.breaks:
@@ -97,15 +151,63 @@ async def replay(subject: str | None, until: datetime | None, with_events: bool)
     return EXIT_OK
 
 
+async def events(query: EventQuery, src: str = "auto") -> int:
+    """Print the selected events as JSON lines, oldest first per producer (AUD-1)."""
+    started = time.perf_counter()
+    checked, _ = await _load_log(src)
+    picked = select(checked, query)
+    needed = {ev.subject_id for ev in picked if ev.subject_id and ev.has_tokens()}
+    keys, _ = await _keys(needed) if needed else ({}, set())
+    out = sys.stdout.buffer
+    for ev in picked:
+        out.write(orjson.dumps(event_record(ev, keys)) + b"\n")
+    sys.stdout.flush()
+    seconds = time.perf_counter() - started
+    _progress(f"{len(picked)} event(s) selected of {checked.events} in {seconds:.1f}s "
+              f"({checked.events / max(seconds, 1e-9):,.0f} events/s)")
+    return EXIT_OK
+
+
 async def verify_all() -> int:
-    """Check every chain; print the breaks as JSON; 1 if there is any."""
-    checked = await _load_log(KafkaSettings().bootstrap)
-    report = {"streams": len(checked.streams), "events": checked.events,
-              "duplicates": checked.duplicates, "breaks": checked.breaks,
-              "ok": not checked.breaks}
+    """Check every chain in the event stores and in the Kafka log, and that each stream's
+    head is the same in both (events cut from an end); print the breaks; 1 if any."""
+    # The stores first: every stored event is then in the log by the time it is read,
+    # or still waiting in an outbox (pending); a log that grew meanwhile is rechecked.
+    stores, pending = await _from_stores()
+    sources, breaks = ["event stores"], [{**b, "source": "event stores"} for b in stores.breaks]
+    log: Verification | None = None
+    try:
+        log = await _from_kafka()
+    except (KafkaError, OSError):
+        _progress("warning: the broker is unreachable; checking the event stores only")
+    if log is not None:
+        sources.insert(0, "kafka")
+        breaks += [{**b, "source": "kafka"} for b in log.breaks]
+        if not log.events and stores.events:
+            _progress("warning: the broker holds no events: it lost its data, or the relays "
+                      "have not published yet")
+        breaks += [{**b, "source": "heads"} for b in await _heads(log, stores, pending)]
+    report = {"sources": sources, "streams": len(stores.streams), "events": stores.events,
+              "duplicates": (log.duplicates if log else 0), "breaks": breaks,
+              "ok": not breaks}
     sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
-    return EXIT_BROKEN if checked.breaks else EXIT_OK
+    return EXIT_BROKEN if breaks else EXIT_OK
+
+
+async def _heads(log: Verification, stores: Verification,
+                 pending: set[str]) -> list[dict[str, Any]]:
+    """Head differences, less those where the log is ahead of the stores' snapshot only
+    because events were written after it (the store holds the same event now)."""
+    found = compare_heads(log, stores, pending)
+    ahead = [(b["producer"], b["stream_id"], log.streams[(b["producer"], b["stream_id"])][-1])
+             for b in found if "end of the event store" in b["reason"]]
+    if not ahead:
+        return found
+    now = await stored_hashes(PostgresSettings().dsn(),
+                              [(p, s, ev.version) for p, s, ev in ahead])
+    caught_up = {(p, s) for p, s, ev in ahead if now.get((p, s, ev.version)) == ev.hash}
+    return [b for b in found if (b["producer"], b["stream_id"]) not in caught_up]
 
 
 def _instant(text: str) -> datetime:
@@ -116,33 +218,83 @@ def _instant(text: str) -> datetime:
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="marketplace-audit", description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default=os.environ.get("MARKET_DATA_DIR", ".stack"),
+                   help="the embedded stack's data directory, for its secrets.env")
+    p.add_argument("--source", choices=("auto", "kafka", "stores"), default="auto",
+                   help="replay/events: the Kafka log, the event stores, or auto (Kafka; "
+                        "the stores when the broker is unreachable or lost its data)")
     sub = p.add_subparsers(dest="command", required=True)
     rp = sub.add_parser("replay", help="reconstruct state from the Kafka log (AUD-1)")
     rp.add_argument("--subject", help="only events about this data subject")
     rp.add_argument("--until", type=_instant, help="state as of this ISO-8601 instant")
     rp.add_argument("--state-only", action="store_true", help="omit each stream's history")
+    ev = sub.add_parser("events", help="the events an auditor follows, as JSON lines (AUD-1)")
+    ev.add_argument("--after-position", type=int, help="only past this global position")
+    ev.add_argument("--since", type=_instant, help="only at or after this ISO-8601 instant")
+    ev.add_argument("--until", type=_instant, help="only at or before this ISO-8601 instant")
+    ev.add_argument("--type", action="append", default=[], dest="types",
+                    help="only this event type (repeatable), e.g. accounts.AccountRegistered")
+    ev.add_argument("--producer", help="only the events of this service")
+    ev.add_argument("--subject", help="only events about this data subject")
     sub.add_parser("verify", help="check every hash chain; exit 1 on a break (AUD-2)")
     return p
+
+
+def load_stack_secrets(data_dir: Path) -> bool:
+    """Put the ``MARKET_SECRETS_*`` of ``<data_dir>/secrets.env`` into the environment,
+    never over a value already set; returns whether the file was read."""
+    path = data_dir / "secrets.env"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        name, sep, value = line.strip().partition("=")
+        if sep and name.startswith("MARKET_SECRETS_"):
+            os.environ.setdefault(name, value.strip())
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``marketplace-audit``; returns (and exits with) the exit code."""
     args = parser().parse_args(argv)
+    load_stack_secrets(Path(args.data_dir))
+    if args.command in ("replay", "events"):
+        try:
+            SecretsSettings()
+        except ValidationError as exc:
+            names = ", ".join(sorted({f"MARKET_SECRETS_{str(e['loc'][0]).upper()}"
+                                      for e in exc.errors()}))
+            _progress(f"error: no root secrets to decrypt with ({names} missing or invalid): "
+                      f"set them, or run from the project root beside `make run` "
+                      f"(reads {Path(args.data_dir) / 'secrets.env'})")
+            return _exit(EXIT_ERROR, argv)
     load_contracts()
     try:
         if args.command == "replay":
-            code = asyncio.run(replay(args.subject, args.until, not args.state_only))
+            code = asyncio.run(replay(args.subject, args.until, not args.state_only,
+                                      args.source))
+        elif args.command == "events":
+            code = asyncio.run(events(EventQuery(
+                args.after_position, args.since, args.until, frozenset(args.types),
+                args.producer, args.subject), args.source))
         else:
             code = asyncio.run(verify_all())
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        _progress(f"error: {type(exc).__name__}: {exc}")
+        _progress(f"error: PostgreSQL or the broker is unreachable ({type(exc).__name__}); "
+                  "is the stack running?")
         code = EXIT_ERROR
     except Exception as exc:
         if type(exc).__module__.startswith("aiokafka"):
-            _progress(f"error: Kafka: {type(exc).__name__}: {exc}")
+            _progress(f"error: the broker at {KafkaSettings().bootstrap} cannot be read "
+                      f"({type(exc).__name__}); is the stack running?")
             code = EXIT_ERROR
         else:
             raise
+    return _exit(code, argv)
+
+
+def _exit(code: int, argv: Sequence[str] | None) -> int:
     if argv is None:
         sys.exit(code)
     return code

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from contracts.envelope import Event
 from kernel.codec import UnknownEventError, decode_fields
 from kernel.crypto import DataKey, is_token
 from kernel.eventstore import GENESIS, chain_hash, header_text
@@ -30,6 +31,7 @@ class LogEvent:
     payload: dict[str, Any]
     prev_hash: str
     hash: str
+    position: int = 0
 
     @classmethod
     def parse(cls, value: bytes) -> LogEvent:
@@ -39,7 +41,8 @@ class LogEvent:
             raise ValueError("not an envelope")
         return cls(e["producer"], e["stream_id"], int(e["version"]), e["event_id"],
                    e["event_type"], int(e["schema_version"]), e.get("subject_id"),
-                   e["occurred_at"], e["payload"], e["prev_hash"], e["hash"])
+                   e["occurred_at"], e["payload"], e["prev_hash"], e["hash"],
+                   int(e.get("position") or 0))
 
     @property
     def occurred_at(self) -> datetime:
@@ -98,6 +101,44 @@ def verify(events: Iterable[LogEvent]) -> Verification:
     return out
 
 
+def compare_heads(log: Verification, store: Verification,
+                  pending: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
+    """Streams whose head differs between the Kafka log and the event stores (AUD-2).
+
+    Each place holds every stream's head (last version and hash) for the other: a
+    stream shorter in one place had events cut from its end (or not yet published), a
+    head whose hash differs was altered. Events still waiting in an outbox (``pending``
+    event ids) are not published yet: a log that lacks only those is not cut. Returns a
+    break per such stream.
+    """
+    found: list[dict[str, Any]] = []
+    for key in sorted(set(log.streams) | set(store.streams)):
+        in_log, in_store = log.streams.get(key, []), store.streams.get(key, [])
+        last_log = in_log[-1] if in_log else None
+        last_store = in_store[-1] if in_store else None
+        if last_log is not None and last_store is not None and \
+                (last_log.version, last_log.hash) == (last_store.version, last_store.hash):
+            continue
+        log_v = last_log.version if last_log else 0
+        store_v = last_store.version if last_store else 0
+        if log_v < store_v and all(e.event_id in pending for e in in_store[log_v:]):
+            continue  # published later by the relay
+        if log_v < store_v:
+            reason = (f"the Kafka log ends at version {log_v}, the event store at {store_v}: "
+                      "events missing from the end of the log")
+        elif store_v < log_v:
+            reason = (f"the event store ends at version {store_v}, the Kafka log at {log_v}: "
+                      "events cut from the end of the event store")
+        else:
+            reason = f"the head at version {log_v} differs between the log and the store"
+        ref = last_store or last_log
+        assert ref is not None
+        found.append({"producer": key[0], "stream_id": key[1],
+                      "version": min(log_v, store_v) + 1 if log_v != store_v else log_v,
+                      "event_id": ref.event_id, "reason": reason})
+    return found
+
+
 def _digest(ev: LogEvent, prev: bytes) -> bytes:
     # The envelope carries the canonical text of the instant and id, so the header is
     # rebuilt from the strings as published; a reformatted field fails the hash.
@@ -137,7 +178,7 @@ def reconstruct(
         history = []
         for ev in picked:
             payload = _decrypt(ev, keys.get(ev.subject_id) if ev.subject_id else None)
-            state.update(payload)
+            fold(state, ev, payload)
             if ev.subject_id:
                 seen_subjects.add(ev.subject_id)
             if with_events:
@@ -156,6 +197,63 @@ def reconstruct(
         "verification": {"streams": len(checked.streams), "events": checked.events,
                          "duplicates": checked.duplicates, "breaks": checked.breaks},
     }
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Which events an auditor or integrator follows (AUD-1): each bound is optional."""
+
+    after_position: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    event_types: frozenset[str] = frozenset()
+    producer: str | None = None
+    subject: str | None = None
+
+    def matches(self, ev: LogEvent) -> bool:
+        """Whether ``ev`` is selected."""
+        return (
+            (self.after_position is None or ev.position > self.after_position)
+            and (self.since is None or ev.occurred_at >= self.since)
+            and (self.until is None or ev.occurred_at <= self.until)
+            and (not self.event_types or ev.event_type in self.event_types)
+            and (self.producer is None or ev.producer == self.producer)
+            and (self.subject is None or ev.subject_id == self.subject)
+        )
+
+
+def select(checked: Verification, query: EventQuery) -> list[LogEvent]:
+    """The verified events ``query`` selects, by producer, then global position."""
+    picked = [ev for chain in checked.streams.values() for ev in chain if query.matches(ev)]
+    return sorted(picked, key=lambda ev: (ev.producer, ev.position, ev.stream_id, ev.version))
+
+
+def event_record(ev: LogEvent, keys: Mapping[str, DataKey | None]) -> dict[str, Any]:
+    """One event as an auditor reads it: metadata and the decrypted payload (or "erased")."""
+    return {"producer": ev.producer, "position": ev.position, "stream_id": ev.stream_id,
+            "version": ev.version, "event_id": ev.event_id, "event_type": ev.event_type,
+            "schema_version": ev.schema_version, "occurred_at": ev.occurred,
+            "subject_id": ev.subject_id,
+            "payload": _decrypt(ev, keys.get(ev.subject_id) if ev.subject_id else None)}
+
+
+def fold(state: dict[str, Any], ev: LogEvent, payload: Mapping[str, Any]) -> None:
+    """Apply one event to its stream's state the way the owning aggregate does (AUD-1).
+
+    An event of an entity the aggregate holds (``Event.folds_into``, e.g. a session of
+    an account) updates that entity under its collection, never the aggregate's own
+    fields; an event that ends the entity marks it with ``ended_at``.
+    """
+    cls = Event.registry.get((ev.event_type, ev.schema_version))
+    rule = cls.folds_into if cls is not None else None
+    key = payload.get(rule[1]) if rule is not None else None
+    if rule is None or not isinstance(key, str):
+        state.update(payload)
+        return
+    entity = state.setdefault(rule[0], {}).setdefault(key, {})
+    entity.update(payload)
+    if cls is not None and cls.ends_entity:
+        entity["ended_at"] = ev.occurred
 
 
 def _decrypt(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
