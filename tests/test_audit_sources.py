@@ -75,8 +75,8 @@ def test_aud2_verify_finds_events_missing_from_the_end_of_the_log(
     assert len(breaks) == 1 and breaks[0]["source"] == "heads"
     assert breaks[0]["stream_id"] == "demo-stream" and breaks[0]["version"] == 1
     assert "missing from the end of the log" in breaks[0]["reason"]
-    others = [b for b in report["breaks"] if b["producer"] != SCHEMA]
-    assert others == [], others
+    # other tests publish to Kafka events no store holds (heads), but no chain is broken
+    assert [b for b in report["breaks"] if b["source"] != "heads"] == []
 
 
 def test_aud1_replay_says_which_source_it_read(platform: Platform) -> None:

@@ -168,18 +168,24 @@ async def events(query: EventQuery, src: str = "auto") -> int:
     return EXIT_OK
 
 
-async def verify_all() -> int:
+async def verify_all(src: str = "auto") -> int:
     """Check every chain in the event stores and in the Kafka log, and that each stream's
-    head is the same in both (events cut from an end); print the breaks; 1 if any."""
+    head is the same in both (events cut from an end); print the breaks; 1 if any.
+    ``src`` ``kafka`` or ``stores`` checks the chains of that place alone."""
+    if src == "kafka":
+        only = await _from_kafka()
+        return _verified(["kafka"], only, [{**b, "source": "kafka"} for b in only.breaks],
+                         only.duplicates)
     # The stores first: every stored event is then in the log by the time it is read,
     # or still waiting in an outbox (pending); a log that grew meanwhile is rechecked.
     stores, pending = await _from_stores()
     sources, breaks = ["event stores"], [{**b, "source": "event stores"} for b in stores.breaks]
     log: Verification | None = None
-    try:
-        log = await _from_kafka()
-    except (KafkaError, OSError):
-        _progress("warning: the broker is unreachable; checking the event stores only")
+    if src != "stores":
+        try:
+            log = await _from_kafka()
+        except (KafkaError, OSError):
+            _progress("warning: the broker is unreachable; checking the event stores only")
     if log is not None:
         sources.insert(0, "kafka")
         breaks += [{**b, "source": "kafka"} for b in log.breaks]
@@ -187,9 +193,13 @@ async def verify_all() -> int:
             _progress("warning: the broker holds no events: it lost its data, or the relays "
                       "have not published yet")
         breaks += [{**b, "source": "heads"} for b in await _heads(log, stores, pending)]
-    report = {"sources": sources, "streams": len(stores.streams), "events": stores.events,
-              "duplicates": (log.duplicates if log else 0), "breaks": breaks,
-              "ok": not breaks}
+    return _verified(sources, stores, breaks, log.duplicates if log else 0)
+
+
+def _verified(sources: list[str], checked: Verification, breaks: list[dict[str, Any]],
+              duplicates: int) -> int:
+    report = {"sources": sources, "streams": len(checked.streams), "events": checked.events,
+              "duplicates": duplicates, "breaks": breaks, "ok": not breaks}
     sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
     return EXIT_BROKEN if breaks else EXIT_OK
@@ -222,7 +232,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the embedded stack's data directory, for its secrets.env")
     p.add_argument("--source", choices=("auto", "kafka", "stores"), default="auto",
                    help="replay/events: the Kafka log, the event stores, or auto (Kafka; "
-                        "the stores when the broker is unreachable or lost its data)")
+                        "the stores when the broker is unreachable or lost its data); "
+                        "verify: both and their heads (auto), or one place's chains")
     sub = p.add_subparsers(dest="command", required=True)
     rp = sub.add_parser("replay", help="reconstruct state from the Kafka log (AUD-1)")
     rp.add_argument("--subject", help="only events about this data subject")
@@ -279,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.after_position, args.since, args.until, frozenset(args.types),
                 args.producer, args.subject), args.source))
         else:
-            code = asyncio.run(verify_all())
+            code = asyncio.run(verify_all(args.source))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         _progress(f"error: PostgreSQL or the broker is unreachable ({type(exc).__name__}); "
                   "is the stack running?")
