@@ -211,3 +211,30 @@ def test_prv_4_prv_6_privacy_requests_are_carried_out_by_the_consent_service(
         assert verdicts(infra, m.account_id, "onsite_personalisation", None) == every(expected)
 
     eventually(refused, timeout=10)
+
+
+def test_cns_7_password_change_notice_is_sent_through_the_guard_without_marketing_consent(
+    client: httpx.Client, infra: Infra,
+) -> None:
+    m = sign_up(client, "pwnote")
+    step_up(client, m)
+    resp = client.patch("/v1/me", json={"password": "another secret phrase"}, headers=m.auth)
+    assert resp.status_code == 200, resp.text
+    folder = infra.data_dir / "mail" / m.account_id
+
+    def delivered() -> str:
+        files = list(folder.glob("*.email.txt")) if folder.is_dir() else []
+        assert files, "no message in the mail catcher yet"
+        return files[0].read_text()
+
+    text = eventually(delivered, timeout=15)
+    assert f"To: {m.email}" in text and "password" in text
+    assert "unsubscribe" not in text.lower()
+
+
+def test_cns_6_catalogue_and_statement_versions_are_public(client: httpx.Client) -> None:
+    body = client.get("/v1/consent-purposes").json()
+    assert body["statements"] and all("effective_from" in s for s in body["statements"])
+    bases = {p["legal_basis"] for p in body["purposes"]}
+    assert bases == {"consent", "contract", "legitimate_interest", "legal_obligation"}
+    assert all(set(p["description"]) == {"nl", "en"} for p in body["purposes"])

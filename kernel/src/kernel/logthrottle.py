@@ -21,6 +21,7 @@ import structlog
 THROTTLED_EVENTS = frozenset({
     "relay.retry",
     "outbound.retry",
+    "outbound.send_failed",
     "service.broker_retry",
     "service.migrate_retry",
     "consumer.batch_failed",

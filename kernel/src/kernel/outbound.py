@@ -213,8 +213,12 @@ class Dispatcher:
         self.sender, self.index, self.public_url = sender, index, public_url
 
     async def run_once(self, limit: int = 100) -> dict[str, int]:
-        """Send or refuse the queued tasks; returns counts by outcome."""
-        done = {"sent": 0, "refused": 0}
+        """Send or refuse the due tasks; returns counts by outcome.
+
+        A task is deferred (tried again later) while the guard has no catalogue yet or
+        the sender fails; refused tasks are never sent.
+        """
+        done = {"sent": 0, "refused": 0, "deferred": 0}
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 f"SELECT task_id, subject_id, purpose, channel, message FROM "
@@ -224,14 +228,25 @@ class Dispatcher:
             for row in rows:
                 status, reason = await self._send(conn, row)
                 done[status] += 1
+                if status == "deferred":
+                    await conn.execute(
+                        f"UPDATE {self.schema}.comm_outbox SET reason = $2, "
+                        "send_after = now() + interval '5 seconds' WHERE task_id = $1",
+                        row["task_id"], reason)
+                    continue
                 await conn.execute(
                     f"UPDATE {self.schema}.comm_outbox SET status = $2, reason = $3, "
                     "done_at = now() WHERE task_id = $1", row["task_id"], status, reason)
         return done
 
-    async def _send(self, conn: asyncpg.Connection,
-                    row: asyncpg.Record) -> tuple[Literal["sent", "refused"], str | None]:
+    async def _send(
+        self, conn: asyncpg.Connection, row: asyncpg.Record,
+    ) -> tuple[Literal["sent", "refused", "deferred"], str | None]:
         subject_id, purpose, channel = row["subject_id"], row["purpose"], row["channel"]
+        standing = await self.guard.standing(conn, subject_id, purpose, channel)
+        if standing is None and not await conn.fetchval(
+                f"SELECT EXISTS (SELECT 1 FROM {self.schema}.guard_purposes)"):
+            return "deferred", "catalogue_not_yet_known"
         verdict = await self.guard.allows(subject_id, purpose, channel, conn)
         if not verdict.allowed:
             return "refused", verdict.reason
@@ -240,12 +255,15 @@ class Dispatcher:
             return "refused", "erased"
         data = orjson.loads(key.open(row["message"], _aad(self.schema, row["task_id"])))
         body = data["body"]
-        standing = await self.guard.standing(conn, subject_id, purpose, channel)
         if standing is not None and standing.marketing:
             token = unsubscribe_token(self.index, subject_id, purpose)
             body += f"\n\nUnsubscribe: {self.public_url}/v1/unsubscribe/{token}\n"
-        await self.sender.send(Message(row["task_id"], subject_id, purpose, channel,
-                                       data["to"], data["subject"], body))
+        try:
+            await self.sender.send(Message(row["task_id"], subject_id, purpose, channel,
+                                           data["to"], data["subject"], body))
+        except Exception as exc:  # the provider is away: try again later
+            log.warning("outbound.send_failed", channel=channel, error=type(exc).__name__)
+            return "deferred", "sender_failed"
         log.info("outbound.sent", purpose=purpose, channel=channel)
         return "sent", None
 
@@ -276,5 +294,5 @@ async def dispatch_forever(rt: Runtime, idle_seconds: float = 0.5) -> None:
         except Exception as exc:  # PostgreSQL away, a sender failing: retry, never die
             log.warning("outbound.retry", error=type(exc).__name__)
             done = {}
-        if not any(done.values()):
+        if not (done.get("sent") or done.get("refused")):
             await asyncio.sleep(idle_seconds)

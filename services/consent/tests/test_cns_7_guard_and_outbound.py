@@ -6,7 +6,6 @@ CNS-7 (guard, refusals logged), PRV-6 (restriction), CNS-4 (link in marketing), 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,8 +156,11 @@ async def _shred(infra: Any, rt: Runtime, member: str) -> None:
     order = SubjectKeyShredded(request_id=str(uuid4()), subject_id=member,
                                services=["consent"])
     store = EventStore("retention", rt.keys)
-    [rec] = await store.encode(f"erasure-{uuid4()}", StreamHead(), [NewEvent(order, member)])
-    rec = dataclasses.replace(rec, position=1)
+    async with rt.pool.acquire() as conn:  # stored as retention stores it, so audits agree
+        await store.migrate(conn)
+        async with conn.transaction():
+            [rec] = await store.append(conn, f"erasure-{uuid4()}", StreamHead(),
+                                       [NewEvent(order, member)])
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
     await producer.start()
     try:

@@ -21,6 +21,7 @@ from accounts.domain.model import Account, check_sign_up
 from accounts.domain.sessions import Session
 from accounts.service_layer.context import Context
 from kernel.logs import get_logger
+from kernel.outbound import queue_message
 
 log = get_logger(__name__)
 
@@ -175,6 +176,12 @@ async def rectify(cmd: commands.Rectify, ctx: Context) -> Account:
             others = [s for s in await repo.open_sessions(account.account_id, ctx.clock())
                       if s.session_id != session.session_id]
             await repo.revoke_sessions(account.end_sessions(others, "password_changed"))
+            # A transactional notice: needs no marketing consent, passes the guard (CNS-7).
+            await queue_message(repo.conn, "accounts", repo.keys, account.account_id,
+                                "service_messages", "email", account.profile.email,
+                                "Your password was changed",
+                                "The password of your account was changed. If this was not "
+                                "you, contact us at once.")
         if account.events:
             await repo.save(account)
     return account

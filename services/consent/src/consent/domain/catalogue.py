@@ -98,3 +98,16 @@ class Catalogue:
                             "changed_purposes": sorted(s.changed_purposes)}
                            for s in self.statements],
         }
+
+    def view(self) -> dict[str, Any]:
+        """The catalogue as published to members: purposes with their texts, statements."""
+        return {
+            "catalogue_version": self.version,
+            "purposes": [{"purpose": p.slug, "legal_basis": p.legal_basis,
+                          "channels": list(p.channels), "kind": p.kind,
+                          "marketing": p.marketing, "cookie": p.cookie,
+                          "description": dict(p.text)} for p in self.purposes.values()],
+            "statements": [{"version": s.version, "effective_from": s.effective_from.isoformat(),
+                            "changed_purposes": sorted(s.changed_purposes)}
+                           for s in self.statements],
+        }

@@ -90,6 +90,12 @@ class Cookies(BaseModel):
     visitor_id: str | None = Field(None, description="Anonymous visitor id given before.")
 
 
+@router.get("/catalogue")
+async def catalogue(ctx: Ctx) -> dict[str, Any]:
+    """Every purpose with its legal basis and texts, and the statement versions (CNS-6)."""
+    return ctx.catalogue.view()
+
+
 @router.get("/consents")
 async def my_consents(account_id: Member, ctx: Ctx, as_of: AsOf = None) -> dict[str, Any]:
     """The member's consents and preferences, now or at ``as_of`` with the entries."""

@@ -104,6 +104,13 @@ def _params(as_of: datetime | None) -> dict[str, Any] | None:
     return {"as_of": as_of.isoformat()} if as_of is not None else None
 
 
+@router.get("/v1/consent-purposes")
+async def purposes(ups: Ups) -> Response:
+    """The purpose catalogue (legal basis, channels, Dutch and English text) and the privacy
+    statement versions with their effective dates (CNS-1..3, CNS-6); needs no token."""
+    return forward(await ups.call("consent", "GET", "/internal/catalogue"))
+
+
 @router.get("/v1/me/consents", response_model=Consents, responses={401: ERR, 422: ERR})
 async def my_consents(session: CurrentSession, ups: Ups, as_of: AsOf = None) -> Response:
     """The member's consents and preferences; with `as_of`, at that instant with its ledger."""
