@@ -72,6 +72,8 @@ class ListingEdited(_ListingsEvent):
     phone: Annotated[str | None, Personal(DataCategory.CONTACT)] = Field(
         None, description="New phone number.")
     place_id: int | None = Field(None, description="Geonames id of the new place.")
+    removed: list[str] = Field(
+        default_factory=list, description="Optional fields the owner removed (postcode, phone).")
 
 
 class ListingPublished(_ListingsEvent):

@@ -35,6 +35,6 @@ def test_listings_service_consumes_erasure_orders_from_retention() -> None:
     host = bootstrap.build(ListingsSettings(secrets={"master_key": KEY, "index_key": KEY}))
     assert host.name == "listings"
     assert host.settings.http_port == 8103
-    [spec] = host.consumer_specs
+    [spec] = [s for s in host.consumer_specs if s.name == "erasure"]
     assert list(spec.topics) == [events_topic("retention")]
     assert list(spec.event_types or ()) == [SubjectKeyShredded.event_type]

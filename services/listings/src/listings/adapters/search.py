@@ -1,0 +1,71 @@
+"""The search query on the ``search`` projection: Dutch full text, place and radius (LST-2).
+
+Words match in the ``dutch`` text-search configuration (stemmed: *timmerman* finds
+*timmermannen*), each also as a prefix (*timmer* finds *timmerman*); a title that is a
+near miss by trigrams (*timerman*) matches too. A place narrows to the listings within
+the radius of its centre: a bounding box on the GiST index, then the exact distance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from listings.domain.places import EARTH_KM, bounding_box
+from listings.domain.search import SearchRequest, tsquery_text
+
+COLUMNS = ("listing_id, kind, title, description, city, tracking_number, published_at, "
+           "owner_id")
+
+_DISTANCE = (f"(2 * {EARTH_KM} * asin(least(1, sqrt(power(sin(radians(lat - $LAT) / 2), 2) "
+             "+ cos(radians($LAT)) * cos(radians(lat)) "
+             "* power(sin(radians(lon - $LON) / 2), 2)))))")
+
+
+def build(req: SearchRequest) -> tuple[str, list[Any]]:
+    """The SQL and its parameters for one page (one more row than asked, to know if more)."""
+    args: list[Any] = []
+    where: list[str] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    rank = "0::real"
+    if req.words:
+        q = f"to_tsquery('dutch'::regconfig, {arg(tsquery_text(req.words))})"
+        phrase = arg(" ".join(req.words))
+        where.append(f"(tsv @@ {q} OR lower(title) %> {phrase})")
+        rank = f"(ts_rank_cd(tsv, {q}) + word_similarity({phrase}, lower(title)))"
+    if req.kind:
+        where.append(f"kind = {arg(req.kind)}")
+    distance = "NULL::float8"
+    if req.place_center is not None:
+        lat, lon = req.place_center
+        box = bounding_box(lat, lon, req.radius_km)
+        where.append(f"point(lon, lat) <@ box(point({arg(box[0])}, {arg(box[1])}), "
+                     f"point({arg(box[2])}, {arg(box[3])}))")
+        distance = _DISTANCE.replace("$LAT", arg(lat)).replace("$LON", arg(lon))
+        where.append(f"{distance} <= {arg(req.radius_km)}")
+    order: str
+    if req.sort == "best":
+        order = f"{rank} DESC, published_at DESC, listing_id DESC"
+        offset = req.cursor.offset if req.cursor else 0
+        tail = f" OFFSET {arg(offset)}"
+    else:
+        order = "published_at DESC, listing_id DESC"
+        tail = ""
+        if req.cursor is not None and req.cursor.published_at is not None:
+            where.append(f"(published_at, listing_id) < ({arg(req.cursor.published_at)}, "
+                         f"{arg(req.cursor.listing_id)})")
+    sql = (f"SELECT {COLUMNS}, {distance} AS distance_km FROM listings.search"
+           + (" WHERE " + " AND ".join(where) if where else "")
+           + f" ORDER BY {order} LIMIT {arg(req.limit + 1)}{tail}")
+    return sql, args
+
+
+async def search(conn: asyncpg.Connection, req: SearchRequest) -> list[asyncpg.Record]:
+    """The rows of one page, plus one to tell whether another page follows."""
+    sql, args = build(req)
+    return list(await conn.fetch(sql, *args))

@@ -1,0 +1,59 @@
+"""Searching published listings (LST-2), recorded as usage data when signed in (LST-3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from listings.adapters import search as sql
+from listings.domain import commands
+from listings.domain.errors import InvalidListing
+from listings.domain.places import radius
+from listings.domain.search import MAX_LIMIT, Cursor, SearchRequest, Sort, terms
+from listings.service_layer import usage
+from listings.service_layer.context import Context
+from listings.service_layer.listings import resolve
+
+SORTS: tuple[Sort, ...] = ("newest", "best")
+
+
+def request_of(cmd: commands.Search, ctx: Context) -> SearchRequest:
+    """The search as the query builder takes it; refuses what cannot be searched."""
+    if cmd.sort not in SORTS:
+        raise InvalidListing("sort must be newest or best")
+    sort: Sort = "best" if cmd.sort == "best" else "newest"
+    if not 1 <= cmd.limit <= MAX_LIMIT:
+        raise InvalidListing(f"limit must be 1 to {MAX_LIMIT}")
+    center = None
+    if cmd.city:
+        place = resolve(ctx, cmd.city)
+        center = (place.lat, place.lon)
+    cursor = Cursor.decode(cmd.cursor, sort) if cmd.cursor else None
+    return SearchRequest(terms(cmd.q), center, radius(cmd.radius_km), sort, cursor, cmd.limit,
+                         cmd.kind)
+
+
+def _item(row: Any) -> dict[str, Any]:
+    item = {"listing_id": row["listing_id"], "kind": row["kind"], "title": row["title"],
+            "description": row["description"], "location": {"city": row["city"]},
+            "phone": row["tracking_number"], "published_at": row["published_at"].isoformat()}
+    if row["distance_km"] is not None:
+        item["distance_km"] = round(float(row["distance_km"]), 1)
+    return item
+
+
+async def search(cmd: commands.Search, ctx: Context) -> dict[str, Any]:
+    """One page of published listings, newest or best first, and the next page's cursor."""
+    req = request_of(cmd, ctx)
+    async with ctx.pool.acquire() as conn:
+        rows = await sql.search(conn, req)
+    more = len(rows) > req.limit
+    rows = rows[:req.limit]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        start = req.cursor.offset if req.cursor else 0
+        next_cursor = (Cursor("best", offset=start + req.limit) if req.sort == "best" else
+                       Cursor("newest", last["published_at"], last["listing_id"])).encode()
+    if cmd.member_id is not None:
+        await usage.searched(cmd, ctx)
+    return {"items": [_item(r) for r in rows], "next_cursor": next_cursor}
