@@ -2,7 +2,7 @@
 
 Words match in the ``dutch`` text-search configuration (stemmed: *timmerman* finds
 *timmermannen*), each also as a prefix (*timmer* finds *timmerman*); a title that is a
-near miss by trigrams (*timerman*) matches too. A place narrows to the listings within
+near miss by trigrams (*timerman*) matches too, word by word. A place narrows to the listings within
 the radius of its centre: a bounding box on the GiST index, then the exact distance.
 """
 
@@ -14,6 +14,9 @@ import asyncpg
 
 from listings.domain.places import EARTH_KM, bounding_box
 from listings.domain.search import SearchRequest, tsquery_text
+
+FUZZY_MIN = 4
+"""Words shorter than this have too few trigrams to match by similarity."""
 
 COLUMNS = ("listing_id, kind, title, description, city, tracking_number, published_at, "
            "owner_id")
@@ -35,9 +38,13 @@ def build(req: SearchRequest) -> tuple[str, list[Any]]:
     rank = "0::real"
     if req.words:
         q = f"to_tsquery('dutch'::regconfig, {arg(tsquery_text(req.words))})"
-        phrase = arg(" ".join(req.words))
-        where.append(f"(tsv @@ {q} OR lower(title) %> {phrase})")
-        rank = f"(ts_rank_cd(tsv, {q}) + word_similarity({phrase}, lower(title)))"
+        fuzzy = []
+        for word in (w for w in req.words if len(w) >= FUZZY_MIN):
+            w = arg(word)
+            fuzzy.append(f"(tsv @@ to_tsquery('dutch'::regconfig, {w} || ':*') "
+                         f"OR lower(title) %> {w})")
+        where.append(f"(tsv @@ {q} OR ({' AND '.join(fuzzy)}))" if fuzzy else f"tsv @@ {q}")
+        rank = f"ts_rank_cd(tsv, {q})"
     if req.kind:
         where.append(f"kind = {arg(req.kind)}")
     distance = "NULL::float8"
