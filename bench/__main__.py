@@ -6,7 +6,7 @@ import importlib
 import subprocess
 import sys
 
-BENCHES = ("write_path", "pipeline", "latency", "erasure", "audit_replay")
+BENCHES = ("write_path", "pipeline", "latency", "erasure", "audit_replay", "listings_search")
 """Modules of ``bench``, each printing its figures beside their targets."""
 
 

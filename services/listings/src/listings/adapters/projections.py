@@ -58,7 +58,9 @@ CREATE INDEX IF NOT EXISTS search_title_trgm_idx ON listings.search
     USING gin (lower(title) gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS search_newest_idx ON listings.search
     (published_at DESC, listing_id DESC);
-CREATE INDEX IF NOT EXISTS search_point_idx ON listings.search USING gist (point(lon, lat));
+DROP INDEX IF EXISTS listings.search_point_idx;
+CREATE INDEX IF NOT EXISTS search_lat_idx ON listings.search (lat);
+CREATE INDEX IF NOT EXISTS search_lon_idx ON listings.search (lon);
 CREATE INDEX IF NOT EXISTS search_owner_idx ON listings.search (owner_id);
 """, "owner_id")
 

@@ -2,8 +2,12 @@
 
 Words match in the ``dutch`` text-search configuration (stemmed: *timmerman* finds
 *timmermannen*), each also as a prefix (*timmer* finds *timmerman*); a title that is a
-near miss by trigrams (*timerman*) matches too, word by word. A place narrows to the listings within
-the radius of its centre: a bounding box on the GiST index, then the exact distance.
+near miss by trigrams (*timerman*) matches too, word by word, but only in a second query
+when the exact one finds less than a page: trigram matching costs far more than the text
+index, and a typo is what makes a search come back (nearly) empty. A place narrows to
+the listings within the radius of its centre: a bounding box on the ``lat`` and ``lon``
+indexes (their statistics let the planner weigh it against the text index), then the
+exact distance.
 """
 
 from __future__ import annotations
@@ -26,8 +30,13 @@ _DISTANCE = (f"(2 * {EARTH_KM} * asin(least(1, sqrt(power(sin(radians(lat - $LAT
              "* power(sin(radians(lon - $LON) / 2), 2)))))")
 
 
-def build(req: SearchRequest) -> tuple[str, list[Any]]:
-    """The SQL and its parameters for one page (one more row than asked, to know if more)."""
+def build(req: SearchRequest, fuzzy: bool = False) -> tuple[str, list[Any]]:
+    """The SQL and its parameters for one page (one more row than asked, to know if more).
+
+    Args:
+        req: The search.
+        fuzzy: Whether titles that are near misses of each word match too.
+    """
     args: list[Any] = []
     where: list[str] = []
 
@@ -38,12 +47,12 @@ def build(req: SearchRequest) -> tuple[str, list[Any]]:
     rank = "0::real"
     if req.words:
         q = f"to_tsquery('dutch'::regconfig, {arg(tsquery_text(req.words))})"
-        fuzzy = []
-        for word in (w for w in req.words if len(w) >= FUZZY_MIN):
+        near = []
+        for word in (w for w in req.words if fuzzy and len(w) >= FUZZY_MIN):
             w = arg(word)
-            fuzzy.append(f"(tsv @@ to_tsquery('dutch'::regconfig, {w} || ':*') "
-                         f"OR lower(title) %> {w})")
-        where.append(f"(tsv @@ {q} OR ({' AND '.join(fuzzy)}))" if fuzzy else f"tsv @@ {q}")
+            near.append(f"(tsv @@ to_tsquery('dutch'::regconfig, {w} || ':*') "
+                        f"OR lower(title) %> {w})")
+        where.append(f"(tsv @@ {q} OR ({' AND '.join(near)}))" if near else f"tsv @@ {q}")
         rank = f"ts_rank_cd(tsv, {q})"
     if req.kind:
         where.append(f"kind = {arg(req.kind)}")
@@ -51,8 +60,8 @@ def build(req: SearchRequest) -> tuple[str, list[Any]]:
     if req.place_center is not None:
         lat, lon = req.place_center
         box = bounding_box(lat, lon, req.radius_km)
-        where.append(f"point(lon, lat) <@ box(point({arg(box[0])}, {arg(box[1])}), "
-                     f"point({arg(box[2])}, {arg(box[3])}))")
+        where.append(f"lon BETWEEN {arg(box[0])} AND {arg(box[2])}")
+        where.append(f"lat BETWEEN {arg(box[1])} AND {arg(box[3])}")
         distance = _DISTANCE.replace("$LAT", arg(lat)).replace("$LON", arg(lon))
         where.append(f"{distance} <= {arg(req.radius_km)}")
     order: str
@@ -72,7 +81,13 @@ def build(req: SearchRequest) -> tuple[str, list[Any]]:
     return sql, args
 
 
-async def search(conn: asyncpg.Connection, req: SearchRequest) -> list[asyncpg.Record]:
+def can_be_fuzzy(req: SearchRequest) -> bool:
+    """Whether a near-miss search could find more than the exact one."""
+    return any(len(w) >= FUZZY_MIN for w in req.words)
+
+
+async def search(conn: asyncpg.Connection, req: SearchRequest, fuzzy: bool
+                 ) -> list[asyncpg.Record]:
     """The rows of one page, plus one to tell whether another page follows."""
-    sql, args = build(req)
+    sql, args = build(req, fuzzy)
     return list(await conn.fetch(sql, *args))

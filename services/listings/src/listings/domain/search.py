@@ -20,17 +20,21 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Where the next page starts: after ``(published_at, listing_id)`` or at ``offset``."""
+    """Where the next page starts: after ``(published_at, listing_id)`` or at ``offset``.
+
+    ``fuzzy`` carries on a near-miss search (the exact one found less than a page).
+    """
 
     sort: Sort
     published_at: datetime | None = None
     listing_id: str | None = None
     offset: int = 0
+    fuzzy: bool = False
 
     def encode(self) -> str:
         """The cursor as an opaque URL-safe string."""
         data = {"s": self.sort, "t": self.published_at.isoformat() if self.published_at else None,
-                "i": self.listing_id, "o": self.offset}
+                "i": self.listing_id, "o": self.offset, "f": self.fuzzy}
         return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
 
     @classmethod
@@ -39,7 +43,7 @@ class Cursor:
         try:
             data = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
             cursor = cls(data["s"], datetime.fromisoformat(data["t"]) if data["t"] else None,
-                         data["i"], int(data["o"]))
+                         data["i"], int(data["o"]), bool(data["f"]))
         except (ValueError, KeyError, TypeError):
             raise InvalidListing("cursor is not one this API gave out") from None
         if cursor.sort != sort or cursor.offset < 0:

@@ -20,6 +20,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def tracking_number(index: BlindIndex, listing_id: str, phone: str) -> str:
+    """The pseudonymised number of a listing's phone: a keyed hash of listing and number."""
+    digest = index.digest("call-tracking", f"{listing_id}|{phone}")
+    return "+3197" + str(int.from_bytes(digest[:8], "big") % 10**9).zfill(9)
+
+
 @dataclass
 class Context:
     """Dependencies of the handlers; tests build it with their own parts."""
@@ -43,8 +49,7 @@ class Context:
 
     def tracking_number(self, listing_id: str, phone: str) -> str:
         """The pseudonymised number shown for a listing's phone (LST-5): keyed, stable."""
-        digest = self.index.digest("call-tracking", f"{listing_id}|{phone}")
-        return "+3197" + str(int.from_bytes(digest[:8], "big") % 10**9).zfill(9)
+        return tracking_number(self.index, listing_id, phone)
 
     def caller_pseudonym(self, caller: str) -> str:
         """A caller's number as a keyed hash: calls are recorded pseudonymised only (LST-5)."""

@@ -44,16 +44,22 @@ def _item(row: Any) -> dict[str, Any]:
 async def search(cmd: commands.Search, ctx: Context) -> dict[str, Any]:
     """One page of published listings, newest or best first, and the next page's cursor."""
     req = request_of(cmd, ctx)
+    fuzzy = req.cursor.fuzzy if req.cursor else False
     async with ctx.pool.acquire() as conn:
-        rows = await sql.search(conn, req)
+        rows = await sql.search(conn, req, fuzzy)
+        if len(rows) < req.limit and req.cursor is None and sql.can_be_fuzzy(req):
+            fuzzy = True  # few exact matches: perhaps a typo
+            rows = await sql.search(conn, req, fuzzy)
     more = len(rows) > req.limit
     rows = rows[:req.limit]
     next_cursor = None
     if more and rows:
         last = rows[-1]
         start = req.cursor.offset if req.cursor else 0
-        next_cursor = (Cursor("best", offset=start + req.limit) if req.sort == "best" else
-                       Cursor("newest", last["published_at"], last["listing_id"])).encode()
+        next_cursor = (Cursor("best", offset=start + req.limit, fuzzy=fuzzy)
+                       if req.sort == "best" else
+                       Cursor("newest", last["published_at"], last["listing_id"],
+                              fuzzy=fuzzy)).encode()
     if cmd.member_id is not None:
         await usage.searched(cmd, ctx)
     return {"items": [_item(r) for r in rows], "next_cursor": next_cursor}
