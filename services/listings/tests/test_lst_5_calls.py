@@ -46,3 +46,16 @@ async def test_lst_5_the_phone_is_shown_as_a_tracking_number_and_calls_are_pseud
     unknown = await c.post("/v1/call-tracking/+31600000000/calls",
                            json={"caller": caller, "duration_seconds": 1})
     assert unknown.status_code == 404
+
+
+async def test_lst_5_removing_the_phone_retires_its_tracking_number(market: Market) -> None:
+    owner = await market.sign_up()
+    listing_id = await market.post(owner, phone="+31655556666")
+    c = market.client
+    number = (await c.get(f"/v1/listings/{listing_id}")).json()["phone"]
+    resp = await c.patch(f"/v1/listings/{listing_id}", headers=owner.auth, json={"phone": None})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["phone"] is None
+    gone = await c.post(f"/v1/call-tracking/{number}/calls",
+                        json={"caller": "+31611112222", "duration_seconds": 1})
+    assert gone.status_code == 404

@@ -119,8 +119,11 @@ async def search_listings(
     """Published listings; with a token the search is the member's usage data (LST-2, LST-3)."""
     body = {"q": q, "city": city, "radius_km": radius_km, "kind": kind, "sort": sort,
             "cursor": cursor, "limit": limit}
-    return forward(await ups.call("listings", "POST", "/internal/search", json=body,
-                                  headers=session.headers() if session else None))
+    resp = await ups.call("listings", "POST", "/internal/search", json=body,
+                          headers=session.headers() if session else None)
+    if resp.status_code == 200:  # the page as the service wrote it: no second parse
+        return Response(resp.content, media_type="application/json")
+    return forward(resp)
 
 
 @router.get("/v1/listings/{listing_id}", responses={404: ERR})

@@ -46,10 +46,14 @@ class NotFound(ListingsError):
 
 
 class AccountNotKnownYet(ListingsError):
-    """The accounts events of this account have not reached the listings service yet."""
+    """The accounts events of this account have not reached the listings service yet.
 
-    code = "unavailable"
-    status = 503
+    A 409 with ``Retry-After``: the account exists, this service will know it within
+    seconds (API.md, consistency across services), and retrying is safe.
+    """
+
+    code = "account_not_ready"
+    status = 409
 
 
 class AlreadyDone(ListingsError):

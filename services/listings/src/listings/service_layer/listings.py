@@ -39,12 +39,15 @@ def resolve(ctx: Context, city: str) -> Place:
 
 
 async def _persist(conn: asyncpg.Connection, ctx: Context, repo: ListingRepository,
-                   listing: Listing) -> None:
+                   listing: Listing, phone_before: str | None) -> None:
+    """Events, state and search rows; the tracking number's mapping when the phone changed."""
     c = listing.content
     place = ctx.places.by_id.get(c.place_id) if c.place_id is not None else None
     number = ctx.tracking_number(listing.listing_id, c.phone) if c.phone else None
     await repo.save(listing, place, number, ctx.clock())
-    if number is None:
+    if c.phone == phone_before and listing.status != "deleted":
+        return
+    if number is None or listing.status == "deleted":
         await conn.execute("DELETE FROM listings.call_numbers WHERE listing_id = $1",
                            listing.listing_id)
     else:
@@ -65,7 +68,7 @@ async def create_listing(cmd: commands.CreateListing, ctx: Context) -> str:
     async with ctx.transaction() as conn:
         kind = await owner_kind(conn, ctx, cmd.owner_id)
         listing = Listing.create(listing_id, cmd.owner_id, kind, cmd.kind, content, cmd.publish)
-        await _persist(conn, ctx, ListingRepository(conn, ctx.store, ctx.sealer), listing)
+        await _persist(conn, ctx, ListingRepository(conn, ctx.store, ctx.sealer), listing, None)
     log.info("listings.created", listing_id=listing_id, kind=cmd.kind)
     return listing_id
 
@@ -81,9 +84,10 @@ async def edit_listing(cmd: commands.EditListing, ctx: Context) -> Listing:
         listing = await repo.get(cmd.listing_id, for_update=True)
         if listing is None:
             raise NotFound("no such listing")
+        before = listing.content.phone
         listing.edit(cmd.account_id, changes)
         if listing.events:
-            await _persist(conn, ctx, repo, listing)
+            await _persist(conn, ctx, repo, listing, before)
     return listing
 
 
@@ -96,10 +100,7 @@ async def change_status(cmd: commands.ChangeListingStatus, ctx: Context) -> List
             raise NotFound("no such listing")
         getattr(listing, cmd.action)(cmd.account_id)
         if listing.events:
-            await _persist(conn, ctx, repo, listing)
-            if listing.status == "deleted":
-                await conn.execute("DELETE FROM listings.call_numbers WHERE listing_id = $1",
-                                   listing.listing_id)
+            await _persist(conn, ctx, repo, listing, listing.content.phone)
     log.info("listings.status_changed", listing_id=cmd.listing_id, status=listing.status)
     return listing
 
