@@ -3,7 +3,7 @@
 Words match in the ``dutch`` text-search configuration (stemmed: *timmerman* finds
 *timmermannen*), each also as a prefix (*timmer* finds *timmerman*); a title that is a
 near miss by trigrams (*timerman*) matches too, word by word, but only in a second query
-when the exact one finds less than a page: trigram matching costs far more than the text
+when the exact one finds nothing: trigram matching costs far more than the text
 index, and a typo is what makes a search come back (nearly) empty. A place narrows to
 the listings within the radius of its centre: a bounding box on the ``lat`` and ``lon``
 indexes (their statistics let the planner weigh it against the text index), then the
@@ -60,8 +60,11 @@ def build(req: SearchRequest, fuzzy: bool = False) -> tuple[str, list[Any]]:
     if req.place_center is not None:
         lat, lon = req.place_center
         box = bounding_box(lat, lon, req.radius_km)
-        where.append(f"lon BETWEEN {arg(box[0])} AND {arg(box[2])}")
-        where.append(f"lat BETWEEN {arg(box[1])} AND {arg(box[3])}")
+        # With words, the text index is the narrow one: the box is then checked on the rows
+        # it finds (``+ 0`` keeps the planner from intersecting two wide index scans).
+        col = "{} + 0" if req.words else "{}"
+        where.append(f"{col.format('lon')} BETWEEN {arg(box[0])} AND {arg(box[2])}")
+        where.append(f"{col.format('lat')} BETWEEN {arg(box[1])} AND {arg(box[3])}")
         distance = _DISTANCE.replace("$LAT", arg(lat)).replace("$LON", arg(lon))
         where.append(f"{distance} <= {arg(req.radius_km)}")
     order: str

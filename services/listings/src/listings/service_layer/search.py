@@ -47,8 +47,8 @@ async def search(cmd: commands.Search, ctx: Context) -> dict[str, Any]:
     fuzzy = req.cursor.fuzzy if req.cursor else False
     async with ctx.pool.acquire() as conn:
         rows = await sql.search(conn, req, fuzzy)
-        if len(rows) < req.limit and req.cursor is None and sql.can_be_fuzzy(req):
-            fuzzy = True  # few exact matches: perhaps a typo
+        if not rows and req.cursor is None and sql.can_be_fuzzy(req):
+            fuzzy = True  # no exact match: perhaps a typo
             rows = await sql.search(conn, req, fuzzy)
     more = len(rows) > req.limit
     rows = rows[:req.limit]
