@@ -6,7 +6,8 @@ import importlib
 import subprocess
 import sys
 
-BENCHES = ("write_path", "pipeline", "latency", "erasure", "audit_replay", "listings_search")
+BENCHES = ("write_path", "pipeline", "latency", "erasure", "audit_replay", "recovery",
+           "listings_search")
 """Modules of ``bench``, each printing its figures beside their targets."""
 
 

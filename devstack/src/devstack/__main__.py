@@ -14,6 +14,7 @@ import structlog
 
 from devstack import logs
 from devstack.errors import StackError
+from devstack.procs import become_subreaper
 from devstack.services import ports_from_env
 from devstack.supervisor import Stack, print_addresses
 
@@ -41,29 +42,6 @@ def _kafka_port(bootstrap: str) -> int:
     return int(port)
 
 
-class _Restarts:
-    """Restarts services that die after start-up, backing off when they keep dying."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.due: dict[str, float] = {}
-        self.delay: dict[str, float] = {}
-
-    def tick(self) -> None:
-        now = time.monotonic()
-        for name, code in self.stack.dead_services().items():
-            svc = self.stack.services[name]
-            if name not in self.due:
-                ran = now - svc.started_at
-                delay = 1.0 if ran > 60 else min(30.0, self.delay.get(name, 0.5) * 2)
-                self.delay[name] = delay
-                self.due[name] = now + delay
-                log.error("service.exited", service=name, exit_code=code, restart_in=delay)
-            elif now >= self.due[name]:
-                del self.due[name]
-                svc.start()
-
-
 def _serve(args: argparse.Namespace, with_services: bool) -> int:
     began = time.monotonic()
     stack = Stack(
@@ -74,6 +52,7 @@ def _serve(args: argparse.Namespace, with_services: bool) -> int:
     )
     for sig in _STOP_SIGNALS:
         signal.signal(sig, _raise_interrupted)
+    become_subreaper()  # a killed postmaster is reaped here, not left to a slow init
     code = 0
     try:
         if with_services:
@@ -81,15 +60,16 @@ def _serve(args: argparse.Namespace, with_services: bool) -> int:
         stack.start_infra()
         if with_services:
             stack.start_services()
+        stack.write_pids()
+        if with_services:
             stack.wait_ready(args.ready_timeout)
         seconds = time.monotonic() - began
         log.info("stack.ready", seconds=round(seconds, 2), services=with_services)
         print_addresses(stack, seconds, services=with_services)
-        restarts = _Restarts(stack)
+        healer = stack.healer()
         while True:
             time.sleep(0.5)
-            if with_services:
-                restarts.tick()
+            healer.tick()
     except _Interrupted as stop:
         log.info("stack.stopping", signal=str(stop))
     except StackError as exc:

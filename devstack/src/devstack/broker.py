@@ -68,6 +68,14 @@ class Tansu:
         """The broker's process id while it runs."""
         return self._proc.pid if self._proc is not None else None
 
+    def alive(self) -> bool:
+        """Whether the broker process runs."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def exit_code(self) -> int | None:
+        """The broker's exit code once it has exited."""
+        return self._proc.poll() if self._proc is not None else None
+
     def start(self, timeout: float = 15.0) -> None:
         """Start the broker and return once its port accepts connections.
 

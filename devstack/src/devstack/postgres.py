@@ -88,6 +88,28 @@ class Postgres:
             seconds=round(time.monotonic() - began, 2),
         )
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id, from ``postmaster.pid``, if that file is there."""
+        try:
+            first = (self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0]
+        except OSError:
+            return None
+        return int(first) if first.strip().isdigit() else None
+
+    def alive(self) -> bool:
+        """Whether the postmaster runs (a killed one leaves its pid file behind)."""
+        pid = self.pid
+        if pid is None:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        # "pid (comm) state ...": a zombie or a reused pid of another program is not ours
+        comm, _, rest = stat.partition(") ")
+        return rest[:1] not in ("Z", "X") and comm.endswith("(postgres")
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (fast shutdown, immediate if that does not finish in time)."""
         if not (self.pgdata / "postmaster.pid").exists():

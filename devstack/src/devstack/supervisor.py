@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -16,10 +17,11 @@ from contracts.topics import TOPICS
 from devstack import secrets
 from devstack.broker import Tansu
 from devstack.errors import StackError
+from devstack.healing import Healer, Part
 from devstack.pgbin import is_root
 from devstack.ports import HOST, ensure_free, is_listening
 from devstack.postgres import Postgres
-from devstack.procs import stop_all
+from devstack.procs import reap_orphans, stop_all
 from devstack.services import SERVICES, ServiceProcess, ServiceSpec, base_url, services_env
 from devstack.topics import create_topics
 
@@ -148,6 +150,40 @@ class Stack:
             log_file = self.log_dir / f"{name}.log" if self.log_dir is not None else None
             self.services[name] = ServiceProcess(spec, env, log_file)
             self.services[name].start()
+
+    def healer(self) -> Healer:
+        """A :class:`Healer` restarting PostgreSQL, the broker and every started service."""
+        parts = [
+            Part("postgres", self.postgres.alive, self.postgres.start),
+            Part("broker", self.broker.alive, self._restart_broker, self.broker.exit_code),
+        ]
+        parts += [Part(name, svc.running, svc.start, svc.exit_code)
+                  for name, svc in self.services.items()]
+
+        def reap() -> None:
+            own = [self.broker.pid, *(s.proc.pid for s in self.services.values() if s.proc)]
+            reap_orphans(pid for pid in own if pid is not None)
+
+        return Healer(parts, on_restarted=lambda _: self.write_pids(), reap=reap)
+
+    def _restart_broker(self) -> None:
+        self.broker.start()
+        create_topics(self.kafka_bootstrap, TOPICS)
+
+    @property
+    def pids_file(self) -> Path:
+        """``<data_dir>/run/pids.json``: the process id of every part, kept current."""
+        return self.data_dir / "run" / "pids.json"
+
+    def write_pids(self) -> None:
+        """Write :attr:`pids_file` (for operators and the fault-injection tests)."""
+        pids = {"postgres": self.postgres.pid, "broker": self.broker.pid,
+                **{name: svc.proc.pid if svc.proc else None
+                   for name, svc in self.services.items()}}
+        self.pids_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.pids_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(pids, indent=1) + "\n")
+        tmp.replace(self.pids_file)
 
     def dead_services(self) -> dict[str, int]:
         """The services that have exited, with their exit codes."""

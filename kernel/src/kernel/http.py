@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -103,7 +104,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _erased(_: Request, exc: SubjectErasedError) -> JSONResponse:
         return error_response(410, "subject_erased", "this data subject has been erased")
 
-    for exc_type in DATABASE_DOWN:
+    # A connection cut mid-statement can leave asyncpg's protocol in a wrong state.
+    for exc_type in (*DATABASE_DOWN, asyncpg.InternalClientError):
         app.add_exception_handler(exc_type, _unavailable)
 
     @app.exception_handler(Exception)

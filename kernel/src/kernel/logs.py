@@ -10,6 +10,8 @@ from typing import Any
 
 import structlog
 
+from kernel import logthrottle
+
 REDACTED = "[redacted]"
 
 PERSONAL_KEYS = frozenset(
@@ -65,7 +67,7 @@ def setup_logging(service: str, level: str = "INFO", json: bool | None = None) -
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[logthrottle.drop_repeats, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
@@ -82,6 +84,7 @@ def setup_logging(service: str, level: str = "INFO", json: bool | None = None) -
             ],
         )
     )
+    logthrottle.install(handler)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

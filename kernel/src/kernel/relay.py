@@ -123,14 +123,20 @@ class OutboxRelay:
                 await admin.close()
             raise
         self._producer, self._admin = producer, admin
-        await ensure_topics(admin, [t for t in self._topics if t.name == self._topic]
-                            + [TopicSpec(EPOCH_TOPIC, partitions=1)])
-        probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
-                                 enable_auto_commit=False, client_id=f"{self._service}-epoch")
-        await probe.start()
-        probe.assign([TopicPartition(EPOCH_TOPIC, 0)])
-        self._probe = probe
-        await self.check_epoch()
+        try:
+            await ensure_topics(admin, [t for t in self._topics if t.name == self._topic]
+                                + [TopicSpec(EPOCH_TOPIC, partitions=1)])
+            self._probe = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+                client_id=f"{self._service}-epoch")
+            await self._probe.start()
+            self._probe.assign([TopicPartition(EPOCH_TOPIC, 0)])
+            await self.check_epoch()
+        except BaseException:
+            # Half connected (e.g. PostgreSQL still starting during the epoch check): drop
+            # everything so that the next attempt connects afresh, never stays half-way.
+            await self._disconnect()
+            raise
         self.connected = True
 
     async def _disconnect(self) -> None:
@@ -275,7 +281,11 @@ class OutboxRelay:
                         self._wake.clear()
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-                except Exception as exc:  # the relay must outlive any failure
+                except (Exception, asyncio.CancelledError) as exc:  # outlive any failure
+                    task = asyncio.current_task()
+                    if isinstance(exc, asyncio.CancelledError) and (
+                            self._stopping or (task is not None and task.cancelling())):
+                        raise  # a real cancellation: shutting down
                     db_error = isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
                     log.warning("relay.retry", topic=self._topic, error=type(exc).__name__,
                                 backoff=backoff)
@@ -315,6 +325,11 @@ class OutboxRelay:
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stopping
 
     def stop(self) -> None:
         """Ask the loop to finish after the current batch."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -101,6 +102,21 @@ async def _no_session_reset(conn: asyncpg.Connection) -> None:
     lock left held, LISTEN removed before release); an open transaction is still rolled
     back by the pool. This saves one round trip on every acquire/release.
     """
+
+
+def _dump_tasks() -> None:
+    """SIGUSR1: log where every asyncio task waits (code locations only, no values)."""
+    for task in asyncio.all_tasks():
+        frames: list[str] = []
+        awaited: Any = task.get_coro()
+        while awaited is not None and len(frames) < 60:  # follow the await chain down
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                code = frame.f_code
+                frames.append(f"{code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} "
+                              f"{code.co_name}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        log.warning("service.task", task=task.get_name(), frames=frames)
 
 
 class ServiceHost:
@@ -224,6 +240,8 @@ class ServiceHost:
         s = self.settings
         setup_logging(self.name, s.telemetry.log_level, s.telemetry.log_json)
         setup_tracing(self.name, s.telemetry.otlp_endpoint)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
         pg = s.postgres
         pool = await asyncpg.create_pool(
             pg.dsn(), min_size=0, max_size=pg.pool_max, command_timeout=pg.command_timeout,
@@ -284,7 +302,7 @@ class ServiceHost:
         rt.ready_parts["migrated"] = True
         if self.on_start is not None:
             await self.on_start(rt)
-        self._tasks.append(asyncio.create_task(rt.relay.run(), name=f"{self.name}-relay"))
+        self._tasks.append(asyncio.create_task(self._keep_relaying(rt), name=f"{self.name}-relay"))
         delay = 0.2
         while True:
             try:
@@ -312,6 +330,22 @@ class ServiceHost:
                     rt.producer = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 3.0)
+
+    async def _keep_relaying(self, rt: Runtime) -> None:
+        """Run the outbox relay until stopped, starting it again should it ever end."""
+        while True:
+            try:
+                await rt.relay.run()
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if rt.relay.stopping or (task is not None and task.cancelling()):
+                    raise
+                log.error("relay.ended", error="CancelledError")  # a stray one from a library
+            except Exception as exc:
+                log.error("relay.ended", error=type(exc).__name__)
+            if rt.relay.stopping:
+                return
+            await asyncio.sleep(0.5)
 
     async def _stop(self, rt: Runtime) -> None:
         rt.relay.stop()
