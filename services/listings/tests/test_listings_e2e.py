@@ -1,0 +1,58 @@
+"""The listing routes on the real platform: every service its own process (LST-1, LST-2, LST-4)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+from members import Member, log_in, sign_up_body
+from stack import Platform
+
+pytestmark = pytest.mark.e2e
+
+
+def account(client: httpx.Client, kind: str) -> Member:
+    """Sign up an account of ``kind`` and log in."""
+    body = {**sign_up_body(kind), "kind": kind,
+            "accept_terms_version": client.get("/v1/terms").json()["version"]}
+    resp = client.post("/v1/accounts", json=body)
+    assert resp.status_code == 201, resp.text
+    m = Member(resp.json()["account_id"], str(body["email"]), str(body["password"]),
+               str(body["name"]), str(body["username"]), str(body["phone"]),
+               str(body["address"]["street"]))  # type: ignore[index]
+    log_in(client, m)
+    return m
+
+
+def retrying(again: Callable[[], httpx.Response]) -> httpx.Response:
+    """Repeat a write while the listings service does not know the new account yet (409)."""
+    deadline = time.monotonic() + 5  # API.md: what a service learns through Kafka, within 5 s
+    resp = again()
+    while resp.status_code == 409 and resp.json()["error"]["code"] == "account_not_ready":
+        assert time.monotonic() < deadline, "the account did not reach listings within 5 s"
+        time.sleep(0.1)
+        resp = again()
+    return resp
+
+
+def test_lst_1_lst_2_lst_4_post_find_and_apply_through_the_real_gateway(
+    platform: Platform,
+) -> None:
+    with httpx.Client(base_url=platform.gateway_url, timeout=30) as client:
+        employer, member = account(client, "employer"), account(client, "member")
+        word = "Ebaktest" + employer.account_id.replace("-", "")[:8]
+        resp = retrying(lambda: client.post("/v1/listings", headers=employer.auth, json={
+            "kind": "vacancy", "title": f"{word} bakker", "description": "Vroeg op.",
+            "location": {"city": "Utrecht"}}))
+        assert resp.status_code == 201, resp.text
+        listing_id = resp.json()["listing_id"]
+        found = client.get("/v1/listings", params={"q": word, "city": "Zeist", "radius_km": 20})
+        assert [i["listing_id"] for i in found.json()["items"]] == [listing_id]
+        resp = retrying(lambda: client.post(
+            f"/v1/listings/{listing_id}/applications", headers=member.auth,
+            json={"share": ["name"]}))
+        assert resp.status_code == 201, resp.text
+        apps = client.get(f"/v1/listings/{listing_id}/applications", headers=employer.auth)
+        assert apps.json()["items"][0]["applicant"] == {"name": member.name}
