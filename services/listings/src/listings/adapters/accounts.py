@@ -20,7 +20,6 @@ from contracts.accounts import (
 )
 from contracts.envelope import Event
 from contracts.personal import ERASED
-from kernel.keystore import SubjectErasedError
 from listings.adapters.repository import Sealer
 
 DETAILS = ("name", "email", "phone", "username")
@@ -70,44 +69,63 @@ class AccountsProjection:
             account_ids)
         return {r["account_id"]: r["pseudonym"] for r in rows}
 
-    async def apply(self, subject: str, events: list[Event], pseudonym: str) -> None:
-        """Fold a subject's new accounts events into its row."""
-        current = await self.get(subject)
-        state = current
-        for event in events:
-            if isinstance(event, AccountErased):
-                state = None
-                await self.conn.execute(
-                    "DELETE FROM listings.accounts WHERE account_id = $1", subject)
-            elif isinstance(event, AccountRegistered):
-                state = AccountRow(subject, event.kind, "active", event.pseudonym or pseudonym,
-                                   {k: _value(getattr(event, k)) for k in DETAILS})
-            elif state is None:
-                continue  # a change to an account this service never saw, or one erased
-            elif isinstance(event, AccountClosed):
-                state.status, state.pseudonym = "closed", event.pseudonym
-            elif isinstance(event, AccountDetailsChanged):
-                for k in DETAILS:
-                    if getattr(event, k) is not None:
-                        state.details[k] = _value(getattr(event, k))
-                for k in event.removed:
-                    if k in state.details:
-                        state.details[k] = None
-        if state is None:
-            return
-        try:
-            sealed = await self.sealer.seal(subject, "account", state.details)
-        except SubjectErasedError:  # a replayed event of a subject erased since
+    async def apply(self, batch: dict[str, list[Event]], pseudonyms: dict[str, str]) -> None:
+        """Fold each subject's new accounts events into its row: one read, one write a batch.
+
+        A subject whose key is gone (erased since; a replayed event) loses its row instead.
+        """
+        subjects = list(batch)
+        rows = {r["account_id"]: r for r in await self.conn.fetch(
+            "SELECT * FROM listings.accounts WHERE account_id = ANY($1)", subjects)}
+        keys = await self.sealer.keys_for(subjects)
+        upserts: list[tuple[str, str, str, str, str]] = []
+        gone: list[str] = []
+        for subject, events in batch.items():
+            key, row = keys.get(subject), rows.get(subject)
+            state = None
+            if row is not None and key is not None:
+                details = self.sealer.open_with(key, subject, "account", row["details"])
+                state = AccountRow(subject, row["kind"], row["status"], row["pseudonym"], details)
+            for event in events:
+                state = _fold(state, subject, event, pseudonyms[subject])
+            if state is None or key is None:
+                gone.append(subject)
+            else:
+                upserts.append((subject, state.kind, state.status, state.pseudonym,
+                                self.sealer.seal_with(key, subject, "account", state.details)))
+        if gone:
             await self.conn.execute(
-                "DELETE FROM listings.accounts WHERE account_id = $1", subject)
-            return
-        await self.conn.execute(
-            "INSERT INTO listings.accounts (account_id, kind, status, pseudonym, details) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id) DO UPDATE SET "
-            "kind = EXCLUDED.kind, status = EXCLUDED.status, pseudonym = EXCLUDED.pseudonym, "
-            "details = EXCLUDED.details",
-            subject, state.kind, state.status, state.pseudonym, sealed,
-        )
+                "DELETE FROM listings.accounts WHERE account_id = ANY($1)", gone)
+        if upserts:
+            await self.conn.execute(
+                "INSERT INTO listings.accounts (account_id, kind, status, pseudonym, details) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+                "ON CONFLICT (account_id) DO UPDATE SET kind = EXCLUDED.kind, "
+                "status = EXCLUDED.status, pseudonym = EXCLUDED.pseudonym, "
+                "details = EXCLUDED.details",
+                *(list(col) for col in zip(*upserts, strict=True)))
+
+
+def _fold(state: AccountRow | None, subject: str, event: Event, pseudonym: str
+          ) -> AccountRow | None:
+    """The account after one accounts event (``None``: none, or erased)."""
+    if isinstance(event, AccountErased):
+        return None
+    if isinstance(event, AccountRegistered):
+        return AccountRow(subject, event.kind, "active", event.pseudonym or pseudonym,
+                          {k: _value(getattr(event, k)) for k in DETAILS})
+    if state is None:
+        return None  # a change to an account this service never saw, or one erased
+    if isinstance(event, AccountClosed):
+        state.status, state.pseudonym = "closed", event.pseudonym
+    elif isinstance(event, AccountDetailsChanged):
+        for k in DETAILS:
+            if getattr(event, k) is not None:
+                state.details[k] = _value(getattr(event, k))
+        for k in event.removed:
+            if k in state.details:
+                state.details[k] = None
+    return state
 
 
 def _value(value: Any) -> Any:

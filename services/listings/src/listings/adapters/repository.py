@@ -36,6 +36,11 @@ class Sealer:
         key = (await self.keys.keys_for_writing([subject_id]))[subject_id]
         return key.seal(orjson.dumps(value), f"listings:{subject_id}:{purpose}".encode())
 
+    @staticmethod
+    def seal_with(key: DataKey, subject_id: str, purpose: str, value: Any) -> str:
+        """Encrypt with a key already at hand (a batch's keys read at once)."""
+        return key.seal(orjson.dumps(value), f"listings:{subject_id}:{purpose}".encode())
+
     async def keys_for(self, subject_ids: list[str]) -> dict[str, DataKey | None]:
         """Reading keys of several subjects at once (``None``: erased)."""
         return dict(await self.keys.keys_for_reading(set(subject_ids)))

@@ -23,9 +23,8 @@ def _accounts(rt: Runtime) -> Handler:
         for item in batch:
             if item.envelope.subject_id:
                 by_subject[item.envelope.subject_id].append(item.event)
-        projection = AccountsProjection(conn, ctx.sealer)
-        for subject, events in by_subject.items():
-            await projection.apply(subject, events, ctx.pseudonym(subject))
+        await AccountsProjection(conn, ctx.sealer).apply(
+            dict(by_subject), {s: ctx.pseudonym(s) for s in by_subject})
 
     return handle
 
