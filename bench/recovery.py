@@ -18,7 +18,6 @@ import httpx
 
 from bench.common import median
 from devstack.drill import StackRun
-from kernel.internal_auth import CallSigner, SignedCalls
 
 TARGET = 90.0
 PARTS = ("postgres", "broker", "accounts")
@@ -39,16 +38,7 @@ def _sign_up(client: httpx.Client) -> str | None:
     return str(resp.json()["account_id"]) if resp.status_code == 201 else None
 
 
-def _known(run: StackRun, auth: SignedCalls, account_id: str) -> bool:
-    try:
-        resp = httpx.get(f"{run.service_url('retention')}/internal/subjects/{account_id}",
-                         auth=auth, timeout=2)
-    except httpx.HTTPError:
-        return False
-    return resp.status_code == 200 and "accounts" in resp.text
-
-
-def drill(run: StackRun, client: httpx.Client, auth: SignedCalls, part: str) -> dict[str, float]:
+def drill(run: StackRun, client: httpx.Client, part: str) -> dict[str, float]:
     """Kill ``part``; seconds to the first accepted write, to readiness, to end-to-end."""
     old = run.kill(part)
     killed = time.monotonic()
@@ -65,7 +55,7 @@ def drill(run: StackRun, client: httpx.Client, auth: SignedCalls, part: str) -> 
             raise SystemExit(f"{part}: not ready for {2 * TARGET:.0f} s: {run.last_readiness}")
         time.sleep(0.05)
     ready = time.monotonic() - killed
-    while not _known(run, auth, account_id):
+    while not run.retention_knows(account_id):
         if time.monotonic() - killed > 2 * TARGET:
             raise SystemExit(f"{part}: the write never reached retention")
         time.sleep(0.05)
@@ -78,12 +68,11 @@ def main() -> None:
     try:
         started = run.start()
         print(f"stack started in {started:.1f} s; {rounds} kills of each part", flush=True)
-        auth = SignedCalls(CallSigner(run.internal_key()))
         results: dict[str, list[dict[str, float]]] = {part: [] for part in PARTS}
         with httpx.Client(base_url=run.gateway_url, timeout=10) as client:
             for _ in range(rounds):
                 for part in PARTS:
-                    results[part].append(drill(run, client, auth, part))
+                    results[part].append(drill(run, client, part))
                     time.sleep(3)  # settle: the next kill starts from a healthy stack
         for part in PARTS:
             for key, label in (("write", "first write accepted"), ("ready", "/readyz 200"),

@@ -137,8 +137,9 @@ async def main(runs: int) -> None:
             plain.append(await run_once(False, stack.kafka_bootstrap))
             new.append(await run_once(True, stack.kafka_bootstrap, new_members=True))
     e, p, n = median(enc), median(plain), median(new)
-    report("write path, 5-event commands, encrypted, to Kafka", e, "events/s", ">= 7,000",
-           e >= 7000)
+    # TARGETS: >= 3x pyeventsourcing's 2.3k events/s reference (side by side: issue 17)
+    report("write path, 5-event commands, encrypted, to Kafka", e, "events/s", ">= 6,900",
+           e >= 6900)
     report("write path without encryption (same data)", p, "events/s", "(reference)", True)
     cost = max(0.0, (p - e) / p * 100)
     report("cost of encryption", cost, "%", "<= 10%", cost <= 10)

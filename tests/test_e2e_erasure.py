@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -21,7 +22,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from members import Member, sign_up, step_up
-from stack import Infra, Platform
+from stack import Infra, Platform, eventually
 
 from contracts.privacy import ERASURE_SERVICES
 
@@ -108,6 +109,16 @@ def test_prv5_erasure_leaves_no_plaintext_anywhere_and_replays_as_erased(
     m = sign_up(client, "erase")
     step_up(client, m)
 
+    def registered_events() -> list[dict[str, Any]]:
+        got = _audit(platform, "events", "--subject", m.account_id,
+                     "--type", "accounts.AccountRegistered")
+        assert got.returncode == 0, got.stderr.decode()
+        return [orjson.loads(line) for line in got.stdout.splitlines()]
+
+    # AUD-1: the auditor follows the log by type and subject, decrypted while the key lives
+    before = eventually(lambda: _one(registered_events()), timeout=30)
+    assert before["payload"]["email"] == m.email and before["position"] >= 1
+
     started = time.perf_counter()
     resp = client.post("/v1/privacy-requests", json={"type": "erasure"}, headers=m.auth)
     assert resp.status_code == 202, resp.text
@@ -154,6 +165,13 @@ def test_prv5_erasure_leaves_no_plaintext_anywhere_and_replays_as_erased(
         assert payload["email"] == payload["name"] == payload["username"] == "erased"
         assert payload["phone"] == payload["address"] == "erased"
     assert _leaks(replay.stdout, m) == []
+    after = _one(registered_events())
+    assert after["event_id"] == before["event_id"] and after["payload"]["email"] == "erased"
 
     verify = _audit(platform, "verify")
     assert verify.returncode == 0, verify.stdout.decode() + verify.stderr.decode()
+
+
+def _one(items: list[dict[str, Any]]) -> dict[str, Any]:
+    assert len(items) == 1, items
+    return items[0]

@@ -18,7 +18,6 @@ from members import Member, sign_up
 from stack import eventually
 
 from devstack.drill import StackRun
-from kernel.internal_auth import CallSigner, SignedCalls
 
 pytestmark = [pytest.mark.e2e]
 
@@ -43,13 +42,6 @@ def run() -> Iterator[StackRun]:
 def client(run: StackRun) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=run.gateway_url, timeout=30) as c:
         yield c
-
-
-def _known_to_retention(run: StackRun, account_id: str) -> None:
-    resp = httpx.get(f"{run.service_url('retention')}/internal/subjects/{account_id}",
-                     auth=SignedCalls(CallSigner(run.internal_key())))
-    assert resp.status_code == 200, resp.text
-    assert "accounts" in resp.text
 
 
 def _outage_lines(lines: list[str]) -> list[str]:
@@ -84,13 +76,17 @@ def test_a_killed_part_is_restarted_and_the_platform_serves_again(
     after = sign_up(client, f"after{part}")
     for member in (before, during, after):
         assert client.get("/v1/me", headers=member.auth).status_code == 200
-        eventually(lambda m=member: _known_to_retention(run, m.account_id), timeout=60)
+        eventually(lambda m=member: _assert(run.retention_knows(m.account_id)), timeout=60)
     assert time.monotonic() - killed <= RECOVERY_LIMIT
     lines = run.lines_since(offset)
     assert any('"stack.part_restarted"' in line and f'"{part}"' in line for line in lines)
     noisy = _outage_lines(lines)
     assert len(noisy) <= LOG_LINES_LIMIT, (
         f"{len(noisy)} error lines for one outage:\n" + "\n".join(noisy[-30:]))
+
+
+def _assert(condition: bool) -> None:
+    assert condition
 
 
 def _assert_restarted(run: StackRun, part: str, old_pid: int) -> None:

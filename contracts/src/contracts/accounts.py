@@ -71,6 +71,7 @@ class SessionStarted(_AccountsEvent):
     """A member logged in (ACC-4)."""
 
     event_type: ClassVar[str] = "accounts.SessionStarted"
+    folds_into: ClassVar[tuple[str, str] | None] = ("sessions", "session_id")
 
     session_id: str = Field(description="The session.")
     account_id: str = Field(description="Whose session.")
@@ -82,6 +83,8 @@ class SessionEnded(_AccountsEvent):
     """A session was revoked before it expired (ACC-4, ACC-11)."""
 
     event_type: ClassVar[str] = "accounts.SessionEnded"
+    folds_into: ClassVar[tuple[str, str] | None] = ("sessions", "session_id")
+    ends_entity: ClassVar[bool] = True
 
     session_id: str = Field(description="The session.")
     account_id: str = Field(description="Whose session.")
@@ -92,6 +95,7 @@ class StepUpCompleted(_AccountsEvent):
     """The member re-entered their password; sensitive changes are open until ``until``."""
 
     event_type: ClassVar[str] = "accounts.StepUpCompleted"
+    folds_into: ClassVar[tuple[str, str] | None] = ("sessions", "session_id")
 
     session_id: str = Field(description="The session whose step-up window opened.")
     account_id: str = Field(description="Whose session.")
@@ -176,6 +180,7 @@ class DeviceRegistered(_AccountsEvent):
     """A device was registered for push notifications (ACC-5)."""
 
     event_type: ClassVar[str] = "accounts.DeviceRegistered"
+    folds_into: ClassVar[tuple[str, str] | None] = ("devices", "registration_id")
 
     account_id: str = Field(description="Whose device.")
     registration_id: str = Field(description="The registration (the resource id).")
@@ -194,6 +199,8 @@ class DeviceRemoved(_AccountsEvent):
     """A device registration was deleted (ACC-5)."""
 
     event_type: ClassVar[str] = "accounts.DeviceRemoved"
+    folds_into: ClassVar[tuple[str, str] | None] = ("devices", "registration_id")
+    ends_entity: ClassVar[bool] = True
 
     account_id: str = Field(description="Whose device.")
     registration_id: str = Field(description="The registration removed.")
@@ -203,6 +210,7 @@ class SocialIdentityLinked(_AccountsEvent):
     """An external social identity was linked; only granted scopes were imported (ACC-6)."""
 
     event_type: ClassVar[str] = "accounts.SocialIdentityLinked"
+    folds_into: ClassVar[tuple[str, str] | None] = ("social_identities", "link_id")
 
     account_id: str = Field(description="Whose account.")
     link_id: str = Field(description="The link (the resource id).")
@@ -223,6 +231,8 @@ class SocialIdentityUnlinked(_AccountsEvent):
     """A social identity link was removed (ACC-6)."""
 
     event_type: ClassVar[str] = "accounts.SocialIdentityUnlinked"
+    folds_into: ClassVar[tuple[str, str] | None] = ("social_identities", "link_id")
+    ends_entity: ClassVar[bool] = True
 
     account_id: str = Field(description="Whose account.")
     link_id: str = Field(description="The link removed.")
@@ -257,6 +267,7 @@ class MisuseReported(_AccountsEvent):
     """The member reported misuse of the account; every session was revoked (ACC-11)."""
 
     event_type: ClassVar[str] = "accounts.MisuseReported"
+    folds_into: ClassVar[tuple[str, str] | None] = ("misuse_reports", "report_id")
 
     account_id: str = Field(description="Whose account.")
     report_id: str = Field(description="The report.")

@@ -22,6 +22,12 @@ class Event(BaseModel):
     schema_version: ClassVar[int] = 1
     producer: ClassVar[str]
     registry: ClassVar[dict[tuple[str, int], type[Event]]] = {}
+    folds_into: ClassVar[tuple[str, str] | None] = None
+    """Where a replay folds the event into its stream's state, as the owning service's
+    aggregate applies it (AUD-1): ``None`` for the aggregate's own fields, or
+    ``(collection, key field)`` for an entity the aggregate holds (a session, a device)."""
+    ends_entity: ClassVar[bool] = False
+    """Whether the event ends the entity it folds into (a session ended, a device removed)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

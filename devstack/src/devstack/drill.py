@@ -142,6 +142,17 @@ class StackRun:
         values = secrets.load_or_create(self.data_dir)
         return base64.b64decode(values["MARKET_SECRETS_INTERNAL_KEY"])
 
+    def retention_knows(self, account_id: str) -> bool:
+        """Whether the retention service has registered the subject (through Kafka)."""
+        from kernel.internal_auth import CallSigner, SignedCalls
+
+        try:
+            resp = httpx.get(f"{self.service_url('retention')}/internal/subjects/{account_id}",
+                             auth=SignedCalls(CallSigner(self.internal_key())), timeout=2)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code == 200 and "accounts" in resp.text
+
     def tail(self, lines: int = 40) -> str:
         """The end of the run's output."""
         try:

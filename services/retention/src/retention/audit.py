@@ -1,30 +1,45 @@
-"""The auditors' command line (AUD-1, AUD-2): ``marketplace-audit replay|verify``.
+"""The auditors' command line (AUD-1, AUD-2): ``marketplace-audit replay|events|verify``.
 
-``replay [--subject ID] [--until ISO-8601]`` reads every ``*.events.v1`` topic from the
-beginning, checks every hash chain, decrypts with the key store and prints the
-reconstructed state as JSON on standard output; an erased subject's personal fields
-read "erased". ``verify`` checks every chain and exits 1 on any break. Progress and
-warnings go to standard error. Settings come from the ``MARKET_*`` environment.
+Each command reads every ``*.events.v1`` topic from the beginning and checks every hash
+chain. ``replay [--subject ID] [--until T]`` decrypts with the key store and prints the
+reconstructed state of every aggregate as JSON; ``events [--after-position N] [--since T]
+[--type T]...`` prints the selected events as JSON lines (metadata and the decrypted
+payload); an erased subject's personal fields read "erased". ``verify`` exits 1 on any
+break. Progress and warnings go to standard error. Settings come from the ``MARKET_*``
+environment; root secrets not set there are read from the embedded stack's
+``<data dir>/secrets.env`` (``--data-dir``, default ``$MARKET_DATA_DIR`` or ``.stack``), so
+the command works from the project's root beside a running ``make run``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import orjson
+from pydantic import ValidationError
 
 from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 from kernel.keystore import PostgresKeyStore
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
 from retention.bootstrap import load_contracts
-from retention.service_layer.replay import LogEvent, Verification, reconstruct, verify
+from retention.service_layer.replay import (
+    EventQuery,
+    LogEvent,
+    Verification,
+    event_record,
+    reconstruct,
+    select,
+    verify,
+)
 
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
 
@@ -97,6 +112,23 @@ async def replay(subject: str | None, until: datetime | None, with_events: bool)
     return EXIT_OK
 
 
+async def events(query: EventQuery) -> int:
+    """Print the selected events as JSON lines, oldest first per producer (AUD-1)."""
+    started = time.perf_counter()
+    checked = await _load_log(KafkaSettings().bootstrap)
+    picked = select(checked, query)
+    needed = {ev.subject_id for ev in picked if ev.subject_id and ev.has_tokens()}
+    keys, _ = await _keys(needed) if needed else ({}, set())
+    out = sys.stdout.buffer
+    for ev in picked:
+        out.write(orjson.dumps(event_record(ev, keys)) + b"\n")
+    sys.stdout.flush()
+    seconds = time.perf_counter() - started
+    _progress(f"{len(picked)} event(s) selected of {checked.events} in {seconds:.1f}s "
+              f"({checked.events / max(seconds, 1e-9):,.0f} events/s)")
+    return EXIT_OK
+
+
 async def verify_all() -> int:
     """Check every chain; print the breaks as JSON; 1 if there is any."""
     checked = await _load_log(KafkaSettings().bootstrap)
@@ -116,33 +148,79 @@ def _instant(text: str) -> datetime:
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="marketplace-audit", description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default=os.environ.get("MARKET_DATA_DIR", ".stack"),
+                   help="the embedded stack's data directory, for its secrets.env")
     sub = p.add_subparsers(dest="command", required=True)
     rp = sub.add_parser("replay", help="reconstruct state from the Kafka log (AUD-1)")
     rp.add_argument("--subject", help="only events about this data subject")
     rp.add_argument("--until", type=_instant, help="state as of this ISO-8601 instant")
     rp.add_argument("--state-only", action="store_true", help="omit each stream's history")
+    ev = sub.add_parser("events", help="the events an auditor follows, as JSON lines (AUD-1)")
+    ev.add_argument("--after-position", type=int, help="only past this global position")
+    ev.add_argument("--since", type=_instant, help="only at or after this ISO-8601 instant")
+    ev.add_argument("--until", type=_instant, help="only at or before this ISO-8601 instant")
+    ev.add_argument("--type", action="append", default=[], dest="types",
+                    help="only this event type (repeatable), e.g. accounts.AccountRegistered")
+    ev.add_argument("--producer", help="only the events of this service")
+    ev.add_argument("--subject", help="only events about this data subject")
     sub.add_parser("verify", help="check every hash chain; exit 1 on a break (AUD-2)")
     return p
+
+
+def load_stack_secrets(data_dir: Path) -> bool:
+    """Put the ``MARKET_SECRETS_*`` of ``<data_dir>/secrets.env`` into the environment,
+    never over a value already set; returns whether the file was read."""
+    path = data_dir / "secrets.env"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        name, sep, value = line.strip().partition("=")
+        if sep and name.startswith("MARKET_SECRETS_"):
+            os.environ.setdefault(name, value.strip())
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``marketplace-audit``; returns (and exits with) the exit code."""
     args = parser().parse_args(argv)
+    load_stack_secrets(Path(args.data_dir))
+    if args.command in ("replay", "events"):
+        try:
+            SecretsSettings()
+        except ValidationError as exc:
+            names = ", ".join(sorted({f"MARKET_SECRETS_{str(e['loc'][0]).upper()}"
+                                      for e in exc.errors()}))
+            _progress(f"error: no root secrets to decrypt with ({names} missing or invalid): "
+                      f"set them, or run from the project root beside `make run` "
+                      f"(reads {Path(args.data_dir) / 'secrets.env'})")
+            return _exit(EXIT_ERROR, argv)
     load_contracts()
     try:
         if args.command == "replay":
             code = asyncio.run(replay(args.subject, args.until, not args.state_only))
+        elif args.command == "events":
+            code = asyncio.run(events(EventQuery(
+                args.after_position, args.since, args.until, frozenset(args.types),
+                args.producer, args.subject)))
         else:
             code = asyncio.run(verify_all())
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        _progress(f"error: {type(exc).__name__}: {exc}")
+        _progress(f"error: PostgreSQL or the broker is unreachable ({type(exc).__name__}); "
+                  "is the stack running?")
         code = EXIT_ERROR
     except Exception as exc:
         if type(exc).__module__.startswith("aiokafka"):
-            _progress(f"error: Kafka: {type(exc).__name__}: {exc}")
+            _progress(f"error: the broker at {KafkaSettings().bootstrap} cannot be read "
+                      f"({type(exc).__name__}); is the stack running?")
             code = EXIT_ERROR
         else:
             raise
+    return _exit(code, argv)
+
+
+def _exit(code: int, argv: Sequence[str] | None) -> int:
     if argv is None:
         sys.exit(code)
     return code

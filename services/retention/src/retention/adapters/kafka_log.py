@@ -23,8 +23,8 @@ async def read_event_topics(
         fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_wait_ms=50,
     )
-    await consumer.start()
     try:
+        await consumer.start()
         topics = sorted(t for t in await consumer.topics() if t.endswith(EVENTS_SUFFIX))
         parts = [TopicPartition(t, p) for t in topics
                  for p in sorted(consumer.partitions_for_topic(t) or ())]

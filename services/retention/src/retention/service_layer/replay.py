@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from contracts.envelope import Event
 from kernel.codec import UnknownEventError, decode_fields
 from kernel.crypto import DataKey, is_token
 from kernel.eventstore import GENESIS, chain_hash, header_text
@@ -30,6 +31,7 @@ class LogEvent:
     payload: dict[str, Any]
     prev_hash: str
     hash: str
+    position: int = 0
 
     @classmethod
     def parse(cls, value: bytes) -> LogEvent:
@@ -39,7 +41,8 @@ class LogEvent:
             raise ValueError("not an envelope")
         return cls(e["producer"], e["stream_id"], int(e["version"]), e["event_id"],
                    e["event_type"], int(e["schema_version"]), e.get("subject_id"),
-                   e["occurred_at"], e["payload"], e["prev_hash"], e["hash"])
+                   e["occurred_at"], e["payload"], e["prev_hash"], e["hash"],
+                   int(e.get("position") or 0))
 
     @property
     def occurred_at(self) -> datetime:
@@ -137,7 +140,7 @@ def reconstruct(
         history = []
         for ev in picked:
             payload = _decrypt(ev, keys.get(ev.subject_id) if ev.subject_id else None)
-            state.update(payload)
+            fold(state, ev, payload)
             if ev.subject_id:
                 seen_subjects.add(ev.subject_id)
             if with_events:
@@ -156,6 +159,63 @@ def reconstruct(
         "verification": {"streams": len(checked.streams), "events": checked.events,
                          "duplicates": checked.duplicates, "breaks": checked.breaks},
     }
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Which events an auditor or integrator follows (AUD-1): each bound is optional."""
+
+    after_position: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    event_types: frozenset[str] = frozenset()
+    producer: str | None = None
+    subject: str | None = None
+
+    def matches(self, ev: LogEvent) -> bool:
+        """Whether ``ev`` is selected."""
+        return (
+            (self.after_position is None or ev.position > self.after_position)
+            and (self.since is None or ev.occurred_at >= self.since)
+            and (self.until is None or ev.occurred_at <= self.until)
+            and (not self.event_types or ev.event_type in self.event_types)
+            and (self.producer is None or ev.producer == self.producer)
+            and (self.subject is None or ev.subject_id == self.subject)
+        )
+
+
+def select(checked: Verification, query: EventQuery) -> list[LogEvent]:
+    """The verified events ``query`` selects, by producer, then global position."""
+    picked = [ev for chain in checked.streams.values() for ev in chain if query.matches(ev)]
+    return sorted(picked, key=lambda ev: (ev.producer, ev.position, ev.stream_id, ev.version))
+
+
+def event_record(ev: LogEvent, keys: Mapping[str, DataKey | None]) -> dict[str, Any]:
+    """One event as an auditor reads it: metadata and the decrypted payload (or "erased")."""
+    return {"producer": ev.producer, "position": ev.position, "stream_id": ev.stream_id,
+            "version": ev.version, "event_id": ev.event_id, "event_type": ev.event_type,
+            "schema_version": ev.schema_version, "occurred_at": ev.occurred,
+            "subject_id": ev.subject_id,
+            "payload": _decrypt(ev, keys.get(ev.subject_id) if ev.subject_id else None)}
+
+
+def fold(state: dict[str, Any], ev: LogEvent, payload: Mapping[str, Any]) -> None:
+    """Apply one event to its stream's state the way the owning aggregate does (AUD-1).
+
+    An event of an entity the aggregate holds (``Event.folds_into``, e.g. a session of
+    an account) updates that entity under its collection, never the aggregate's own
+    fields; an event that ends the entity marks it with ``ended_at``.
+    """
+    cls = Event.registry.get((ev.event_type, ev.schema_version))
+    rule = cls.folds_into if cls is not None else None
+    key = payload.get(rule[1]) if rule is not None else None
+    if rule is None or not isinstance(key, str):
+        state.update(payload)
+        return
+    entity = state.setdefault(rule[0], {}).setdefault(key, {})
+    entity.update(payload)
+    if cls is not None and cls.ends_entity:
+        entity["ended_at"] = ev.occurred
 
 
 def _decrypt(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
