@@ -107,3 +107,13 @@ def test_lst_2_search_sql_takes_every_value_as_a_parameter() -> None:
     sql, args = build(req)
     assert "fiets" not in sql and "l1" not in sql
     assert "fiets:*" in args and "l1" in args and "ad" in args
+
+
+def test_lst_2_a_box_is_covered_by_few_grid_cells_of_the_finest_fitting_grid() -> None:
+    from listings.domain.places import cells
+
+    near = cells(*bounding_box(52.09083, 5.12222, 5))
+    assert 1 <= len(near) <= 16 and all(c.startswith("f") for c in near)
+    assert "f520x51" in near  # Utrecht's own cell
+    wide = cells(*bounding_box(52.09083, 5.12222, 50))
+    assert all(c.startswith("k") for c in wide) and "k104x10" in wide

@@ -36,6 +36,15 @@ CREATE TABLE IF NOT EXISTS listings.listings (
 CREATE INDEX IF NOT EXISTS listings_owner_idx ON listings.listings (owner_id, created_at);
 """, "owner_id")
 
+TSV = """
+        setweight(to_tsvector('dutch'::regconfig, title), 'A')
+        || setweight(to_tsvector('dutch'::regconfig, description), 'B')
+        || CASE WHEN lat IS NULL OR lon IS NULL THEN ''::tsvector ELSE array_to_tsvector(ARRAY[
+            'f' || floor(lat * 10)::int::text || 'x' || floor(lon * 10)::int::text,
+            'k' || floor(lat * 2)::int::text || 'x' || floor(lon * 2)::int::text]) END"""
+"""The text vector: Dutch words of title (weight A) and description (B), plus the listing's
+grid cells (``listings.domain.places.cells``), so words and place meet in one index scan."""
+
 SEARCH = ProjectionTable("search", """
 CREATE TABLE IF NOT EXISTS listings.search (
     listing_id      text PRIMARY KEY,
@@ -49,10 +58,16 @@ CREATE TABLE IF NOT EXISTS listings.search (
     lon             double precision,
     tracking_number text,
     published_at    timestamptz NOT NULL,
-    tsv tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('dutch'::regconfig, title), 'A')
-        || setweight(to_tsvector('dutch'::regconfig, description), 'B')) STORED
+    tsv tsvector GENERATED ALWAYS AS (TSV) STORED
 );
+DO $$ BEGIN  -- tables made before the grid cells were in the text vector get them now
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'listings'
+                   AND table_name = 'search' AND column_name = 'tsv'
+                   AND generation_expression LIKE '%array_to_tsvector%') THEN
+        ALTER TABLE listings.search DROP COLUMN tsv;
+        ALTER TABLE listings.search ADD COLUMN tsv tsvector GENERATED ALWAYS AS (TSV) STORED;
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS search_tsv_idx ON listings.search USING gin (tsv);
 CREATE INDEX IF NOT EXISTS search_title_trgm_idx ON listings.search
     USING gin (lower(title) gin_trgm_ops);
@@ -65,7 +80,7 @@ DROP INDEX IF EXISTS listings.search_point_idx;
 CREATE INDEX IF NOT EXISTS search_lat_idx ON listings.search (lat);
 CREATE INDEX IF NOT EXISTS search_lon_idx ON listings.search (lon);
 CREATE INDEX IF NOT EXISTS search_owner_idx ON listings.search (owner_id);
-""", "owner_id")
+""".replace("(TSV)", f"({TSV})"), "owner_id")
 
 FAVOURITES = ProjectionTable("favourites", """
 CREATE TABLE IF NOT EXISTS listings.favourites (

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from listings.domain.places import EARTH_KM, bounding_box
+from listings.domain.places import EARTH_KM, bounding_box, cells
 from listings.domain.search import SearchRequest, tsquery_text
 
 FUZZY_MIN = 4
@@ -45,6 +45,11 @@ def build(req: SearchRequest, fuzzy: bool = False) -> tuple[str, list[Any]]:
         return f"${len(args)}"
 
     rank = "0::real"
+    region = ""
+    if req.words and req.place_center is not None:
+        # The place's grid cells join the words in one text-index scan (GIN intersects them).
+        box = bounding_box(*req.place_center, req.radius_km)
+        region = f" && {arg(' | '.join(cells(*box)))}::tsquery"
     if req.words:
         q = f"to_tsquery('dutch'::regconfig, {arg(tsquery_text(req.words))})"
         near = []
@@ -52,7 +57,8 @@ def build(req: SearchRequest, fuzzy: bool = False) -> tuple[str, list[Any]]:
             w = arg(word)
             near.append(f"(tsv @@ to_tsquery('dutch'::regconfig, {w} || ':*') "
                         f"OR lower(title) %> {w})")
-        where.append(f"(tsv @@ {q} OR ({' AND '.join(near)}))" if near else f"tsv @@ {q}")
+        where.append(f"(tsv @@ ({q}{region}) OR ({' AND '.join(near)}))" if near
+                     else f"tsv @@ ({q}{region})")
         rank = f"ts_rank_cd(tsv, {q})"
     if req.kind:
         where.append(f"kind = {arg(req.kind)}")

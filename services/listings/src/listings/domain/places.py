@@ -54,3 +54,19 @@ def radius(value: float | None) -> float:
     if value is None:
         return DEFAULT_RADIUS_KM
     return max(0.0, min(float(value), MAX_RADIUS_KM))
+
+
+GRIDS = (("f", 10), ("k", 2))
+"""Grid cells a listing's place falls in: ``f`` of 0.1 degree (about 11 by 7 km), ``k`` of
+0.5 degree; each listing's text vector holds one of each (``adapters.projections.TSV``)."""
+MAX_CELLS = 16
+
+
+def cells(min_lon: float, min_lat: float, max_lon: float, max_lat: float) -> list[str]:
+    """The cells covering a box: the finest grid that needs at most ``MAX_CELLS`` of them."""
+    for prefix, per_degree in GRIDS:
+        lats = range(math.floor(min_lat * per_degree), math.floor(max_lat * per_degree) + 1)
+        lons = range(math.floor(min_lon * per_degree), math.floor(max_lon * per_degree) + 1)
+        if len(lats) * len(lons) <= MAX_CELLS or prefix == GRIDS[-1][0]:
+            return [f"{prefix}{a}x{o}" for a in lats for o in lons]
+    raise AssertionError("unreachable")
