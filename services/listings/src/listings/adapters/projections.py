@@ -71,9 +71,6 @@ END $$;
 CREATE INDEX IF NOT EXISTS search_tsv_idx ON listings.search USING gin (tsv);
 CREATE INDEX IF NOT EXISTS search_title_trgm_idx ON listings.search
     USING gin (lower(title) gin_trgm_ops);
--- Searches must not scan a pending list of unmerged entries: writes pay, reads stay flat.
-ALTER INDEX listings.search_tsv_idx SET (fastupdate = off);
-ALTER INDEX listings.search_title_trgm_idx SET (fastupdate = off);
 CREATE INDEX IF NOT EXISTS search_newest_idx ON listings.search
     (published_at DESC, listing_id DESC);
 DROP INDEX IF EXISTS listings.search_point_idx;

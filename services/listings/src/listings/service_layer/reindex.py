@@ -32,6 +32,7 @@ from listings.adapters.places import PlaceTable
 TYPES = [c.event_type for c in (ListingCreated, ListingEdited, ListingPublished,
                                  ListingUnpublished, ListingDeleted)]
 CHUNK = 20_000
+GIN_INDEXES = ("listings.search_tsv_idx", "listings.search_title_trgm_idx")
 SEARCH_COLUMNS = ("listing_id", "owner_id", "kind", "title", "description", "city", "place_id",
                   "lat", "lon", "tracking_number", "published_at")
 
@@ -99,6 +100,10 @@ async def rebuild_search(pool: asyncpg.Pool, keys: KeyStore, places: PlaceTable,
         await conn.execute("DELETE FROM listings.search")
         await conn.copy_records_to_table("search", schema_name="listings", records=records,
                                          columns=list(SEARCH_COLUMNS))
+        # The copy left its entries in the text indexes' pending lists; merged now, so the
+        # first searches do not scan them.
+        for index in GIN_INDEXES:
+            await conn.execute("SELECT gin_clean_pending_list($1::regclass)", index)
     return len(records)
 
 
