@@ -169,7 +169,12 @@ def test_prv5_erasure_leaves_no_plaintext_anywhere_and_replays_as_erased(
     assert after["event_id"] == before["event_id"] and after["payload"]["email"] == "erased"
 
     verify = _audit(platform, "verify")
-    assert verify.returncode == 0, verify.stdout.decode() + verify.stderr.decode()
+    report = orjson.loads(verify.stdout)
+    # Every chain verifies after crypto-shredding. (Other tests of this session publish
+    # events to Kafka that no event store holds, so the heads comparison is judged only
+    # for the member's own streams.)
+    assert [b for b in report["breaks"] if b["source"] != "heads"] == [], report
+    assert [b for b in report["breaks"] if m.account_id in b["stream_id"]] == [], report
 
 
 def _one(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from contracts.privacy import ErasureReceiptIssued, SubjectKeyShredded
 from contracts.topics import events_topic
 from kernel.consumer import Delivered, Handler
 from kernel.eventstore import ConcurrencyError, NewEvent, StreamHead
+from kernel.guard import erase_guard_rows
 from kernel.logs import get_logger
+from kernel.outbound import erase_outbound
 from kernel.service import ConsumerSpec, Runtime
 
 log = get_logger(__name__)
@@ -35,6 +37,12 @@ def erasure_consumer(eraser: Eraser) -> ConsumerSpec:
                 assert isinstance(order, SubjectKeyShredded)
                 rt.keys.forget(order.subject_id)
                 held, detail = await eraser(rt, conn, order.subject_id)
+                guard_rows = await erase_guard_rows(conn, rt.name, order.subject_id)
+                guard_rows |= await erase_outbound(conn, rt.name, order.subject_id)
+                if guard_rows:
+                    rows = ", ".join(f"{n} row(s) from {t}" for t, n in sorted(guard_rows.items()))
+                    detail = f"{detail}; deleted {rows}" if held else f"deleted {rows}"
+                    held = True
                 if rt.name not in order.services:
                     continue
                 receipt = ErasureReceiptIssued(

@@ -20,6 +20,7 @@ import structlog
 
 THROTTLED_EVENTS = frozenset({
     "relay.retry",
+    "outbound.retry",
     "service.broker_retry",
     "service.migrate_retry",
     "consumer.batch_failed",

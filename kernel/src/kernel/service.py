@@ -135,11 +135,17 @@ class ServiceHost:
         consumers: Sequence[ConsumerSpec] = (), migrate: Migration | None = None,
         on_start: Callable[[Runtime], Awaitable[None]] | None = None,
     ) -> None:
+        # Every service runs the contact guard (CNS-7) over its own consent projection.
+        from kernel.guard import guard_consumer, guard_migration  # builds on this module
+        from kernel.outbound import dispatch_forever, outbound_migration
+
         self.name = name
         self.settings = settings
         self.routers = routers
         self.consumer_specs = consumers
-        self.migrate = migrate
+        self._specs = [*consumers, guard_consumer()]
+        self.migrate = outbound_migration(name, guard_migration(name, migrate))
+        self._dispatch = dispatch_forever
         self.on_start = on_start
         self.runtime: Runtime | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -151,7 +157,7 @@ class ServiceHost:
         broker = KafkaBroker(
             k.bootstrap, client_id=self.name, logger=None, enable_idempotence=False,
         )
-        for spec in self.consumer_specs:
+        for spec in self._specs:
             sub = broker.subscriber(
                 *spec.topics, group_id=f"{self.name}.{spec.name}", batch=True,
                 auto_offset_reset="earliest", max_records=k.consumer_batch,
@@ -222,7 +228,7 @@ class ServiceHost:
         return parts
 
     async def _update_lag(self) -> None:
-        for spec, sub in zip(self.consumer_specs, self._subscribers, strict=True):
+        for spec, sub in zip(self._specs, self._subscribers, strict=True):
             consumer = sub.consumer
             if consumer is None:
                 continue
@@ -267,7 +273,7 @@ class ServiceHost:
         rt = Runtime(self.name, s, pool, ks_pool, keys, index, store, relay, broker)
         ref.append(rt)
         dlq = KafkaDeadLetters(lambda: rt.producer, dead_letter_topic(self.name))
-        for spec in self.consumer_specs:
+        for spec in self._specs:
             rt.consumers[spec.name] = IdempotentConsumer(
                 spec.name, self.name, self.name, pool, keys, spec.handler(rt), dlq,
                 spec.event_types, spec.decrypt,
@@ -303,6 +309,7 @@ class ServiceHost:
         if self.on_start is not None:
             await self.on_start(rt)
         self._tasks.append(asyncio.create_task(self._keep_relaying(rt), name=f"{self.name}-relay"))
+        self._tasks.append(asyncio.create_task(self._dispatch(rt), name=f"{self.name}-outbound"))
         delay = 0.2
         while True:
             try:
@@ -350,7 +357,7 @@ class ServiceHost:
     async def _stop(self, rt: Runtime) -> None:
         rt.relay.stop()
         for task in self._tasks:
-            if task.get_name().endswith("-start"):
+            if task.get_name().endswith(("-start", "-outbound")):
                 task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(rt.broker.stop(), 5.0)

@@ -35,6 +35,6 @@ def test_consent_service_consumes_erasure_orders_from_retention() -> None:
     host = bootstrap.build(ConsentSettings(secrets={"master_key": KEY, "index_key": KEY}))
     assert host.name == "consent"
     assert host.settings.http_port == 8102
-    [spec] = host.consumer_specs
-    assert list(spec.topics) == [events_topic("retention")]
-    assert list(spec.event_types or ()) == [SubjectKeyShredded.event_type]
+    specs = {spec.name: spec for spec in host.consumer_specs}
+    assert list(specs["erasure"].topics) == [events_topic("retention")]
+    assert list(specs["erasure"].event_types or ()) == [SubjectKeyShredded.event_type]

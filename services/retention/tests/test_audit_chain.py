@@ -14,6 +14,7 @@ from kernel.keystore import InMemoryKeyStore
 from retention.service_layer.replay import (
     EventQuery,
     LogEvent,
+    compare_heads,
     event_record,
     reconstruct,
     select,
@@ -118,3 +119,26 @@ async def test_aud1_events_are_selected_by_position_time_and_type() -> None:
     first = event_record(typed[0], {"s1": key})
     assert first["payload"]["email"] == "a@example.org" and first["position"] == 1
     assert event_record(typed[0], {"s1": None})["payload"]["email"] == "erased"
+
+
+async def test_aud2_events_cut_from_the_end_are_found_by_the_other_places_head() -> None:
+    full = await _log(InMemoryKeyStore())
+    store = verify(full)
+    assert compare_heads(verify(full), store) == []
+    cut_log = compare_heads(verify(full[:2]), store)
+    assert len(cut_log) == 1 and cut_log[0]["version"] == 3
+    assert "missing from the end of the log" in cut_log[0]["reason"]
+    cut_store = compare_heads(verify(full), verify(full[:1]))
+    assert cut_store[0]["version"] == 2 and "end of the event store" in cut_store[0]["reason"]
+    gone = compare_heads(verify([]), store)
+    assert gone[0]["version"] == 1
+    forged = dataclasses.replace(full[2], hash="00" * 32)
+    differs = compare_heads(verify([*full[:2], forged]), store)
+    assert "differs" in differs[0]["reason"]
+
+
+async def test_aud2_events_waiting_in_the_outbox_are_not_cut() -> None:
+    full = await _log(InMemoryKeyStore())
+    assert compare_heads(verify(full[:1]), verify(full), {full[1].event_id, full[2].event_id}) \
+        == []
+    assert compare_heads(verify(full[:1]), verify(full), {full[2].event_id}) != []

@@ -48,6 +48,7 @@ def test_an_unreachable_broker_is_one_clear_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("MARKET_KAFKA_BOOTSTRAP", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MARKET_PG_PORT", str(free_port()))
     assert main(["verify"]) == 2
     err = capsys.readouterr().err
     assert "cannot be read" in err or "unreachable" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -14,3 +16,6 @@ class ConsentSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CONSENT_")
 
     http_port: int = Field(8102, description="Internal API port (loopback only).")
+    catalogue_path: Path | None = Field(
+        None, description="Purpose catalogue file; the one shipped with the service if unset."
+    )

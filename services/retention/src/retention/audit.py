@@ -21,20 +21,24 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 from kernel.keystore import PostgresKeyStore
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
+from retention.adapters.store_log import read_event_stores, stored_hashes
 from retention.bootstrap import load_contracts
 from retention.service_layer.replay import (
     EventQuery,
     LogEvent,
     Verification,
+    compare_heads,
     event_record,
     reconstruct,
     select,
@@ -48,9 +52,8 @@ def _progress(message: str) -> None:
     print(f"marketplace-audit: {message}", file=sys.stderr, flush=True)
 
 
-async def _load_log(bootstrap: str) -> Verification:
-    started = time.perf_counter()
-    records = await read_event_topics(bootstrap, _progress)
+def _checked(records: Sequence[tuple[str, bytes | None]], where: str,
+             started: float) -> Verification:
     events, foreign = [], 0
     for _, value in records:
         if value is None:
@@ -60,12 +63,46 @@ async def _load_log(bootstrap: str) -> Verification:
         except (ValueError, KeyError, TypeError):
             foreign += 1
     if foreign:
-        _progress(f"warning: {foreign} record(s) on event topics are not event envelopes")
+        _progress(f"warning: {foreign} record(s) in {where} are not event envelopes")
     checked = verify(events)
-    _progress(f"checked {checked.events} event(s) in {len(checked.streams)} stream(s), "
-              f"{checked.duplicates} redelivery(ies), {len(checked.breaks)} break(s) "
-              f"in {time.perf_counter() - started:.1f}s")
+    _progress(f"{where}: checked {checked.events} event(s) in {len(checked.streams)} "
+              f"stream(s), {checked.duplicates} redelivery(ies), {len(checked.breaks)} "
+              f"break(s) in {time.perf_counter() - started:.1f}s")
     return checked
+
+
+async def _from_kafka() -> Verification:
+    started = time.perf_counter()
+    return _checked(await read_event_topics(KafkaSettings().bootstrap, _progress),
+                    "the Kafka log", started)
+
+
+async def _from_stores() -> tuple[Verification, set[str]]:
+    """The event stores' history, and the ids of events not yet published."""
+    started = time.perf_counter()
+    stored, pending = await read_event_stores(PostgresSettings().dsn(), _progress)
+    return _checked(stored, "the event stores", started), pending
+
+
+async def _load_log(source: str) -> tuple[Verification, str]:
+    """The verified history from ``source`` (``auto``: Kafka, or the event stores when
+    the broker is unreachable or holds no events); returns it and which source it is."""
+    reason = ""
+    if source in ("auto", "kafka"):
+        try:
+            checked = await _from_kafka()
+        except (KafkaError, OSError):
+            if source == "kafka":
+                raise
+            reason = "the broker is unreachable"
+        else:
+            if checked.events or source == "kafka":
+                _progress("source: the Kafka log")
+                return checked, "kafka"
+            reason = "the broker holds no events: it lost its data"
+    checked, _ = await _from_stores()
+    _progress("source: the event stores" + (f" ({reason})" if reason else ""))
+    return checked, "event stores"
 
 
 async def _keys(
@@ -95,16 +132,18 @@ async def _keys(
         await pool.close()
 
 
-async def replay(subject: str | None, until: datetime | None, with_events: bool) -> int:
+async def replay(subject: str | None, until: datetime | None, with_events: bool,
+                 src: str = "auto") -> int:
     """Print the reconstructed state; returns the exit code."""
-    checked = await _load_log(KafkaSettings().bootstrap)
+    checked, source = await _load_log(src)
     needed = {
         e.subject_id for chain in checked.streams.values() for e in chain
         if e.subject_id and (subject is None or e.subject_id == subject)
     }
     keys, erased = await _keys(needed) if needed else ({}, set())
     _progress(f"{len(needed)} subject(s), {len(erased)} erased")
-    state = reconstruct(checked, keys, erased, subject, until, with_events)
+    state = {"source": source,
+             **reconstruct(checked, keys, erased, subject, until, with_events)}
     sys.stdout.buffer.write(orjson.dumps(state, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
     if checked.breaks:
@@ -112,10 +151,10 @@ async def replay(subject: str | None, until: datetime | None, with_events: bool)
     return EXIT_OK
 
 
-async def events(query: EventQuery) -> int:
+async def events(query: EventQuery, src: str = "auto") -> int:
     """Print the selected events as JSON lines, oldest first per producer (AUD-1)."""
     started = time.perf_counter()
-    checked = await _load_log(KafkaSettings().bootstrap)
+    checked, _ = await _load_log(src)
     picked = select(checked, query)
     needed = {ev.subject_id for ev in picked if ev.subject_id and ev.has_tokens()}
     keys, _ = await _keys(needed) if needed else ({}, set())
@@ -129,15 +168,56 @@ async def events(query: EventQuery) -> int:
     return EXIT_OK
 
 
-async def verify_all() -> int:
-    """Check every chain; print the breaks as JSON; 1 if there is any."""
-    checked = await _load_log(KafkaSettings().bootstrap)
-    report = {"streams": len(checked.streams), "events": checked.events,
-              "duplicates": checked.duplicates, "breaks": checked.breaks,
-              "ok": not checked.breaks}
+async def verify_all(src: str = "auto") -> int:
+    """Check every chain in the event stores and in the Kafka log, and that each stream's
+    head is the same in both (events cut from an end); print the breaks; 1 if any.
+    ``src`` ``kafka`` or ``stores`` checks the chains of that place alone."""
+    if src == "kafka":
+        only = await _from_kafka()
+        return _verified(["kafka"], only, [{**b, "source": "kafka"} for b in only.breaks],
+                         only.duplicates)
+    # The stores first: every stored event is then in the log by the time it is read,
+    # or still waiting in an outbox (pending); a log that grew meanwhile is rechecked.
+    stores, pending = await _from_stores()
+    sources, breaks = ["event stores"], [{**b, "source": "event stores"} for b in stores.breaks]
+    log: Verification | None = None
+    if src != "stores":
+        try:
+            log = await _from_kafka()
+        except (KafkaError, OSError):
+            _progress("warning: the broker is unreachable; checking the event stores only")
+    if log is not None:
+        sources.insert(0, "kafka")
+        breaks += [{**b, "source": "kafka"} for b in log.breaks]
+        if not log.events and stores.events:
+            _progress("warning: the broker holds no events: it lost its data, or the relays "
+                      "have not published yet")
+        breaks += [{**b, "source": "heads"} for b in await _heads(log, stores, pending)]
+    return _verified(sources, stores, breaks, log.duplicates if log else 0)
+
+
+def _verified(sources: list[str], checked: Verification, breaks: list[dict[str, Any]],
+              duplicates: int) -> int:
+    report = {"sources": sources, "streams": len(checked.streams), "events": checked.events,
+              "duplicates": duplicates, "breaks": breaks, "ok": not breaks}
     sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
-    return EXIT_BROKEN if checked.breaks else EXIT_OK
+    return EXIT_BROKEN if breaks else EXIT_OK
+
+
+async def _heads(log: Verification, stores: Verification,
+                 pending: set[str]) -> list[dict[str, Any]]:
+    """Head differences, less those where the log is ahead of the stores' snapshot only
+    because events were written after it (the store holds the same event now)."""
+    found = compare_heads(log, stores, pending)
+    ahead = [(b["producer"], b["stream_id"], log.streams[(b["producer"], b["stream_id"])][-1])
+             for b in found if "end of the event store" in b["reason"]]
+    if not ahead:
+        return found
+    now = await stored_hashes(PostgresSettings().dsn(),
+                              [(p, s, ev.version) for p, s, ev in ahead])
+    caught_up = {(p, s) for p, s, ev in ahead if now.get((p, s, ev.version)) == ev.hash}
+    return [b for b in found if (b["producer"], b["stream_id"]) not in caught_up]
 
 
 def _instant(text: str) -> datetime:
@@ -150,6 +230,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="marketplace-audit", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=os.environ.get("MARKET_DATA_DIR", ".stack"),
                    help="the embedded stack's data directory, for its secrets.env")
+    p.add_argument("--source", choices=("auto", "kafka", "stores"), default="auto",
+                   help="replay/events: the Kafka log, the event stores, or auto (Kafka; "
+                        "the stores when the broker is unreachable or lost its data); "
+                        "verify: both and their heads (auto), or one place's chains")
     sub = p.add_subparsers(dest="command", required=True)
     rp = sub.add_parser("replay", help="reconstruct state from the Kafka log (AUD-1)")
     rp.add_argument("--subject", help="only events about this data subject")
@@ -199,13 +283,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_contracts()
     try:
         if args.command == "replay":
-            code = asyncio.run(replay(args.subject, args.until, not args.state_only))
+            code = asyncio.run(replay(args.subject, args.until, not args.state_only,
+                                      args.source))
         elif args.command == "events":
             code = asyncio.run(events(EventQuery(
                 args.after_position, args.since, args.until, frozenset(args.types),
-                args.producer, args.subject)))
+                args.producer, args.subject), args.source))
         else:
-            code = asyncio.run(verify_all())
+            code = asyncio.run(verify_all(args.source))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         _progress(f"error: PostgreSQL or the broker is unreachable ({type(exc).__name__}); "
                   "is the stack running?")

@@ -133,6 +133,18 @@ class PrivacyRequest:
             now,
         )
 
+    def carried_out(self, type_: str, now: datetime) -> bool:
+        """The service owning the right carried out a verified request (PRV-4, PRV-6).
+
+        Returns:
+            Whether anything changed (a repeat, or another type, changes nothing).
+        """
+        if self.type != type_ or self.status != "verified":
+            return False
+        self._move("in_progress", now)
+        self._move("completed", now)
+        return True
+
     def refuse(self, reason: str, now: datetime) -> None:
         """Refuse the request, with its reason (PRV-7)."""
         self._move("refused", now, reason)

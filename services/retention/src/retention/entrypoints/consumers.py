@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from contracts.consent import PrivacyRequestCarriedOut
 from contracts.privacy import ErasureReceiptIssued
 from contracts.topics import SERVICES, events_topic
 from kernel.consumer import Delivered, Handler
@@ -34,6 +35,17 @@ def _receipts(rt: Runtime) -> Handler:
     return handle
 
 
+def _carried_out(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        for d in batch:
+            ev = d.event
+            assert isinstance(ev, PrivacyRequestCarriedOut)
+            await handlers.record_carried_out(conn, rt.extra["requests"], ev.request_id,
+                                              ev.type, datetime.now(UTC))
+
+    return handle
+
+
 async def _erase(rt: Runtime, conn: asyncpg.Connection, subject_id: str) -> tuple[bool, str]:
     return await handlers.erase_subject(conn, rt.extra["subjects"], subject_id)
 
@@ -44,5 +56,7 @@ def consumer_specs() -> list[ConsumerSpec]:
         ConsumerSpec("subjects", ALL_EVENT_TOPICS, _subjects),
         ConsumerSpec("receipts", ALL_EVENT_TOPICS, _receipts,
                      event_types=[ErasureReceiptIssued.event_type]),
+        ConsumerSpec("carried-out", [events_topic("consent")], _carried_out,
+                     event_types=[PrivacyRequestCarriedOut.event_type]),
         erasure_consumer(_erase),
     ]

@@ -169,6 +169,16 @@ async def record_receipts(
                     raise
 
 
+async def record_carried_out(conn: asyncpg.Connection, repo: RequestRepository,
+                             request_id: str, type_: str, now: datetime) -> None:
+    """A restriction or objection request was carried out by the consent service: complete it."""
+    async with conn.transaction():
+        req = await repo.get(conn, request_id)
+        if req is not None and req.carried_out(type_, now):
+            await repo.save(conn, req)
+            log.info("privacy.request_completed", request_id=request_id, type=type_)
+
+
 async def project_subjects(conn: asyncpg.Connection, projection: SubjectProjection,
                            batch: Sequence[Delivered]) -> None:
     """Note which categories of which subject each event shows a service holds (RET-2)."""

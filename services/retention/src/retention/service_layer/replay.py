@@ -101,6 +101,44 @@ def verify(events: Iterable[LogEvent]) -> Verification:
     return out
 
 
+def compare_heads(log: Verification, store: Verification,
+                  pending: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
+    """Streams whose head differs between the Kafka log and the event stores (AUD-2).
+
+    Each place holds every stream's head (last version and hash) for the other: a
+    stream shorter in one place had events cut from its end (or not yet published), a
+    head whose hash differs was altered. Events still waiting in an outbox (``pending``
+    event ids) are not published yet: a log that lacks only those is not cut. Returns a
+    break per such stream.
+    """
+    found: list[dict[str, Any]] = []
+    for key in sorted(set(log.streams) | set(store.streams)):
+        in_log, in_store = log.streams.get(key, []), store.streams.get(key, [])
+        last_log = in_log[-1] if in_log else None
+        last_store = in_store[-1] if in_store else None
+        if last_log is not None and last_store is not None and \
+                (last_log.version, last_log.hash) == (last_store.version, last_store.hash):
+            continue
+        log_v = last_log.version if last_log else 0
+        store_v = last_store.version if last_store else 0
+        if log_v < store_v and all(e.event_id in pending for e in in_store[log_v:]):
+            continue  # published later by the relay
+        if log_v < store_v:
+            reason = (f"the Kafka log ends at version {log_v}, the event store at {store_v}: "
+                      "events missing from the end of the log")
+        elif store_v < log_v:
+            reason = (f"the event store ends at version {store_v}, the Kafka log at {log_v}: "
+                      "events cut from the end of the event store")
+        else:
+            reason = f"the head at version {log_v} differs between the log and the store"
+        ref = last_store or last_log
+        assert ref is not None
+        found.append({"producer": key[0], "stream_id": key[1],
+                      "version": min(log_v, store_v) + 1 if log_v != store_v else log_v,
+                      "event_id": ref.event_id, "reason": reason})
+    return found
+
+
 def _digest(ev: LogEvent, prev: bytes) -> bytes:
     # The envelope carries the canonical text of the instant and id, so the header is
     # rebuilt from the strings as published; a reformatted field fails the hash.

@@ -1,0 +1,1 @@
+"""The consent domain: purpose catalogue, statement versions, the ledger (pure)."""

@@ -1,0 +1,74 @@
+"""Reads every service's event store (the source of truth) as the envelopes it publishes.
+
+The auditors' second source beside the Kafka log: when the broker has lost its data
+(tansu keeps nothing across a restart) the history is replayed from here, and ``verify``
+compares each stream's head in both places, so events cut from the end of a stream in
+one of them are found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+
+from kernel.eventstore import RecordedEvent
+
+_COLUMNS = (
+    "position, stream_id, version, event_id, event_type, schema_version, subject_id, "
+    "occurred_at, correlation_id, causation_id, trace_context, payload, prev_hash, hash"
+)
+
+
+async def read_event_stores(
+    dsn: str, progress: Callable[[str], None] = lambda _: None,
+) -> tuple[list[tuple[str, bytes]], set[str]]:
+    """Every stored event of every service as ``(service, envelope bytes)``, in order, and
+    the ids of those still waiting in an outbox (not published yet, so not in the log).
+
+    Args:
+        dsn: The platform database (one schema per service, each with ``events``).
+        progress: Told how far the reading is.
+    """
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        schemas = [r["table_schema"] for r in await conn.fetch(
+            "SELECT table_schema FROM information_schema.tables "
+            "WHERE table_name = 'events' AND table_type = 'BASE TABLE' ORDER BY 1")]
+        out: list[tuple[str, bytes]] = []
+        pending: set[str] = set()
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            for schema in schemas:
+                if not schema.isidentifier():
+                    continue
+                pending.update(str(r["event_id"]) for r in await conn.fetch(
+                    f"SELECT e.event_id FROM {schema}.outbox o "
+                    f"JOIN {schema}.events e USING (position)"))
+                cursor = conn.cursor(f"SELECT {_COLUMNS} FROM {schema}.events ORDER BY position",
+                                     prefetch=20_000)
+                async for row in cursor:
+                    out.append((schema, RecordedEvent.from_row(row).envelope_bytes(schema)))
+                progress(f"read {len(out)} stored event(s) through {schema}")
+        return out, pending
+    finally:
+        await conn.close()
+
+
+async def stored_hashes(
+    dsn: str, wanted: list[tuple[str, str, int]],
+) -> dict[tuple[str, str, int], str]:
+    """The stored hash (hex) of each ``(service, stream, version)`` that exists now."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        found: dict[tuple[str, str, int], str] = {}
+        for schema, stream, version in wanted:
+            if not schema.isidentifier():
+                continue
+            digest = await conn.fetchval(
+                f"SELECT hash FROM {schema}.events WHERE stream_id = $1 AND version = $2",
+                stream, version)
+            if digest is not None:
+                found[(schema, stream, version)] = bytes(digest).hex()
+        return found
+    finally:
+        await conn.close()
