@@ -117,3 +117,48 @@ def test_lst_2_a_box_is_covered_by_few_grid_cells_of_the_finest_fitting_grid() -
     assert "f520x51" in near  # Utrecht's own cell
     wide = cells(*bounding_box(52.09083, 5.12222, 50))
     assert all(c.startswith("k") for c in wide) and "k104x10" in wide
+
+
+def test_lst_7_affinity_comes_from_the_members_own_usage() -> None:
+    from listings.domain.search import affinity
+
+    used = affinity([("ad", 1), ("ad", 2), ("vacancy", 1), ("ad", None)])
+    assert used.kinds == ("ad",) and used.place_ids[0] == 1
+    assert not affinity([])
+
+
+@pytest.mark.parametrize(("standing", "personal"), [
+    ({}, True),
+    ({"granted": False}, False),  # objected (CNS-3)
+    ({"restricted": True}, False),  # processing restricted (PRV-6)
+])
+async def test_lst_7_personalised_only_while_not_objected_and_not_restricted(
+    standing: dict[str, object], personal: bool,
+) -> None:
+    from kernel.guard import FakeGuard
+    from listings.domain import commands
+    from listings.service_layer import search as searching
+
+    guard = FakeGuard()
+    guard.set("m1", searching.PERSONALISATION, legal_basis="legitimate_interest", channels=[],
+              kind=None, marketing=True, **standing)
+
+    class Conn:
+        async def fetch(self, sql: str, *args: object) -> list[dict[str, object]]:
+            return [{"kind": "ad", "place_id": 7}]
+
+    class Pool:
+        def acquire(self) -> Pool:
+            return self
+
+        async def __aenter__(self) -> Conn:
+            return Conn()
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    ctx = type("Ctx", (), {"pool": Pool(), "guard": guard})()
+    req = SearchRequest(["fiets"], None, 10.0, "newest", None, 20)
+    out = await searching.personalised(commands.Search(q="fiets", member_id="m1"), ctx, req)
+    assert bool(out.affinity) is personal
+    assert len(guard.refusals) == (0 if personal else 1)

@@ -60,3 +60,47 @@ def test_lst_1_lst_2_lst_4_post_find_and_apply_through_the_real_gateway(
         assert resp.status_code == 201, resp.text
         apps = client.get(f"/v1/listings/{listing_id}/applications", headers=employer.auth)
         assert apps.json()["items"][0]["applicant"] == {"name": member.name}
+
+
+def test_lst_7_ordering_stops_being_personalised_after_objection(platform: Platform) -> None:
+    with httpx.Client(base_url=platform.gateway_url, timeout=30) as client:
+        seller, member = account(client, "member"), account(client, "member")
+        word = "Epersonal" + seller.account_id.replace("-", "")[:8]
+        ids = {}
+        for city in ("Groningen", "Maastricht", "Zwolle"):
+            resp = retrying(lambda city=city: client.post(  # type: ignore[misc]
+                "/v1/listings", headers=seller.auth, json={
+                    "kind": "ad", "title": f"{word} {city}", "description": "Te koop.",
+                    "location": {"city": city}}))
+            assert resp.status_code == 201, resp.text
+            ids[city] = resp.json()["listing_id"]
+        resp = retrying(lambda: client.post(f"/v1/listings/{ids['Groningen']}/favourite",
+                                            headers=member.auth))
+        assert resp.status_code == 204, resp.text
+
+        def page() -> dict[str, object]:
+            found = client.get("/v1/listings", params={"q": word}, headers=member.auth)
+            assert found.status_code == 200, found.text
+            data: dict[str, object] = found.json()
+            return data
+
+        deadline = time.monotonic() + 60  # the guard learns the catalogue from Kafka
+        while not (first := page())["personalised"]:
+            assert time.monotonic() < deadline, "search never became personalised"
+            time.sleep(0.2)
+        items = first["items"]
+        assert isinstance(items, list)
+        assert items[0]["listing_id"] == ids["Groningen"]  # not the newest: the favoured place
+        assert client.get("/v1/listings", params={"q": word}).json()["personalised"] is False
+
+        resp = client.put("/v1/me/consents/onsite_personalisation", headers=member.auth,
+                          json={"granted": False})
+        assert resp.status_code == 200, resp.text
+        deadline = time.monotonic() + 60
+        while (after := page())["personalised"]:
+            assert time.monotonic() < deadline, "the objection never reached the listings guard"
+            time.sleep(0.2)
+        items = after["items"]
+        assert isinstance(items, list)
+        assert [i["listing_id"] for i in items] == [ids["Zwolle"], ids["Maastricht"],
+                                                    ids["Groningen"]]  # newest first

@@ -37,8 +37,8 @@ async def test_lst_3_favourites_views_and_searches_are_recorded_encrypted_per_me
     rt = market.listings.runtime
     assert rt is not None
     rows = await rt.pool.fetch(
-        "SELECT event_type, payload FROM listings.events WHERE subject_id = $1",
-        member.account_id)
+        "SELECT event_type, payload FROM listings.events WHERE subject_id = $1 "
+        "AND event_type LIKE 'listings.%'", member.account_id)
     types = sorted(r["event_type"] for r in rows)
     assert types == sorted([ListingFavourited.event_type, ListingViewed.event_type,
                             SearchMade.event_type])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from kernel.guard import guard_of
 from kernel.projections import table_migration
 from kernel.service import Runtime, ServiceHost
 from listings.adapters.places import PlaceTable, netherlands
@@ -38,7 +39,8 @@ def build(settings: ListingsSettings | None = None, places: PlaceTable | None = 
     table = places or netherlands()
 
     async def on_start(rt: Runtime) -> None:
-        rt.extra["ctx"] = Context(rt.pool, rt.store, Sealer(rt.keys), rt.index, table)
+        rt.extra["ctx"] = Context(rt.pool, rt.store, Sealer(rt.keys), rt.index, table,
+                                  guard_of(rt))
 
     host = ServiceHost(
         SERVICE, settings or ListingsSettings(), routers=[router], consumers=consumers(),

@@ -74,7 +74,13 @@ def build(req: SearchRequest, fuzzy: bool = False) -> tuple[str, list[Any]]:
         distance = _DISTANCE.replace("$LAT", arg(lat)).replace("$LON", arg(lon))
         where.append(f"{distance} <= {arg(req.radius_km)}")
     order: str
-    if req.sort == "best":
+    if req.affinity:  # personalised (LST-7): what the member looks for first, then as asked
+        base = f"{rank} DESC, " if req.sort == "best" else ""
+        order = (f"(kind = ANY({arg(list(req.affinity.kinds))}::text[]))::int + coalesce("
+                 f"place_id = ANY({arg(list(req.affinity.place_ids))}::int[]), false)::int "
+                 f"DESC, {base}published_at DESC, listing_id DESC")
+        tail = f" OFFSET {arg(req.cursor.offset if req.cursor else 0)}"
+    elif req.sort == "best":
         order = f"{rank} DESC, published_at DESC, listing_id DESC"
         offset = req.cursor.offset if req.cursor else 0
         tail = f" OFFSET {arg(offset)}"
@@ -100,3 +106,14 @@ async def search(conn: asyncpg.Connection, req: SearchRequest, fuzzy: bool
     """The rows of one page, plus one to tell whether another page follows."""
     sql, args = build(req, fuzzy)
     return list(await conn.fetch(sql, *args))
+
+
+async def usage_of(conn: asyncpg.Connection, member_id: str, limit: int = 50
+                   ) -> list[tuple[str, int | None]]:
+    """Kinds and places of the member's latest favourites and views still published."""
+    rows = await conn.fetch(
+        "SELECT s.kind, s.place_id FROM (SELECT listing_id, at FROM listings.favourites "
+        "WHERE member_id = $1 UNION ALL SELECT listing_id, at FROM listings.views "
+        "WHERE member_id = $1 ORDER BY at DESC LIMIT $2) u "
+        "JOIN listings.search s USING (listing_id)", member_id, limit)
+    return [(r["kind"], r["place_id"]) for r in rows]

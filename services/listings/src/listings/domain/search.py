@@ -30,11 +30,12 @@ class Cursor:
     listing_id: str | None = None
     offset: int = 0
     fuzzy: bool = False
+    personal: bool = False
 
     def encode(self) -> str:
         """The cursor as an opaque URL-safe string."""
         data = {"s": self.sort, "t": self.published_at.isoformat() if self.published_at else None,
-                "i": self.listing_id, "o": self.offset, "f": self.fuzzy}
+                "i": self.listing_id, "o": self.offset, "f": self.fuzzy, "p": self.personal}
         return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
 
     @classmethod
@@ -43,7 +44,7 @@ class Cursor:
         try:
             data = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
             cursor = cls(data["s"], datetime.fromisoformat(data["t"]) if data["t"] else None,
-                         data["i"], int(data["o"]), bool(data["f"]))
+                         data["i"], int(data["o"]), bool(data["f"]), bool(data["p"]))
         except (ValueError, KeyError, TypeError):
             raise InvalidListing("cursor is not one this API gave out") from None
         if cursor.sort != sort or cursor.offset < 0:
@@ -77,3 +78,27 @@ class SearchRequest:
     cursor: Cursor | None
     limit: int
     kind: str | None = None
+    affinity: Affinity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Affinity:
+    """What the member's own usage says they look for (LST-7): kinds and places."""
+
+    kinds: tuple[str, ...]
+    place_ids: tuple[int, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.kinds or self.place_ids)
+
+
+def affinity(used: list[tuple[str, int | None]], top: int = 3) -> Affinity:
+    """The kinds and places most present in the member's favourites and views."""
+    kinds: dict[str, int] = {}
+    places: dict[int, int] = {}
+    for kind, place_id in used:
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if place_id is not None:
+            places[place_id] = places.get(place_id, 0) + 1
+    best = sorted(kinds, key=lambda k: -kinds[k])[:1]
+    return Affinity(tuple(best), tuple(sorted(places, key=lambda p: -places[p])[:top]))

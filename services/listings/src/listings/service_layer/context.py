@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -13,6 +14,15 @@ from kernel.crypto import BlindIndex
 from kernel.eventstore import EventStore
 from listings.adapters.places import PlaceTable
 from listings.adapters.repository import Sealer
+
+
+class Guard(Protocol):
+    """The contact guard (``kernel.guard``): may the service personalise for a member now?"""
+
+    async def allows(self, subject_id: str, purpose: str, channel: str | None = None,
+                     conn: Any = None) -> Any:
+        """A verdict that is truthy when allowed."""
+        ...
 
 
 def utcnow() -> datetime:
@@ -35,6 +45,7 @@ class Context:
     sealer: Sealer
     index: BlindIndex
     places: PlaceTable
+    guard: Guard
     clock: Callable[[], datetime] = utcnow
 
     @asynccontextmanager

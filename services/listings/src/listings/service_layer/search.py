@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from listings.adapters import search as sql
 from listings.domain import commands
 from listings.domain.errors import InvalidListing
 from listings.domain.places import radius
-from listings.domain.search import MAX_LIMIT, Cursor, SearchRequest, Sort, terms
+from listings.domain.search import MAX_LIMIT, Cursor, SearchRequest, Sort, affinity, terms
 from listings.service_layer import usage
 from listings.service_layer.context import Context
 from listings.service_layer.listings import resolve
@@ -41,9 +42,29 @@ def _item(row: Any) -> dict[str, Any]:
     return item
 
 
+PERSONALISATION = "onsite_personalisation"
+"""The consent catalogue's legitimate-interest purpose for personalised vacancies (CNS-3)."""
+
+
+async def personalised(cmd: commands.Search, ctx: Context, req: SearchRequest
+                       ) -> SearchRequest:
+    """The search ordered by the member's own usage, only while the guard allows (LST-7).
+
+    The guard refuses once the member objected to on-site personalisation or restricted
+    processing; the search is then the same, unpersonalised.
+    """
+    if cmd.member_id is None or (req.cursor is not None and not req.cursor.personal):
+        return req
+    async with ctx.pool.acquire() as conn:
+        if not await ctx.guard.allows(cmd.member_id, PERSONALISATION, None, conn):
+            return req
+        used = affinity(await sql.usage_of(conn, cmd.member_id))
+    return replace(req, affinity=used) if used else req
+
+
 async def search(cmd: commands.Search, ctx: Context) -> dict[str, Any]:
     """One page of published listings, newest or best first, and the next page's cursor."""
-    req = request_of(cmd, ctx)
+    req = await personalised(cmd, ctx, request_of(cmd, ctx))
     fuzzy = req.cursor.fuzzy if req.cursor else False
     async with ctx.pool.acquire() as conn, conn.transaction(readonly=True):
         # A plan for these values, never the cached generic one: whether the text or the
@@ -60,10 +81,12 @@ async def search(cmd: commands.Search, ctx: Context) -> dict[str, Any]:
     if more and rows:
         last = rows[-1]
         start = req.cursor.offset if req.cursor else 0
-        next_cursor = (Cursor("best", offset=start + req.limit, fuzzy=fuzzy)
-                       if req.sort == "best" else
+        next_cursor = (Cursor(req.sort, offset=start + req.limit, fuzzy=fuzzy,
+                              personal=bool(req.affinity))
+                       if req.sort == "best" or req.affinity else
                        Cursor("newest", last["published_at"], last["listing_id"],
                               fuzzy=fuzzy)).encode()
     if cmd.member_id is not None:
         await usage.searched(cmd, ctx)
-    return {"items": [_item(r) for r in rows], "next_cursor": next_cursor}
+    return {"items": [_item(r) for r in rows], "next_cursor": next_cursor,
+            "personalised": bool(req.affinity)}
