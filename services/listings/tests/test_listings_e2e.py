@@ -104,3 +104,40 @@ def test_lst_7_ordering_stops_being_personalised_after_objection(platform: Platf
         assert isinstance(items, list)
         assert [i["listing_id"] for i in items] == [ids["Zwolle"], ids["Maastricht"],
                                                     ids["Groningen"]]  # newest first
+
+
+def test_lst_2_an_exact_position_is_used_only_with_the_members_consent(
+    platform: Platform,
+) -> None:
+    with httpx.Client(base_url=platform.gateway_url, timeout=30) as client:
+        seller, member = account(client, "member"), account(client, "member")
+        word = "Egeo" + seller.account_id.replace("-", "")[:8]
+        ids = {}
+        for city in ("Zeist", "Groningen"):
+            resp = retrying(lambda city=city: client.post(  # type: ignore[misc]
+                "/v1/listings", headers=seller.auth, json={
+                    "kind": "ad", "title": f"{word} {city}", "description": "Te koop.",
+                    "location": {"city": city}}))
+            ids[city] = resp.json()["listing_id"]
+        params = {"q": word, "near_lat": 52.09, "near_lon": 5.24, "radius_km": 5}
+
+        def search(auth: dict[str, str] | None) -> tuple[object, set[str]]:
+            data = client.get("/v1/listings", params=params, headers=auth or {}).json()
+            return data["location"], {i["listing_id"] for i in data["items"]}
+
+        assert search(None) == (None, set(ids.values()))  # anonymous: never used
+        assert search(member.auth) == (None, set(ids.values()))  # no consent (default off)
+        resp = client.put("/v1/me/consents/exact_geolocation", headers=member.auth,
+                          json={"granted": True})
+        assert resp.status_code == 200, resp.text
+        deadline = time.monotonic() + 60
+        while (found := search(member.auth))[0] != "exact":
+            assert time.monotonic() < deadline, "the consent never reached the listings guard"
+            time.sleep(0.2)
+        assert found == ("exact", {ids["Zeist"]})
+        client.put("/v1/me/consents/exact_geolocation", headers=member.auth,
+                   json={"granted": False})
+        deadline = time.monotonic() + 60
+        while search(member.auth)[0] == "exact":
+            assert time.monotonic() < deadline, "the withdrawal never reached the listings guard"
+            time.sleep(0.2)

@@ -115,10 +115,20 @@ async def search_listings(
     sort: Literal["newest", "best"] = Query("newest", description="Order."),
     cursor: str | None = Query(None, max_length=500, description="next_cursor of a page."),
     limit: int = Query(20, ge=1, le=50, description="Items per page."),
+    near_lat: float | None = Query(None, ge=50.0, le=54.0, description=(
+        "Exact position (latitude); used only with the member's exact_geolocation consent.")),
+    near_lon: float | None = Query(None, ge=3.0, le=8.0, description=(
+        "Exact position (longitude); used only with the member's exact_geolocation consent.")),
 ) -> Response:
-    """Published listings; with a token the search is the member's usage data (LST-2, LST-3)."""
+    """Published listings; with a token the search is the member's usage data (LST-2, LST-3).
+
+    An exact position searches around it only for a signed-in member who granted
+    ``exact_geolocation`` (CNS-2); otherwise it is ignored and never kept.
+    """
+    near = ({"lat": near_lat, "lon": near_lon}
+            if near_lat is not None and near_lon is not None else None)
     body = {"q": q, "city": city, "radius_km": radius_km, "kind": kind, "sort": sort,
-            "cursor": cursor, "limit": limit}
+            "cursor": cursor, "limit": limit, "near": near}
     resp = await ups.call("listings", "POST", "/internal/search", json=body,
                           headers=session.headers() if session else None)
     if resp.status_code == 200:  # the page as the service wrote it: no second parse

@@ -52,6 +52,7 @@ class Search:
     cursor: str | None = None
     limit: int = 20
     member_id: str | None = None
+    near: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

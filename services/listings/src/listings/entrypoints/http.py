@@ -74,6 +74,13 @@ class ListingBody(BaseModel):
     publish: bool = True
 
 
+class Near(BaseModel):
+    """An exact position (personal data: used only with consent, never kept)."""
+
+    lat: float
+    lon: float
+
+
 class SearchBody(BaseModel):
     """A search (words in the body, never in a URL)."""
 
@@ -84,6 +91,7 @@ class SearchBody(BaseModel):
     sort: str = "newest"
     cursor: str | None = None
     limit: int = 20
+    near: Near | None = None
 
 
 class ApplicationBody(BaseModel):
@@ -122,7 +130,9 @@ async def search(body: SearchBody, viewer: Viewer, ctx: Ctx) -> Response:
 
     The hottest route: the page is serialised once, by orjson (TARGETS.md, p99 <= 50 ms).
     """
-    page = await searching.search(commands.Search(**body.model_dump(), member_id=viewer), ctx)
+    fields = body.model_dump(exclude={"near"})
+    near = (body.near.lat, body.near.lon) if body.near else None
+    page = await searching.search(commands.Search(**fields, member_id=viewer, near=near), ctx)
     return Response(orjson.dumps(page), media_type="application/json")
 
 

@@ -42,6 +42,9 @@ def _item(row: Any) -> dict[str, Any]:
     return item
 
 
+GEOLOCATION = "exact_geolocation"
+"""The consent purpose for using a member's exact position (CNS-2, default off)."""
+
 PERSONALISATION = "onsite_personalisation"
 """The consent catalogue's legitimate-interest purpose for personalised vacancies (CNS-3)."""
 
@@ -62,9 +65,26 @@ async def personalised(cmd: commands.Search, ctx: Context, req: SearchRequest
     return replace(req, affinity=used) if used else req
 
 
+async def located(cmd: commands.Search, ctx: Context, req: SearchRequest
+                  ) -> tuple[SearchRequest, str | None]:
+    """Around the member's exact position only while they consent to it (LST-2, CNS-2).
+
+    Without that consent (or without a token) the position is ignored: the general
+    location (``city``) applies. The position is never stored, not even in usage data.
+    """
+    general = "general" if req.place_center is not None else None
+    if cmd.near is None or cmd.member_id is None:
+        return req, general
+    async with ctx.pool.acquire() as conn:
+        if not await ctx.guard.allows(cmd.member_id, GEOLOCATION, None, conn):
+            return req, general
+    return replace(req, place_center=cmd.near), "exact"
+
+
 async def search(cmd: commands.Search, ctx: Context) -> dict[str, Any]:
     """One page of published listings, newest or best first, and the next page's cursor."""
-    req = await personalised(cmd, ctx, request_of(cmd, ctx))
+    req, location = await located(cmd, ctx, request_of(cmd, ctx))
+    req = await personalised(cmd, ctx, req)
     fuzzy = req.cursor.fuzzy if req.cursor else False
     async with ctx.pool.acquire() as conn, conn.transaction(readonly=True):
         # A plan for these values, never the cached generic one: whether the text or the
@@ -89,4 +109,4 @@ async def search(cmd: commands.Search, ctx: Context) -> dict[str, Any]:
     if cmd.member_id is not None:
         await usage.searched(cmd, ctx)
     return {"items": [_item(r) for r in rows], "next_cursor": next_cursor,
-            "personalised": bool(req.affinity)}
+            "personalised": bool(req.affinity), "location": location}
