@@ -25,6 +25,7 @@ class DataCategory(StrEnum):
     USAGE = "usage"
     MESSAGES = "messages"
     LISTINGS = "listings"
+    FEEDBACK = "feedback"
     APPLICATIONS = "applications"
     CALL_TRACKING = "call_tracking"
     CONSENT = "consent_records"

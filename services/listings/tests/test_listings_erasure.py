@@ -31,10 +31,13 @@ async def test_prv5_listings_without_personal_data_receipts_nothing_held() -> No
     assert all(t.subject_column for t in PROJECTIONS if "personal" in t.ddl)
 
 
-def test_listings_service_consumes_erasure_orders_from_retention() -> None:
+def test_listings_service_consumes_erasure_orders_from_retention(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MARKET_SECRETS_INTERNAL_KEY", KEY)
     host = bootstrap.build(ListingsSettings(secrets={"master_key": KEY, "index_key": KEY}))
     assert host.name == "listings"
     assert host.settings.http_port == 8103
-    [spec] = host.consumer_specs
+    [spec] = [s for s in host.consumer_specs if s.name == "erasure"]
     assert list(spec.topics) == [events_topic("retention")]
     assert list(spec.event_types or ()) == [SubjectKeyShredded.event_type]

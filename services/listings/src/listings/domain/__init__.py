@@ -1,0 +1,1 @@
+"""The listings domain: pure rules, no I/O, no clock."""
