@@ -251,7 +251,12 @@ class ServiceHost:
         pg = s.postgres
         pool = await asyncpg.create_pool(
             pg.dsn(), min_size=0, max_size=pg.pool_max, command_timeout=pg.command_timeout,
-            timeout=3.0, server_settings={"application_name": self.name},
+            timeout=3.0, server_settings={
+                "application_name": self.name,
+                # A stalled or frozen holder of a transaction (a relay awaiting Kafka acks
+                # in a paused process) must not block the service's other replicas for long.
+                "idle_in_transaction_session_timeout": "15000",
+            },
             reset=_no_session_reset,
         )
         ks_pool = await asyncpg.create_pool(
