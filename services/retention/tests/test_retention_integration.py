@@ -111,7 +111,9 @@ async def test_prv5_erasure_shreds_key_collects_receipts_and_completes(
         got = await _status(retention, request_id, token)
         mine = {r["service"]: r["status"] for r in got["receipts"]}
         assert mine["retention"] == "completed"
-        assert got["status"] == "in_progress"
+        # "completed" too when the session's platform runs and its services gave receipts
+        assert got["status"] == ("completed" if all(v == "completed" for v in mine.values())
+                                 else "in_progress")
 
     await eventually_async(own_receipt, timeout=15)
     assert await _holdings(retention, subject) == [], "retention's eraser left rows"
