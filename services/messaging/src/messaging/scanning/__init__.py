@@ -1,0 +1,1 @@
+"""Message scanning: malware, phishing, spam and prohibited content (MSG-2)."""
