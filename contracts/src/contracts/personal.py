@@ -39,9 +39,16 @@ class Personal:
 
     Use as ``Annotated[str | Erased, Personal(DataCategory.CONTACT)]``. The kernel
     encrypts every such field under the subject's key before it is stored or published.
+
+    ``expiring=True`` (MSG-3) seals the field under a key of the subject, the category and
+    the UTC calendar month the event occurred in, instead of the subject's own key. The
+    key store destroys such keys when the category's retention period has run past their
+    month, so the value becomes unreadable everywhere (stores, Kafka, backups) while the
+    rest of the event stays readable.
     """
 
     category: DataCategory
+    expiring: bool = False
 
 
 def personal_fields(model: type[BaseModel]) -> dict[str, Personal]:

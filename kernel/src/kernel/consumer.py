@@ -21,7 +21,7 @@ from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope, Event
-from kernel.codec import decode_event
+from kernel.codec import decode_event, scopes_by_subject
 from kernel.crypto import DataKey
 from kernel.eventstore import DATABASE_DOWN
 from kernel.keystore import KeyStore
@@ -214,7 +214,11 @@ class IdempotentConsumer:
         keys: dict[str, Any] = {}
         if self._decrypt:
             subjects = {env.subject_id for _, env in parsed if env.subject_id}
-            keys = dict(await self._keys.keys_for_reading(subjects))
+            scopes = scopes_by_subject(
+                (env.subject_id, env.event_type, env.schema_version, env.payload)
+                for _, env in parsed
+            )
+            keys = dict(await self._keys.keys_for_reading(subjects, scopes or None))
         out = []
         for rec, env in parsed:
             if (env.event_type, env.schema_version) not in _REGISTRY:

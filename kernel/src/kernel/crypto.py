@@ -6,7 +6,8 @@ import base64
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -23,31 +24,73 @@ class DecryptionError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DataKey:
-    """One data subject's unwrapped AES-256-GCM key."""
+    """One data subject's unwrapped AES-256-GCM keys.
+
+    ``aead`` is the subject's own key. ``scoped`` holds the subject's live keys of a
+    narrower scope, ``"<category>@<period>"`` (MSG-3): a field of an expiring category is
+    sealed under the key of its period, which the key store destroys when the period's
+    retention ends, while the subject's other data stays readable.
+    """
 
     subject_id: str
     aead: AESGCM
+    scoped: Mapping[str, AESGCM] = field(default_factory=dict)
 
     @classmethod
-    def from_bytes(cls, subject_id: str, raw: bytes) -> DataKey:
-        """Wrap raw key bytes."""
-        return cls(subject_id, AESGCM(raw))
+    def from_bytes(
+        cls, subject_id: str, raw: bytes, scoped: Mapping[str, bytes] | None = None
+    ) -> DataKey:
+        """Wrap raw key bytes (and the raw bytes of the subject's scoped keys)."""
+        return cls(subject_id, AESGCM(raw), {s: AESGCM(k) for s, k in (scoped or {}).items()})
 
-    def seal(self, plaintext: bytes, aad: bytes) -> str:
-        """Encrypt ``plaintext`` bound to ``aad``; returns a printable token."""
+    def seal(self, plaintext: bytes, aad: bytes, scope: str | None = None) -> str:
+        """Encrypt ``plaintext`` bound to ``aad``; returns a printable token.
+
+        With ``scope`` the scoped key is used and the token names the scope, so that a
+        reader knows which key to ask for (``KeyError`` if the scope's key is absent).
+        """
+        aead = self.aead if scope is None else self.scoped[scope]
         nonce = os.urandom(_NONCE)
-        sealed = self.aead.encrypt(nonce, plaintext, aad)
-        return TOKEN_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+        sealed = base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, plaintext, aad)).decode()
+        if scope is None:
+            return TOKEN_PREFIX + sealed
+        return f"{TOKEN_PREFIX}{scope}{_SCOPE_END}{sealed}"
 
     def open(self, token: str, aad: bytes) -> bytes:
-        """Decrypt a token made by :meth:`seal` with the same ``aad``."""
+        """Decrypt a token made by :meth:`seal` with the same ``aad``.
+
+        Raises:
+            DecryptionError: not a token, tampered with, or its (scoped) key is gone.
+        """
         if not token.startswith(TOKEN_PREFIX):
             raise DecryptionError("not an encrypted field")
-        raw = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
+        scope, body = split_token(token)
+        aead = self.aead if scope is None else self.scoped.get(scope)
+        if aead is None:
+            raise DecryptionError("the key of this scope is destroyed or unknown")
+        raw = base64.urlsafe_b64decode(body)
         try:
-            return self.aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad)
+            return aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad)
         except InvalidTag as exc:
             raise DecryptionError("ciphertext does not authenticate") from exc
+
+
+_SCOPE_END = "!"
+"""Ends the scope inside a scoped token; never part of the URL-safe base64 alphabet."""
+
+
+def split_token(token: str) -> tuple[str | None, str]:
+    """The scope named by a token (``None`` for the subject's own key) and its body."""
+    rest = token[len(TOKEN_PREFIX) :]
+    scope, sep, body = rest.partition(_SCOPE_END)
+    return (scope, body) if sep else (None, rest)
+
+
+def token_scope(value: object) -> str | None:
+    """The scope of a scoped token, or ``None`` (a subject-key token, or not a token)."""
+    if not isinstance(value, str) or not value.startswith(TOKEN_PREFIX):
+        return None
+    return split_token(value)[0]
 
 
 def is_token(value: object) -> bool:

@@ -18,7 +18,7 @@ import asyncpg
 import orjson
 
 from contracts.envelope import Event
-from kernel.codec import encode_payload, has_personal_data
+from kernel.codec import encode_payload, has_personal_data, scopes_to_write
 from kernel.keystore import KeyStore
 from kernel.telemetry import current_traceparent
 
@@ -276,12 +276,18 @@ SELECT position, stream_id, version FROM ins
                 raise ValueError(f"{new.event.event_type} holds personal data but has no subject")
         needing = {e.subject_id for e, has in zip(events, personal, strict=True)
                    if has and e.subject_id}
-        keys = await self.keys.keys_for_writing(needing) if needing else {}
+        scopes: dict[str, set[str]] = {}
+        for new, has in zip(events, personal, strict=True):
+            if has and new.subject_id:
+                wanted = scopes_to_write(new.event, new.occurred_at)
+                if wanted:
+                    scopes.setdefault(new.subject_id, set()).update(wanted)
+        keys = await self.keys.keys_for_writing(needing, scopes or None) if needing else {}
         trace = current_traceparent()
         prev, out = head.hash, []
         for i, new in enumerate(events, start=head.version + 1):
             key = keys.get(new.subject_id) if new.subject_id else None
-            payload = encode_payload(new.event, new.event_id, key)
+            payload = encode_payload(new.event, new.event_id, key, new.occurred_at)
             header = header_bytes(
                 new.event_id, new.event.event_type, new.event.schema_version, stream_id, i,
                 new.subject_id, new.occurred_at,

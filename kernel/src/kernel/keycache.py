@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 
 from kernel.crypto import DataKey
-from kernel.keystore import KeyStore, SubjectErasedError
+from kernel.keystore import KeyStore, Scopes, SubjectErasedError
 
 
 class _Coalescer:
@@ -96,23 +97,33 @@ class CachedKeyStore:
                 self._cache[s] = (expiry, k)
 
     def _split(
-        self, subject_ids: Iterable[str], now: float
-    ) -> tuple[dict[str, DataKey], list[str]]:
-        """Cached keys, and the subjects that need a look-up."""
+        self, subject_ids: Iterable[str], now: float, scopes: Scopes | None = None
+    ) -> tuple[dict[str, DataKey], list[str], dict[str, set[str]]]:
+        """Cached keys, the subjects that need a look-up, and those that need new scopes."""
         hits: dict[str, DataKey] = {}
         missing = []
-        for s in set(subject_ids):
+        rescope: dict[str, set[str]] = {}
+        wanted = {s: set(w) for s, w in (scopes or {}).items() if w}
+        for s in set(subject_ids) | set(wanted):
             key = self._hit(s, now)
-            if key is None:
+            if s in wanted and (key is None or not wanted[s] <= key.scoped.keys()):
+                rescope[s] = wanted[s]
+            elif key is None:
                 missing.append(s)
             else:
                 hits[s] = key
-        return hits, missing
+        return hits, missing, rescope
 
-    async def keys_for_writing(self, subject_ids: Iterable[str]) -> dict[str, DataKey]:
-        """Keys to encrypt with, created when missing; raises ``SubjectErasedError``."""
+    async def keys_for_writing(
+        self, subject_ids: Iterable[str], scopes: Scopes | None = None
+    ) -> dict[str, DataKey]:
+        """Keys to encrypt with, created when missing; raises ``SubjectErasedError``.
+
+        Subjects whose scoped keys are not all cached go to the store in one batch of
+        their own (a scope is new at most once a period per subject).
+        """
         now = time.monotonic()
-        out, missing = self._split(subject_ids, now)
+        out, missing, rescope = self._split(subject_ids, now, scopes)
         if missing:
             fresh = await self._writers.get(missing)
             erased = [s for s, k in fresh.items() if k is None]
@@ -120,13 +131,24 @@ class CachedKeyStore:
                 raise SubjectErasedError(erased)
             self._store(fresh, now)
             out.update({s: k for s, k in fresh.items() if k is not None})
+        if rescope:
+            scoped = await self._inner.keys_for_writing(rescope, rescope)
+            self._store(scoped, now)
+            out.update(scoped)
         return out
 
-    async def keys_for_reading(self, subject_ids: Iterable[str]) -> dict[str, DataKey | None]:
-        """Keys to decrypt with; ``None`` for erased or unknown subjects."""
+    async def keys_for_reading(
+        self, subject_ids: Iterable[str], scopes: Scopes | None = None
+    ) -> dict[str, DataKey | None]:
+        """Keys to decrypt with; ``None`` for erased or unknown subjects.
+
+        A cached key that lacks a wanted scope is looked up again: another process may
+        have created the scope's key after this one cached the subject's keys.
+        """
         now = time.monotonic()
-        hits, missing = self._split(subject_ids, now)
+        hits, missing, rescope = self._split(subject_ids, now, scopes)
         out: dict[str, DataKey | None] = dict(hits)
+        missing.extend(rescope)
         if missing:
             fresh = await self._readers.get(missing)
             self._store(fresh, now)
@@ -139,6 +161,12 @@ class CachedKeyStore:
         existed = await self._inner.destroy(subject_id)
         self.forget(subject_id)
         return existed
+
+    async def expire(self, category: str, ended_before: datetime) -> int:
+        """Destroy a category's keys of ended periods in the store, and drop this cache."""
+        count = await self._inner.expire(category, ended_before)
+        self._cache.clear()
+        return count
 
     async def is_erased(self, subject_id: str) -> bool:
         """Whether the subject is in the erased register."""

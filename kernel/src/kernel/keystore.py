@@ -1,4 +1,4 @@
-"""The crypto-shredding key store: one data key per subject, destroyed on erasure (RET-5).
+"""The crypto-shredding key store: data keys per subject (and per period), destroyed on erasure.
 
 ``KeyStore`` is the interface; ``PostgresKeyStore`` keeps wrapped keys in a database of
 its own and ``InMemoryKeyStore`` is the fake for unit tests. ``kernel.keycache`` holds
@@ -7,11 +7,13 @@ unwrapped keys briefly in a service and drops them on the erasure event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Protocol
 
 import asyncpg
 
+from kernel.codec import scope_end
 from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 
 
@@ -23,19 +25,53 @@ class SubjectErasedError(Exception):
         super().__init__(f"{len(self.subject_ids)} subject(s) erased; no key will be re-created")
 
 
-class KeyStore(Protocol):
-    """What every service needs from the key store."""
+class KeyExpiredError(Exception):
+    """A value was about to be sealed under a scoped key whose period has been destroyed."""
 
-    async def keys_for_writing(self, subject_ids: Iterable[str]) -> dict[str, DataKey]:
-        """Keys to encrypt with, created when missing; raises ``SubjectErasedError``."""
+    def __init__(self, scopes: Iterable[str]) -> None:
+        self.scopes = sorted(set(scopes))
+        super().__init__(f"scoped key(s) destroyed: {', '.join(self.scopes)}")
+
+
+Scopes = Mapping[str, Iterable[str]]
+"""Scoped keys wanted, by subject id: ``{"<subject>": {"messages@2026-12"}}``."""
+
+
+class KeyStore(Protocol):
+    """What every service needs from the key store.
+
+    A subject has its own key and, for expiring categories (MSG-3), one key per
+    ``"<category>@<YYYY-MM>"`` scope. Every key is created once and never re-created once
+    destroyed: erasure destroys all of a subject's keys, ``expire`` one category's periods.
+    """
+
+    async def keys_for_writing(
+        self, subject_ids: Iterable[str], scopes: Scopes | None = None
+    ) -> dict[str, DataKey]:
+        """Keys to encrypt with, created when missing (``scopes`` too).
+
+        Raises:
+            SubjectErasedError: a subject is erased.
+            KeyExpiredError: a wanted scope's key was destroyed.
+        """
         ...
 
-    async def keys_for_reading(self, subject_ids: Iterable[str]) -> dict[str, DataKey | None]:
-        """Keys to decrypt with; ``None`` for erased or unknown subjects."""
+    async def keys_for_reading(
+        self, subject_ids: Iterable[str], scopes: Scopes | None = None
+    ) -> dict[str, DataKey | None]:
+        """Keys to decrypt with, with every live scoped key of the subject.
+
+        ``None`` for erased or unknown subjects. ``scopes`` names scoped keys the caller
+        needs, so a cache knows to look again when it lacks them.
+        """
         ...
 
     async def destroy(self, subject_id: str) -> bool:
-        """Destroy a subject's key for good; ``True`` if a key existed."""
+        """Destroy all of a subject's keys for good; ``True`` if its key existed."""
+        ...
+
+    async def expire(self, category: str, ended_before: datetime) -> int:
+        """Destroy every key of ``category`` whose period ended by ``ended_before``."""
         ...
 
     async def is_erased(self, subject_id: str) -> bool:
@@ -43,21 +79,41 @@ class KeyStore(Protocol):
         ...
 
     def forget(self, subject_id: str) -> None:
-        """Drop any cached copy of the subject's key."""
+        """Drop any cached copy of the subject's keys."""
         ...
 
 
 KEYSTORE_DDL = """
 CREATE SCHEMA IF NOT EXISTS keystore;
 CREATE TABLE IF NOT EXISTS keystore.subject_keys (
-    subject_hash bytea PRIMARY KEY,
+    subject_hash bytea NOT NULL,
+    scope        text NOT NULL DEFAULT '',
     wrapped_key  bytea,
     created_at   timestamptz NOT NULL DEFAULT now(),
     erased_at    timestamptz,
-    CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL))
+    period_end   timestamptz,
+    PRIMARY KEY (subject_hash, scope),
+    CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL)),
+    CHECK ((scope = '') = (period_end IS NULL))
 );
+-- A key store made before scoped keys: one row per subject, keyed by subject alone.
+ALTER TABLE keystore.subject_keys ADD COLUMN IF NOT EXISTS scope text NOT NULL DEFAULT '';
+ALTER TABLE keystore.subject_keys ADD COLUMN IF NOT EXISTS period_end timestamptz;
+DO $$
+BEGIN
+    IF (SELECT count(*) FROM pg_index i
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+        WHERE i.indrelid = 'keystore.subject_keys'::regclass AND i.indisprimary) = 1 THEN
+        ALTER TABLE keystore.subject_keys DROP CONSTRAINT subject_keys_pkey;
+        ALTER TABLE keystore.subject_keys ADD PRIMARY KEY (subject_hash, scope);
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS subject_keys_periods ON keystore.subject_keys (period_end)
+    WHERE scope <> '' AND wrapped_key IS NOT NULL;
 COMMENT ON TABLE keystore.subject_keys IS
-  'Wrapped per-subject data keys; a row with erased_at is the erased register (keyed hash only).';
+  'Wrapped data keys per subject (empty scope) and per subject and period of an expiring '
+  'category (scope category@YYYY-MM); a row with erased_at is a destroyed key. The subject '
+  'row with erased_at is the erased register (keyed hash only).';
 -- A destroyed key's old row version lingers until vacuumed: vacuum after every change, so
 -- the wrapped key (useless without the master key anyway) is reclaimed within a minute.
 ALTER TABLE keystore.subject_keys SET (
@@ -71,28 +127,59 @@ WITH want AS (
 ), ins AS (
     INSERT INTO keystore.subject_keys (subject_hash, wrapped_key)
     SELECT subject_hash, wrapped_key FROM want
-    ON CONFLICT (subject_hash) DO NOTHING
-    RETURNING subject_hash, wrapped_key
+    ON CONFLICT (subject_hash, scope) DO NOTHING
+    RETURNING subject_hash, scope, wrapped_key
 )
-SELECT subject_hash, wrapped_key FROM ins
+SELECT subject_hash, scope, wrapped_key FROM ins
 UNION ALL
-SELECT k.subject_hash, k.wrapped_key FROM keystore.subject_keys k
+SELECT k.subject_hash, k.scope, k.wrapped_key FROM keystore.subject_keys k
 WHERE k.subject_hash = ANY($1::bytea[])
 """
 # The second SELECT reads the snapshot taken before the INSERT, so it returns exactly the
 # keys that existed already and ``ins`` exactly the new ones: no row appears twice.
 
 _SELECT = """
-SELECT subject_hash, wrapped_key FROM keystore.subject_keys WHERE subject_hash = ANY($1::bytea[])
+SELECT subject_hash, scope, wrapped_key FROM keystore.subject_keys
+WHERE subject_hash = ANY($1::bytea[])
 """
 
-_DESTROY = """
+_LOCK_SUBJECTS = """
+SELECT subject_hash, wrapped_key IS NULL AS erased FROM keystore.subject_keys
+WHERE subject_hash = ANY($1::bytea[]) AND scope = '' FOR SHARE
+"""
+# Held while scoped keys are added, so that an erasure running at the same time waits for
+# them and then destroys them too: no scoped key outlives its subject's erasure.
+
+_INSERT_SCOPED = """
+INSERT INTO keystore.subject_keys (subject_hash, scope, wrapped_key, period_end)
+SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[], $4::timestamptz[])
+ON CONFLICT (subject_hash, scope) DO NOTHING
+"""
+
+_DESTROY_SUBJECT = """
 INSERT INTO keystore.subject_keys AS k (subject_hash, wrapped_key, erased_at)
 VALUES ($1, NULL, now())
-ON CONFLICT (subject_hash) DO UPDATE SET wrapped_key = NULL, erased_at = now()
+ON CONFLICT (subject_hash, scope) DO UPDATE SET wrapped_key = NULL, erased_at = now()
     WHERE k.erased_at IS NULL
-RETURNING (SELECT wrapped_key IS NOT NULL FROM keystore.subject_keys WHERE subject_hash = $1)
+RETURNING (SELECT wrapped_key IS NOT NULL FROM keystore.subject_keys
+           WHERE subject_hash = $1 AND scope = '')
 """
+
+_DESTROY_SCOPED = """
+UPDATE keystore.subject_keys SET wrapped_key = NULL, erased_at = now()
+WHERE subject_hash = $1 AND scope <> '' AND wrapped_key IS NOT NULL
+"""
+
+_EXPIRE = """
+UPDATE keystore.subject_keys SET wrapped_key = NULL, erased_at = now()
+WHERE scope <> '' AND wrapped_key IS NOT NULL AND period_end <= $2
+  AND left(scope, length($1) + 1) = $1 || '@'
+"""
+
+
+def _context(subject_hash: bytes, scope: str) -> bytes:
+    """What a wrapped key is bound to: its subject's keyed hash, and its scope if any."""
+    return subject_hash if not scope else subject_hash + b"\x00" + scope.encode()
 
 
 class PostgresKeyStore:
@@ -104,7 +191,7 @@ class PostgresKeyStore:
         self._index = index
 
     async def migrate(self) -> None:
-        """Create the key store's tables if missing."""
+        """Create the key store's tables if missing (and move an old one to scoped keys)."""
         async with self._pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock(7201)")
             try:
@@ -112,22 +199,58 @@ class PostgresKeyStore:
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(7201)")
 
-    async def keys_for_writing(self, subject_ids: Iterable[str]) -> dict[str, DataKey]:
-        """Keys to encrypt with, created when missing; raises ``SubjectErasedError``."""
-        ids = sorted(set(subject_ids))
+    async def keys_for_writing(
+        self, subject_ids: Iterable[str], scopes: Scopes | None = None
+    ) -> dict[str, DataKey]:
+        """Keys to encrypt with, created when missing; see ``KeyStore``."""
+        ids = sorted(set(subject_ids) | set(scopes or ()))
         if not ids:
             return {}
         hashes = {self._index.subject(s): s for s in ids}
         wrapped = [self._wrapper.wrap(KeyWrapper.new_data_key(), h) for h in hashes]
-        rows = await self._pool.fetch(_UPSERT, list(hashes), wrapped)
+        wanted = {s: set(w) for s, w in (scopes or {}).items() if w}
+        if not wanted:  # the common case: one statement
+            rows = await self._pool.fetch(_UPSERT, list(hashes), wrapped)
+        else:
+            rows = await self._with_scopes(hashes, wrapped, wanted)
         keys, erased = self._unwrap(rows, hashes)
         if erased:
             raise SubjectErasedError(erased)
+        gone = [sc for s, w in wanted.items() for sc in w
+                if (k := keys.get(s)) is None or sc not in k.scoped]
+        if gone:
+            raise KeyExpiredError(gone)
         return {s: k for s, k in keys.items() if k is not None}
 
-    async def keys_for_reading(self, subject_ids: Iterable[str]) -> dict[str, DataKey | None]:
+    async def _with_scopes(
+        self, hashes: dict[bytes, str], wrapped: list[bytes], wanted: dict[str, set[str]]
+    ) -> list[asyncpg.Record]:
+        by_subject = {s: h for h, s in hashes.items()}
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_UPSERT, list(hashes), wrapped)
+            locked = await conn.fetch(_LOCK_SUBJECTS, list(hashes))
+            erased = {bytes(r["subject_hash"]) for r in locked if r["erased"]}
+            cols: tuple[list[bytes], list[str], list[bytes], list[datetime]] = ([], [], [], [])
+            for subject, subject_scopes in wanted.items():
+                h = by_subject[subject]
+                if h in erased:
+                    continue
+                for scope in sorted(subject_scopes):
+                    cols[0].append(h)
+                    cols[1].append(scope)
+                    cols[2].append(self._wrapper.wrap(KeyWrapper.new_data_key(),
+                                                      _context(h, scope)))
+                    cols[3].append(scope_end(scope))
+            if cols[0]:
+                await conn.execute(_INSERT_SCOPED, *cols)
+            rows: list[asyncpg.Record] = await conn.fetch(_SELECT, list(hashes))
+            return rows
+
+    async def keys_for_reading(
+        self, subject_ids: Iterable[str], scopes: Scopes | None = None
+    ) -> dict[str, DataKey | None]:
         """Keys to decrypt with; ``None`` for erased or unknown subjects."""
-        ids = sorted(set(subject_ids))
+        ids = sorted(set(subject_ids) | set(scopes or ()))
         if not ids:
             return {}
         hashes = {self._index.subject(s): s for s in ids}
@@ -136,15 +259,24 @@ class PostgresKeyStore:
         return {s: keys.get(s) for s in ids}
 
     async def destroy(self, subject_id: str) -> bool:
-        """Destroy a subject's key for good; ``True`` if a key existed."""
-        existed = await self._pool.fetchval(_DESTROY, self._index.subject(subject_id))
+        """Destroy all of a subject's keys for good; ``True`` if its key existed."""
+        h = self._index.subject(subject_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            existed = await conn.fetchval(_DESTROY_SUBJECT, h)
+            await conn.execute(_DESTROY_SCOPED, h)  # a new snapshot: sees every scoped key
         return bool(existed)
+
+    async def expire(self, category: str, ended_before: datetime) -> int:
+        """Destroy every key of ``category`` whose period ended by ``ended_before``."""
+        status: str = await self._pool.execute(_EXPIRE, category, ended_before)
+        return int(status.rpartition(" ")[2])
 
     async def is_erased(self, subject_id: str) -> bool:
         """Whether the subject is in the erased register."""
         return bool(
             await self._pool.fetchval(
-                "SELECT erased_at IS NOT NULL FROM keystore.subject_keys WHERE subject_hash = $1",
+                "SELECT erased_at IS NOT NULL FROM keystore.subject_keys "
+                "WHERE subject_hash = $1 AND scope = ''",
                 self._index.subject(subject_id),
             )
         )
@@ -159,16 +291,25 @@ class PostgresKeyStore:
     def _unwrap(
         self, rows: list[asyncpg.Record], hashes: dict[bytes, str]
     ) -> tuple[dict[str, DataKey | None], list[str]]:
+        base: dict[str, bytes | None] = {}
+        scoped: dict[str, dict[str, bytes]] = {}
+        for row in rows:
+            h = bytes(row["subject_hash"])
+            subject, scope, wrapped = hashes[h], row["scope"], row["wrapped_key"]
+            if not scope:
+                base[subject] = None if wrapped is None else self._wrapper.unwrap(
+                    bytes(wrapped), h)
+            elif wrapped is not None:
+                scoped.setdefault(subject, {})[scope] = self._wrapper.unwrap(
+                    bytes(wrapped), _context(h, scope))
         keys: dict[str, DataKey | None] = {}
         erased: list[str] = []
-        for row in rows:
-            subject = hashes[bytes(row["subject_hash"])]
-            if row["wrapped_key"] is None:
+        for subject, raw in base.items():
+            if raw is None:
                 keys[subject] = None
                 erased.append(subject)
             else:
-                raw = self._wrapper.unwrap(bytes(row["wrapped_key"]), bytes(row["subject_hash"]))
-                keys[subject] = DataKey.from_bytes(subject, raw)
+                keys[subject] = DataKey.from_bytes(subject, raw, scoped.get(subject))
         return keys, erased
 
 
@@ -176,30 +317,61 @@ class InMemoryKeyStore:
     """A fake key store for unit tests, with the same rules as the real one."""
 
     def __init__(self) -> None:
-        self._keys: dict[str, DataKey | None] = {}
+        self._keys: dict[str, bytes | None] = {}
+        self._scoped: dict[str, dict[str, bytes | None]] = {}
 
-    async def keys_for_writing(self, subject_ids: Iterable[str]) -> dict[str, DataKey]:
-        """Keys to encrypt with, created when missing; raises ``SubjectErasedError``."""
-        ids = set(subject_ids)
+    def _key(self, subject: str) -> DataKey | None:
+        raw = self._keys.get(subject)
+        if raw is None:
+            return None
+        live = {sc: k for sc, k in self._scoped.get(subject, {}).items() if k is not None}
+        return DataKey.from_bytes(subject, raw, live)
+
+    async def keys_for_writing(
+        self, subject_ids: Iterable[str], scopes: Scopes | None = None
+    ) -> dict[str, DataKey]:
+        """Keys to encrypt with, created when missing; see ``KeyStore``."""
+        ids = set(subject_ids) | set(scopes or ())
         erased = [s for s in ids if s in self._keys and self._keys[s] is None]
         if erased:
             raise SubjectErasedError(erased)
-        out: dict[str, DataKey] = {}
+        gone = []
         for s in ids:
-            key = self._keys.get(s) or DataKey.from_bytes(s, KeyWrapper.new_data_key())
-            self._keys[s] = key
-            out[s] = key
-        return out
+            if self._keys.get(s) is None:
+                self._keys[s] = KeyWrapper.new_data_key()
+            have = self._scoped.setdefault(s, {})
+            for scope in (scopes or {}).get(s, ()):
+                if scope not in have:
+                    have[scope] = KeyWrapper.new_data_key()
+                elif have[scope] is None:
+                    gone.append(scope)
+        if gone:
+            raise KeyExpiredError(gone)
+        return {s: k for s in ids if (k := self._key(s)) is not None}
 
-    async def keys_for_reading(self, subject_ids: Iterable[str]) -> dict[str, DataKey | None]:
+    async def keys_for_reading(
+        self, subject_ids: Iterable[str], scopes: Scopes | None = None
+    ) -> dict[str, DataKey | None]:
         """Keys to decrypt with; ``None`` for erased or unknown subjects."""
-        return {s: self._keys.get(s) for s in set(subject_ids)}
+        return {s: self._key(s) for s in set(subject_ids) | set(scopes or ())}
 
     async def destroy(self, subject_id: str) -> bool:
-        """Destroy a subject's key for good; ``True`` if a key existed."""
+        """Destroy all of a subject's keys for good; ``True`` if its key existed."""
         existed = self._keys.get(subject_id) is not None
         self._keys[subject_id] = None
+        self._scoped[subject_id] = dict.fromkeys(self._scoped.get(subject_id, {}))
         return existed
+
+    async def expire(self, category: str, ended_before: datetime) -> int:
+        """Destroy every key of ``category`` whose period ended by ``ended_before``."""
+        count = 0
+        for have in self._scoped.values():
+            for scope, raw in have.items():
+                if (raw is not None and scope.startswith(category + "@")
+                        and scope_end(scope) <= ended_before):
+                    have[scope] = None
+                    count += 1
+        return count
 
     async def is_erased(self, subject_id: str) -> bool:
         """Whether the subject is in the erased register."""
