@@ -94,7 +94,7 @@ class CachedKeyStore:
         expiry = now + self._ttl
         for s, k in keys.items():
             if k is not None:
-                self._cache[s] = (expiry, k)
+                self._cache[s] = (expiry, DataKey(k.subject_id, k.aead) if k.scoped else k)
 
     def _split(
         self, subject_ids: Iterable[str], now: float, scopes: Scopes | None = None
@@ -106,7 +106,7 @@ class CachedKeyStore:
         wanted = {s: set(w) for s, w in (scopes or {}).items() if w}
         for s in set(subject_ids) | set(wanted):
             key = self._hit(s, now)
-            if s in wanted and (key is None or not wanted[s] <= key.scoped.keys()):
+            if s in wanted:  # scoped keys are never cached: their period may end any time
                 rescope[s] = wanted[s]
             elif key is None:
                 missing.append(s)
@@ -119,8 +119,8 @@ class CachedKeyStore:
     ) -> dict[str, DataKey]:
         """Keys to encrypt with, created when missing; raises ``SubjectErasedError``.
 
-        Subjects whose scoped keys are not all cached go to the store in one batch of
-        their own (a scope is new at most once a period per subject).
+        Subjects that need scoped keys go to the store in one batch of their own: scoped
+        keys are not cached, so that no process keeps one after its period was expired.
         """
         now = time.monotonic()
         out, missing, rescope = self._split(subject_ids, now, scopes)
@@ -142,8 +142,8 @@ class CachedKeyStore:
     ) -> dict[str, DataKey | None]:
         """Keys to decrypt with; ``None`` for erased or unknown subjects.
 
-        A cached key that lacks a wanted scope is looked up again: another process may
-        have created the scope's key after this one cached the subject's keys.
+        Subjects with wanted scopes are looked up in the store (scoped keys are not
+        cached): their keys may have been created or destroyed by another process.
         """
         now = time.monotonic()
         hits, missing, rescope = self._split(subject_ids, now, scopes)
@@ -163,10 +163,8 @@ class CachedKeyStore:
         return existed
 
     async def expire(self, category: str, ended_before: datetime) -> int:
-        """Destroy a category's keys of ended periods in the store, and drop this cache."""
-        count = await self._inner.expire(category, ended_before)
-        self._cache.clear()
-        return count
+        """Destroy a category's keys of ended periods in the store (none are cached here)."""
+        return await self._inner.expire(category, ended_before)
 
     async def is_erased(self, subject_id: str) -> bool:
         """Whether the subject is in the erased register."""

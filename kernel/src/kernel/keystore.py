@@ -212,7 +212,9 @@ class PostgresKeyStore:
         if not wanted:  # the common case: one statement
             rows = await self._pool.fetch(_UPSERT, list(hashes), wrapped)
         else:
-            rows = await self._with_scopes(hashes, wrapped, wanted)
+            rows = await self._pool.fetch(_SELECT, list(hashes))
+            if not self._all_there(rows, hashes, wanted):
+                rows = await self._with_scopes(hashes, wrapped, wanted)
         keys, erased = self._unwrap(rows, hashes)
         if erased:
             raise SubjectErasedError(erased)
@@ -221,6 +223,17 @@ class PostgresKeyStore:
         if gone:
             raise KeyExpiredError(gone)
         return {s: k for s, k in keys.items() if k is not None}
+
+    @staticmethod
+    def _all_there(
+        rows: list[asyncpg.Record], hashes: dict[bytes, str], wanted: dict[str, set[str]]
+    ) -> bool:
+        """Whether every subject and wanted scope already has a row (live or destroyed)."""
+        have: dict[str, set[str]] = {}
+        for r in rows:
+            have.setdefault(hashes[bytes(r["subject_hash"])], set()).add(r["scope"])
+        return all("" in have.get(s, ()) for s in hashes.values()) and all(
+            w <= have.get(s, set()) for s, w in wanted.items())
 
     async def _with_scopes(
         self, hashes: dict[bytes, str], wrapped: list[bytes], wanted: dict[str, set[str]]
