@@ -35,6 +35,7 @@ from kernel.eventstore import EventStore
 from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
 from kernel.internal_auth import CallVerifier, InternalAuthMiddleware, InternalAuthSettings
 from kernel.keycache import CachedKeyStore
+from kernel.keyfeed import KeyDropFeed
 from kernel.keystore import PostgresKeyStore
 from kernel.logs import get_logger, setup_logging
 from kernel.metrics import CONSUMER_LAG, REGISTRY
@@ -315,6 +316,10 @@ class ServiceHost:
             await self.on_start(rt)
         self._tasks.append(asyncio.create_task(self._keep_relaying(rt), name=f"{self.name}-relay"))
         self._tasks.append(asyncio.create_task(self._dispatch(rt), name=f"{self.name}-outbound"))
+        feed = KeyDropFeed(rt.settings.kafka.bootstrap, events_topic("retention"),
+                           rt.keys.forget, f"{self.name}-keyfeed")
+        rt.extra["keyfeed"] = feed
+        self._tasks.append(asyncio.create_task(feed.run(), name=f"{self.name}-keyfeed"))
         delay = 0.2
         while True:
             try:
@@ -362,7 +367,7 @@ class ServiceHost:
     async def _stop(self, rt: Runtime) -> None:
         rt.relay.stop()
         for task in self._tasks:
-            if task.get_name().endswith(("-start", "-outbound")):
+            if task.get_name().endswith(("-start", "-outbound", "-keyfeed")):
                 task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(rt.broker.stop(), 5.0)
