@@ -11,7 +11,7 @@ ARGS ?=
 
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run infra test lint audit reset bench schemas
+.PHONY: install run infra test lint audit reset bench schemas backup restore
 
 ## install: uv if missing, then `uv sync --frozen` (PostgreSQL is handled by devstack)
 install:
@@ -56,6 +56,15 @@ bench: install
 schemas: install
 	rm -f contracts/schemas/*.json
 	$(VENV)/bin/python -m contracts.schemas contracts/schemas
+
+## backup: dump PostgreSQL (key store included) and the root secrets of the running stack
+backup: install
+	$(VENV)/bin/python -m devstack backup $(ARGS)
+
+## restore: put a backup back (newest unless ARGS names one), make run stopped; erasures
+## journalled since the backup are applied again before /readyz answers 200
+restore: install
+	$(VENV)/bin/python -m devstack restore $(ARGS)
 
 ## reset: forget the embedded stack's data (PostgreSQL cluster and root secrets)
 reset:

@@ -16,12 +16,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from members import Member, sign_up, step_up
+from dumps import dump_kafka, dump_postgres, leaks
+from members import sign_up, step_up
 from stack import Infra, Platform, eventually
 
 from contracts.privacy import ERASURE_SERVICES
@@ -33,68 +32,6 @@ pytestmark = pytest.mark.e2e
 def client(platform: Platform) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
         yield c
-
-
-async def _dump_postgres(infra: Infra) -> bytes:
-    """Every row of every table of both databases, as text (bytea also as raw bytes)."""
-    chunks: list[bytes] = []
-    for database in ("marketplace", "keystore"):
-        conn = await asyncpg.connect(infra.pg_dsn(database))
-        try:
-            tables = await conn.fetch(
-                "SELECT table_schema, table_name FROM information_schema.tables "
-                "WHERE table_type = 'BASE TABLE' "
-                "AND table_schema NOT IN ('pg_catalog', 'information_schema')")
-            for t in tables:
-                name = f'"{t["table_schema"]}"."{t["table_name"]}"'
-                rows = await conn.fetch(f"SELECT t::text AS row FROM {name} t")
-                chunks.extend(r["row"].encode() for r in rows)
-                for col in await conn.fetch(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 "
-                    "AND table_name = $2 AND data_type = 'bytea'",
-                    t["table_schema"], t["table_name"]):
-                    raw = await conn.fetch(f'SELECT "{col["column_name"]}" AS v FROM {name}')
-                    chunks.extend(bytes(r["v"]) for r in raw if r["v"] is not None)
-        finally:
-            await conn.close()
-    return b"\n".join(chunks)
-
-
-async def _dump_kafka(bootstrap: str) -> bytes:
-    """Key, value and headers of every record of every topic."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    chunks: list[bytes] = []
-    try:
-        parts = [TopicPartition(t, p) for t in await consumer.topics()
-                 for p in consumer.partitions_for_topic(t) or ()]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        left = {tp for tp in parts if ends[tp] > 0}
-        while left:
-            got = await consumer.getmany(*left, timeout_ms=1000, max_records=10_000)
-            for recs in got.values():
-                for r in recs:
-                    chunks.extend([r.key or b"", r.value or b"",
-                                   *(v for _, v in r.headers or ())])
-            for tp in list(left):
-                if await consumer.position(tp) >= ends[tp]:
-                    left.discard(tp)
-    finally:
-        await consumer.stop()
-    return b"\n".join(chunks)
-
-
-def _leaks(blob: bytes, m: Member) -> list[str]:
-    lower = blob.lower()
-    found = []
-    for value in m.personal_values():
-        for form in (value.encode(), value.encode().hex().encode()):
-            if form.lower() in lower:
-                found.append(value)
-    return found
 
 
 def _audit(platform: Platform, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -147,10 +84,10 @@ def test_prv5_erasure_leaves_no_plaintext_anywhere_and_replays_as_erased(
     assert client.get(f"/v1/privacy-requests/{request_id}",
                       headers=status_auth).status_code == 200
 
-    pg = asyncio.run(_dump_postgres(infra))
-    assert _leaks(pg, m) == [], "personal values in plaintext in PostgreSQL"
-    log = asyncio.run(_dump_kafka(infra.kafka_bootstrap))
-    assert _leaks(log, m) == [], "personal values in plaintext in Kafka"
+    pg = asyncio.run(dump_postgres(infra.pg_dsn))
+    assert leaks(pg, m) == [], "personal values in plaintext in PostgreSQL"
+    log = asyncio.run(dump_kafka(infra.kafka_bootstrap))
+    assert leaks(log, m) == [], "personal values in plaintext in Kafka"
 
     replay = _audit(platform, "replay", "--subject", m.account_id)
     assert replay.returncode == 0, replay.stderr.decode()
@@ -164,7 +101,7 @@ def test_prv5_erasure_leaves_no_plaintext_anywhere_and_replays_as_erased(
     for payload in registered:
         assert payload["email"] == payload["name"] == payload["username"] == "erased"
         assert payload["phone"] == payload["address"] == "erased"
-    assert _leaks(replay.stdout, m) == []
+    assert leaks(replay.stdout, m) == []
     after = _one(registered_events())
     assert after["event_id"] == before["event_id"] and after["payload"]["email"] == "erased"
 

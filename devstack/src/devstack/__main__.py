@@ -88,6 +88,32 @@ def _serve(args: argparse.Namespace, with_services: bool) -> int:
     return code
 
 
+def _backup_or_restore(args: argparse.Namespace) -> int:
+    from devstack.backup import backup_dir, restore_backup, take_backup
+
+    data_dir = Path(args.data_dir)
+    pg_port = int(os.environ.get("MARKET_PG_PORT", "5433"))
+    if args.command == "backup":
+        path = take_backup(data_dir, pg_port)
+        print(f"backup written to {path}")
+        return 0
+    chosen = Path(args.backup) if args.backup else None
+    if chosen is None:
+        found = sorted(p for p in backup_dir(data_dir).glob("*/manifest.json"))
+        if not found:
+            raise StackError(f"no backup in {backup_dir(data_dir)}: name one, or run "
+                             "`make backup` first")
+        chosen = found[-1].parent
+    busy = [*ports_from_env().values(),
+            _kafka_port(os.environ.get("MARKET_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))]
+    report = restore_backup(chosen, data_dir, pg_port, busy)
+    print(f"restored {report.backup} (taken {report.taken_at}); erasure journal: "
+          f"{report.journalled} erasure(s), {report.keys_destroyed_again} key(s) destroyed "
+          f"again, {report.subjects_requeued} subject(s) to erase again when the services "
+          "start (before /readyz answers 200)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
@@ -108,8 +134,21 @@ def main(argv: list[str] | None = None) -> int:
     topics = sub.add_parser("topics", help="create the topics on a running broker and exit")
     topics.add_argument("--bootstrap", default=os.environ.get("MARKET_KAFKA_BOOTSTRAP",
                                                               "127.0.0.1:9092"))
+    backup = sub.add_parser("backup", help="dump PostgreSQL (key store included) and the "
+                            "root secrets of a running stack into the backups directory")
+    backup.add_argument("--data-dir", default=".stack", help="the stack's data directory")
+    restore = sub.add_parser("restore", help="put a backup back (the platform stopped), then "
+                             "apply again every erasure journalled since")
+    restore.add_argument("backup", nargs="?", help="the backup's directory (default: newest)")
+    restore.add_argument("--data-dir", default=".stack", help="the stack's data directory")
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
+    if args.command in ("backup", "restore"):
+        try:
+            return _backup_or_restore(args)
+        except StackError as exc:
+            sys.stderr.write(f"devstack {args.command}: {str(exc).splitlines()[0]}\n")
+            return 1
     if args.command == "topics":
         from contracts.topics import TOPICS
         from devstack.topics import create_topics

@@ -15,6 +15,7 @@ import structlog
 
 from contracts.topics import TOPICS
 from devstack import secrets
+from devstack.backup import journal_path
 from devstack.broker import Tansu
 from devstack.errors import StackError
 from devstack.healing import Healer, Part
@@ -130,6 +131,7 @@ class Stack:
             "MARKET_PG_KEYSTORE_DATABASE": DATABASES[1],
             "MARKET_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "MARKET_DATA_DIR": str(self.data_dir),
+            "MARKET_ERASURE_JOURNAL": str(journal_path(self.data_dir)),
             **keys,
         }
         return dict(self.infra_env)

@@ -27,22 +27,37 @@ Eraser = Callable[[Runtime, asyncpg.Connection, str], Awaitable[tuple[bool, str]
 """Deletes a subject's data from a service's projections: returns (held data?, detail)."""
 
 
+def _erase_here(eraser: Eraser) -> Eraser:
+    """Everything a service deletes of a subject: cached keys, projections, kernel rows."""
+
+    async def erase(rt: Runtime, conn: asyncpg.Connection, subject_id: str) -> tuple[bool, str]:
+        rt.keys.forget(subject_id)
+        held, detail = await eraser(rt, conn, subject_id)
+        guard_rows = await erase_guard_rows(conn, rt.name, subject_id)
+        guard_rows |= await erase_outbound(conn, rt.name, subject_id)
+        if guard_rows:
+            rows = ", ".join(f"{n} row(s) from {t}" for t, n in sorted(guard_rows.items()))
+            detail = f"{detail}; deleted {rows}" if held else f"deleted {rows}"
+            held = True
+        return held, detail
+
+    return erase
+
+
 def erasure_consumer(eraser: Eraser) -> ConsumerSpec:
-    """The consumer that erases a subject from this service and issues its receipt."""
+    """The consumer that erases a subject from this service and issues its receipt.
+
+    The same erasure runs, without a receipt, for each subject a restore of a backup
+    brought back (``on_restore``), before the service reports ready.
+    """
+    erase_here = _erase_here(eraser)
 
     def build(rt: Runtime) -> Handler:
         async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
             for item in batch:
                 order = item.event
                 assert isinstance(order, SubjectKeyShredded)
-                rt.keys.forget(order.subject_id)
-                held, detail = await eraser(rt, conn, order.subject_id)
-                guard_rows = await erase_guard_rows(conn, rt.name, order.subject_id)
-                guard_rows |= await erase_outbound(conn, rt.name, order.subject_id)
-                if guard_rows:
-                    rows = ", ".join(f"{n} row(s) from {t}" for t, n in sorted(guard_rows.items()))
-                    detail = f"{detail}; deleted {rows}" if held else f"deleted {rows}"
-                    held = True
+                held, detail = await erase_here(rt, conn, order.subject_id)
                 if rt.name not in order.services:
                     continue
                 receipt = ErasureReceiptIssued(
@@ -65,5 +80,5 @@ def erasure_consumer(eraser: Eraser) -> ConsumerSpec:
 
     return ConsumerSpec(
         name="erasure", topics=[events_topic("retention")], handler=build,
-        event_types=[SubjectKeyShredded.event_type],
+        event_types=[SubjectKeyShredded.event_type], on_restore=erase_here,
     )

@@ -7,6 +7,7 @@ unwrapped keys briefly in a service and drops them on the erasure event.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Protocol
@@ -15,6 +16,7 @@ import asyncpg
 
 from kernel.codec import scope_end
 from kernel.crypto import BlindIndex, DataKey, KeyWrapper
+from kernel.journal import ErasureJournal
 
 
 class SubjectErasedError(Exception):
@@ -185,10 +187,14 @@ def _context(subject_hash: bytes, scope: str) -> bytes:
 class PostgresKeyStore:
     """Wrapped keys in PostgreSQL (its own database); one round trip per lookup batch."""
 
-    def __init__(self, pool: asyncpg.Pool, wrapper: KeyWrapper, index: BlindIndex) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, wrapper: KeyWrapper, index: BlindIndex,
+        journal: ErasureJournal | None = None,
+    ) -> None:
         self._pool = pool
         self._wrapper = wrapper
         self._index = index
+        self._journal = journal
 
     async def migrate(self) -> None:
         """Create the key store's tables if missing (and move an old one to scoped keys)."""
@@ -274,6 +280,8 @@ class PostgresKeyStore:
     async def destroy(self, subject_id: str) -> bool:
         """Destroy all of a subject's keys for good; ``True`` if its key existed."""
         h = self._index.subject(subject_id)
+        if self._journal is not None:  # first, so that a restore can never miss it
+            await asyncio.to_thread(self._journal.record, h)
         async with self._pool.acquire() as conn, conn.transaction():
             existed = await conn.fetchval(_DESTROY_SUBJECT, h)
             await conn.execute(_DESTROY_SCOPED, h)  # a new snapshot: sees every scoped key

@@ -34,6 +34,7 @@ from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore
 from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
 from kernel.internal_auth import CallVerifier, InternalAuthMiddleware, InternalAuthSettings
+from kernel.journal import ErasureJournal
 from kernel.keycache import CachedKeyStore
 from kernel.keyfeed import KeyDropFeed
 from kernel.keystore import PostgresKeyStore
@@ -86,6 +87,8 @@ class ConsumerSpec:
     handler: Callable[[Runtime], Handler]
     event_types: Sequence[str] | None = None
     decrypt: bool = False
+    on_restore: Callable[[Runtime, asyncpg.Connection, str], Awaitable[Any]] | None = None
+    """Erases one subject here again after a backup was restored (``kernel.journal``)."""
 
 
 Migration = Callable[[asyncpg.Connection], Awaitable[None]]
@@ -118,6 +121,16 @@ def _dump_tasks() -> None:
                               f"{code.co_name}")
             awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
         log.warning("service.task", task=task.get_name(), frames=frames)
+
+
+def erasure_replay_ddl(schema: str) -> str:
+    """The queue of subjects to erase again after a restore (filled by ``devstack restore``)."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {schema}.erasure_replay (
+    subject_id text PRIMARY KEY,
+    queued_at  timestamptz NOT NULL DEFAULT now()
+);
+"""
 
 
 class ServiceHost:
@@ -267,7 +280,9 @@ class ServiceHost:
             reset=_no_session_reset,
         )
         index = BlindIndex(s.secrets.index_key_bytes())
-        pg_keys = PostgresKeyStore(ks_pool, KeyWrapper(s.secrets.master_key_bytes()), index)
+        journal = s.secrets.erasure_journal
+        pg_keys = PostgresKeyStore(ks_pool, KeyWrapper(s.secrets.master_key_bytes()), index,
+                                   ErasureJournal(journal) if journal else None)
         keys = CachedKeyStore(pg_keys, s.secrets.key_cache_seconds)
         store = EventStore(self.name, keys)
         relay = OutboxRelay(
@@ -311,9 +326,18 @@ class ServiceHost:
                 log.warning("service.migrate_retry", error=type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 3.0)
-        rt.ready_parts["migrated"] = True
         if self.on_start is not None:
             await self.on_start(rt)
+        delay = 0.2
+        while True:
+            try:
+                await self._erase_restored(rt)  # before the service may report ready
+                break
+            except Exception as exc:
+                log.warning("service.restored_erasures_retry", error=type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 3.0)
+        rt.ready_parts["migrated"] = True
         self._tasks.append(asyncio.create_task(self._keep_relaying(rt), name=f"{self.name}-relay"))
         self._tasks.append(asyncio.create_task(self._dispatch(rt), name=f"{self.name}-outbound"))
         feed = KeyDropFeed(rt.settings.kafka.bootstrap, events_topic("retention"),
@@ -347,6 +371,27 @@ class ServiceHost:
                     rt.producer = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 3.0)
+
+    async def _erase_restored(self, rt: Runtime) -> None:
+        """Erase again each subject a restored backup brought back, before being ready.
+
+        ``devstack restore`` queues them in ``<schema>.erasure_replay`` from the erasure
+        journal; each is erased here in its own transaction, then dequeued.
+        """
+        erasers = [spec.on_restore for spec in self._specs if spec.on_restore is not None]
+        async with rt.pool.acquire() as conn:
+            await conn.execute(erasure_replay_ddl(self.name))
+            pending = [r["subject_id"] for r in await conn.fetch(
+                f"SELECT subject_id FROM {self.name}.erasure_replay ORDER BY queued_at")]
+            for subject_id in pending:
+                async with conn.transaction():
+                    for erase in erasers:
+                        await erase(rt, conn, subject_id)
+                    await conn.execute(
+                        f"DELETE FROM {self.name}.erasure_replay WHERE subject_id = $1",
+                        subject_id)
+        if pending:
+            log.info("service.restored_erasures_applied", subjects=len(pending))
 
     async def _keep_relaying(self, rt: Runtime) -> None:
         """Run the outbox relay until stopped, starting it again should it ever end."""

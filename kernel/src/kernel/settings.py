@@ -7,6 +7,7 @@ class with its own prefix (for example ``ACCOUNTS_HTTP_PORT``).
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,11 @@ class SecretsSettings(BaseSettings):
         description="HMAC key for blind indexes and the erased register (base64, 32 bytes)."
     )
     key_cache_seconds: float = Field(30.0, description="How long an unwrapped data key is cached.")
+    erasure_journal: Path | None = Field(
+        None, validation_alias="MARKET_ERASURE_JOURNAL",
+        description="The erasure journal kept beside the backups (kernel.journal); "
+        "every destroyed subject key is recorded there first.",
+    )
 
     _check_master = field_validator("master_key")(_decode_key)
     _check_index = field_validator("index_key")(_decode_key)
