@@ -14,9 +14,11 @@ from pydantic import BaseModel, Field
 
 from contracts.envelope import Event
 from contracts.personal import DataCategory, Erased, Personal
+from contracts.staff import AccessPurpose, StaffRole
 
 Outcome = Literal["delivered", "quarantined", "blocked"]
 ReportKind = Literal["abuse", "vulnerability"]
+Register = Literal["quarantine", "reports", "disputes"]
 Signal = Literal["same_text_to_many", "many_new_conversations", "blocked_domain_repeated"]
 
 
@@ -86,17 +88,21 @@ class MessageReviewed(_MessagingEvent):
     decision: Literal["deliver", "block"] = Field(description="What the reviewer decided.")
 
 
-class QuarantineRead(_MessagingEvent):
-    """A trust-and-safety member was shown quarantined messages (SEC-2): ids, never text."""
+class StaffAccessRecorded(_MessagingEvent):
+    """A staff member was shown a member's messages, reports or disputes (SEC-2).
 
-    event_type: ClassVar[str] = "messaging.QuarantineRead"
+    One per member shown, in the same transaction as the read: ids, never values.
+    """
+
+    event_type: ClassVar[str] = "messaging.StaffAccessRecorded"
 
     access_id: str = Field(description="The access (one per read).")
     staff_account_id: str = Field(description="Who looked.")
-    role: Literal["trust_and_safety"] = Field(description="The role the read was made under.")
-    subject_id: str = Field(description="Whose message was shown (the sender).")
-    purpose: str = Field(description="Access purpose code (contracts.staff.AccessPurpose).")
-    message_ids: list[str] = Field(description="The messages shown.")
+    role: StaffRole = Field(description="The role the read was made under.")
+    subject_id: str = Field(description="Whose data was shown.")
+    purpose: AccessPurpose = Field(description="Why the staff member looked.")
+    kind: Register = Field(description="What was read: quarantine, reports or disputes.")
+    item_ids: list[str] = Field(description="The messages, reports or disputes shown.")
 
 
 class ConversationReported(_MessagingEvent):

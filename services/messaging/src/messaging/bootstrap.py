@@ -1,24 +1,55 @@
-"""Composition root of the messaging service: settings, projections, consumers, host."""
+"""Composition root of the messaging service: settings, scanner, projections, consumers, host."""
 
 from __future__ import annotations
 
+import asyncio
+
 from kernel.projections import table_migration
-from kernel.service import ServiceHost
+from kernel.service import Runtime, ServiceHost
 from messaging.adapters.projections import PROJECTIONS
 from messaging.config import MessagingSettings
+from messaging.domain.errors import MessagingError
+from messaging.entrypoints import http, staff_http
 from messaging.entrypoints.consumers import consumers
+from messaging.scanning.api import Scanner
+from messaging.service_layer import expiry
+from messaging.service_layer.context import Context
 
 SERVICE = "messaging"
 """The service's name: its PostgreSQL schema and topic prefix."""
 
 
-def build(settings: MessagingSettings | None = None) -> ServiceHost:
+def default_scanner() -> Scanner:
+    """The scanner engines (``messaging.scanning.default_scanner``, MSG-2)."""
+    from messaging import scanning
+
+    make = getattr(scanning, "default_scanner", None)
+    if make is None:
+        raise RuntimeError("messaging.scanning.default_scanner is not available yet")
+    scanner: Scanner = make()
+    return scanner
+
+
+def build(settings: MessagingSettings | None = None, scanner: Scanner | None = None
+          ) -> ServiceHost:
     """The messaging service, ready to ``serve()`` or to run in-process in tests.
 
     Args:
         settings: Its settings; read from the environment when omitted.
+        scanner: The message scanner; the scanner engines when omitted.
     """
-    return ServiceHost(
-        SERVICE, settings or MessagingSettings(), consumers=consumers(),
-        migrate=table_migration(PROJECTIONS),
+    s = settings or MessagingSettings()
+
+    async def on_start(rt: Runtime) -> None:
+        ctx = Context(rt.pool, rt.store, rt.keys, rt.index, scanner or default_scanner(), s)
+        rt.extra["ctx"] = ctx
+        rt.extra["expiry"] = asyncio.create_task(expiry.run(ctx, lambda: rt.relay.stopping),
+                                                 name="messaging-expiry")
+
+    host = ServiceHost(
+        SERVICE, s, routers=[http.router, staff_http.router], consumers=consumers(),
+        migrate=table_migration(PROJECTIONS), on_start=on_start,
     )
+    host.app.add_exception_handler(MessagingError, http.domain_error)
+
+    return host
