@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
+from kernel.logs import get_logger
 from kernel.projections import table_migration
 from kernel.service import Runtime, ServiceHost
 from messaging.adapters.projections import PROJECTIONS
@@ -11,21 +13,38 @@ from messaging.config import MessagingSettings
 from messaging.domain.errors import MessagingError
 from messaging.entrypoints import http, staff_http
 from messaging.entrypoints.consumers import consumers
-from messaging.scanning.api import Scanner
+from messaging.scanning.api import Attachment, Scanner, Verdict
 from messaging.service_layer import expiry
 from messaging.service_layer.context import Context
+
+log = get_logger(__name__)
 
 SERVICE = "messaging"
 """The service's name: its PostgreSQL schema and topic prefix."""
 
 
+class HoldEverything:
+    """Fails closed while no scanner engine is installed: every message waits for review.
+
+    Nothing unscanned ever reaches a recipient (MSG-2); trust and safety decide instead.
+    """
+
+    def scan(self, body: str, attachments: Sequence[Attachment] = ()) -> Verdict:
+        """Quarantine, without a detector's reason (none has looked)."""
+        return Verdict("quarantined")
+
+
 def default_scanner() -> Scanner:
-    """The scanner engines (``messaging.scanning.default_scanner``, MSG-2)."""
+    """The scanner engines (``messaging.scanning.default_scanner``, MSG-2).
+
+    Where they are not installed, :class:`HoldEverything`, said loudly in the log.
+    """
     from messaging import scanning
 
     make = getattr(scanning, "default_scanner", None)
     if make is None:
-        raise RuntimeError("messaging.scanning.default_scanner is not available yet")
+        log.error("messaging.scanner_missing", fallback="quarantine every message")
+        return HoldEverything()
     scanner: Scanner = make()
     return scanner
 

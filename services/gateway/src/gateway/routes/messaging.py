@@ -148,7 +148,7 @@ async def post_message(conversation_id: ConversationId, body: MessageRequest,
 @router.get("/v1/conversations/{conversation_id}/messages", responses={401: ERR, 404: ERR})
 async def list_messages(
     conversation_id: ConversationId, session: CurrentSession, ups: Ups,
-    cursor: Annotated[int, Query(ge=0, description="next_cursor of a page.")] = 0,
+    cursor: Annotated[int, Query(ge=0, le=2**62, description="next_cursor of a page.")] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Response:
     """`{items: [{message_id, sender_id, verdict, body, posted_at, ...}], next_cursor}`.

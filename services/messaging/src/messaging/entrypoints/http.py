@@ -120,7 +120,7 @@ async def post(conversation_id: str, body: NewMessage, account: Account, ctx: Ct
 
 @router.get("/conversations/{conversation_id}/messages")
 async def messages(conversation_id: str, account: Account, ctx: Ctx,
-                   cursor: Annotated[int, Query(ge=0)] = 0,
+                   cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
                    limit: Annotated[int, Query(ge=1, le=100)] = 50) -> dict[str, Any]:
     """A page of messages, oldest first (MSG-1); participants only (others 404)."""
     return await conversations.messages(account, conversation_id, cursor, limit, ctx)
