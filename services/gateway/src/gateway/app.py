@@ -24,7 +24,7 @@ from kernel.telemetry import FASTAPI_TELEMETRY, TraceMiddleware, setup_tracing
 
 log = get_logger(__name__)
 
-ROUTE_MODULES = ("members", "privacy", "staff", "consent", "listings")
+ROUTE_MODULES = ("members", "privacy", "staff", "consent", "listings", "messaging")
 """Route modules under ``gateway.routes``, each exposing ``router``."""
 
 

@@ -14,3 +14,18 @@ class MessagingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MESSAGING_")
 
     http_port: int = Field(8104, description="Internal API port (loopback only).")
+    messages_per_minute: int = Field(
+        20, ge=10, description="Per-sender message limit; API.md: never below 10 a minute.")
+    body_retention_days: int = Field(
+        90, ge=1, description="Retention of message bodies (data register, RET-1): a month's "
+        "bodies become unreadable once this many days have passed since the month ended.")
+    expiry_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often the expiry of message bodies runs (MSG-3).")
+    reports_per_hour: int = Field(
+        10, ge=1, description="Abuse/vulnerability reports accepted per source an hour (SEC-5).")
+    same_text_recipients: int = Field(
+        5, ge=2, description="One text to this many recipients within an hour is a signal.")
+    new_conversations: int = Field(
+        10, ge=2, description="This many new conversations within 10 minutes is a signal.")
+    blocked_domain_repeats: int = Field(
+        3, ge=2, description="A blocked link domain sent this many times a day is a signal.")

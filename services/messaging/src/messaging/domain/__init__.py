@@ -1,0 +1,1 @@
+"""The messaging service's rules: pure, no I/O, no clock."""
