@@ -47,7 +47,7 @@ def test_ops_1_queue_deadlines_actions_and_rates_are_folded_from_the_log() -> No
     f.fold("retention.events.v1", ms - 300, _env("retention.SubjectKeyShredded",
                                                  {"request_id": "r-done"}, now))
     f.fold("messaging.events.v1", ms - 200, _env("messaging.MessageScanned",
-                                                 {"verdict": "quarantined"}, now))
+                                                 {"outcome": "quarantined"}, now))
     f.fold("consent.events.v1", ms - 100, _env("consent.ConsentDecisionRecorded",
                                                {"action": "sealed"}, now))
     f.fold("accounts.dead-letter.v1", ms - 100, b"not json")

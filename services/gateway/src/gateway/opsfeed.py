@@ -94,9 +94,8 @@ class LogFigures:
             self.consent_decisions += 1
         if event_type.startswith("retention.") and event_type != "retention.PrivacyRequestReceived":
             self.retention_actions[event_type.split(".", 1)[1]] += 1
-        verdict = payload.get("verdict")
-        if isinstance(verdict, str) and verdict in VERDICTS:
-            self.verdicts[verdict] += 1
+        elif event_type == "messaging.MessageScanned" and payload.get("outcome") in VERDICTS:
+            self.verdicts[str(payload["outcome"])] += 1
 
     def prune(self, now_s: int) -> None:
         """Forget per-second counts older than the window."""
