@@ -1,11 +1,12 @@
-"""The auditors' command line (AUD-1, AUD-2): ``marketplace-audit replay|events|verify``.
+"""The auditors' command line (AUD-1, AUD-2): ``marketplace-audit replay|events|verify|seal``.
 
 Each command reads every ``*.events.v1`` topic from the beginning and checks every hash
 chain. ``replay [--subject ID] [--until T]`` decrypts with the key store and prints the
 reconstructed state of every aggregate as JSON; ``events [--after-position N] [--since T]
 [--type T]...`` prints the selected events as JSON lines (metadata and the decrypted
 payload); an erased subject's personal fields read "erased". ``verify`` exits 1 on any
-break. Progress and warnings go to standard error. Settings come from the ``MARKET_*``
+break, including a stream that ends before the head ``seal`` signed (retention.heads).
+Progress and warnings go to standard error. Settings come from the ``MARKET_*``
 environment; root secrets not set there are read from the embedded stack's
 ``<data dir>/secrets.env`` (``--data-dir``, default ``$MARKET_DATA_DIR`` or ``.stack``), so
 the command works from the project's root beside a running ``make run``.
@@ -32,8 +33,10 @@ from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 from kernel.keystore import PostgresKeyStore
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
+from retention.adapters.sealed_heads import load_heads, publish_heads, read_heads, store_heads
 from retention.adapters.store_log import read_event_stores, stored_hashes
 from retention.bootstrap import load_contracts
+from retention.heads import check_sealed, heads_key, newest, seal
 from retention.service_layer.replay import (
     EventQuery,
     LogEvent,
@@ -186,6 +189,7 @@ async def verify_all(src: str = "auto") -> int:
             log = await _from_kafka()
         except (KafkaError, OSError):
             _progress("warning: the broker is unreachable; checking the event stores only")
+    breaks += await _sealed(stores, log, pending)
     if log is not None:
         sources.insert(0, "kafka")
         breaks += [{**b, "source": "kafka"} for b in log.breaks]
@@ -194,6 +198,60 @@ async def verify_all(src: str = "auto") -> int:
                       "have not published yet")
         breaks += [{**b, "source": "heads"} for b in await _heads(log, stores, pending)]
     return _verified(sources, stores, breaks, log.duplicates if log else 0)
+
+
+async def seal_heads() -> int:
+    """Sign the head of every unbroken stream of the event stores and keep the seals in
+    PostgreSQL and on the heads topic (AUD-2); 1 if a broken stream was left unsealed."""
+    stores, _ = await _from_stores()
+    key = heads_key(SecretsSettings().index_key_bytes())
+    broken = sorted({(b["producer"], b["stream_id"]) for b in stores.breaks})
+    now = datetime.now(UTC).isoformat()
+    heads = [seal(key, producer, stream, chain[-1].version, chain[-1].hash, now)
+             for (producer, stream), chain in sorted(stores.streams.items())
+             if chain and (producer, stream) not in set(broken)]
+    await store_heads(PostgresSettings().dsn(), heads)
+    published = True
+    try:
+        await publish_heads(KafkaSettings().bootstrap, heads)
+    except (KafkaError, OSError):
+        published = False
+        _progress("warning: the broker is unreachable: the seals are kept in PostgreSQL only")
+    report = {"sealed": len(heads), "sealed_at": now, "published": published,
+              "unsealed_broken_streams": [{"producer": p, "stream_id": s} for p, s in broken]}
+    sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+    return EXIT_BROKEN if broken else EXIT_OK
+
+
+async def _sealed(stores: Verification, log: Verification | None,
+                  pending: set[str]) -> list[dict[str, Any]]:
+    """Streams that end before, or differ at, their sealed head, in the stores and in the
+    log; seals whose signature fails. Needs the root secrets (the sealing key)."""
+    try:
+        key = heads_key(SecretsSettings().index_key_bytes())
+    except ValidationError:
+        _progress("warning: no root secrets: sealed heads not checked")
+        return []
+    heads = await load_heads(PostgresSettings().dsn())
+    if log is not None:
+        on_topic, malformed = await read_heads(KafkaSettings().bootstrap)
+        heads += on_topic
+        if malformed:
+            _progress(f"warning: {malformed} record(s) on the heads topic are not seals")
+    best, forged = newest(key, heads)
+    _progress(f"{len(best)} sealed head(s) checked")
+    found = [{"producer": h.producer, "stream_id": h.stream_id, "version": h.version,
+              "reason": "a sealed head whose signature does not verify (forged)",
+              "source": "seal"} for h in forged]
+    found += [{**b, "source": "seal"}
+              for b in check_sealed(stores.streams, best, "the event store")]
+    if log is not None:
+        waiting = {k for k, h in best.items() for ev in stores.streams.get(k, [])
+                   if ev.version >= h.version and ev.event_id in pending}
+        found += [{**b, "source": "seal"} for b in check_sealed(
+            log.streams, {k: h for k, h in best.items() if k not in waiting}, "the Kafka log")]
+    return found
 
 
 def _verified(sources: list[str], checked: Verification, breaks: list[dict[str, Any]],
@@ -247,7 +305,10 @@ def parser() -> argparse.ArgumentParser:
                     help="only this event type (repeatable), e.g. accounts.AccountRegistered")
     ev.add_argument("--producer", help="only the events of this service")
     ev.add_argument("--subject", help="only events about this data subject")
-    sub.add_parser("verify", help="check every hash chain; exit 1 on a break (AUD-2)")
+    sub.add_parser("verify", help="check every hash chain and sealed head; exit 1 on a "
+                   "break (AUD-2)")
+    sub.add_parser("seal", help="sign every stream's head (version and hash) and keep it in "
+                   "PostgreSQL and on Kafka, so that verify finds a cut tail (AUD-2)")
     return p
 
 
@@ -270,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``marketplace-audit``; returns (and exits with) the exit code."""
     args = parser().parse_args(argv)
     load_stack_secrets(Path(args.data_dir))
-    if args.command in ("replay", "events"):
+    if args.command in ("replay", "events", "seal"):
         try:
             SecretsSettings()
         except ValidationError as exc:
@@ -289,6 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = asyncio.run(events(EventQuery(
                 args.after_position, args.since, args.until, frozenset(args.types),
                 args.producer, args.subject), args.source))
+        elif args.command == "seal":
+            code = asyncio.run(seal_heads())
         else:
             code = asyncio.run(verify_all(args.source))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
