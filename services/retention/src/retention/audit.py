@@ -35,6 +35,7 @@ from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
 from retention.adapters.sealed_heads import load_heads, publish_heads, read_heads, store_heads
 from retention.adapters.store_log import read_event_stores, stored_hashes
+from retention.audit_progress import Reporter, pick_mode
 from retention.bootstrap import load_contracts
 from retention.heads import check_sealed, heads_key, newest, seal
 from retention.service_layer.replay import (
@@ -51,8 +52,16 @@ from retention.service_layer.replay import (
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
 
 
+class _Out:
+    report = Reporter()
+
+
 def _progress(message: str) -> None:
-    print(f"marketplace-audit: {message}", file=sys.stderr, flush=True)
+    _Out.report.say(message)
+
+
+def _count(done: int, total: int | None) -> None:
+    _Out.report.count("reading the Kafka log", done, total)
 
 
 def _checked(records: Sequence[tuple[str, bytes | None]], where: str,
@@ -76,7 +85,7 @@ def _checked(records: Sequence[tuple[str, bytes | None]], where: str,
 
 async def _from_kafka() -> Verification:
     started = time.perf_counter()
-    return _checked(await read_event_topics(KafkaSettings().bootstrap, _progress),
+    return _checked(await read_event_topics(KafkaSettings().bootstrap, _progress, _count),
                     "the Kafka log", started)
 
 
@@ -151,12 +160,12 @@ async def replay(subject: str | None, until: datetime | None, with_events: bool,
     sys.stdout.flush()
     if checked.breaks:
         _progress("warning: the log has hash-chain breaks (see verification.breaks)")
+    _Out.report.finish("replay", checked.events)
     return EXIT_OK
 
 
 async def events(query: EventQuery, src: str = "auto") -> int:
     """Print the selected events as JSON lines, oldest first per producer (AUD-1)."""
-    started = time.perf_counter()
     checked, _ = await _load_log(src)
     picked = select(checked, query)
     needed = {ev.subject_id for ev in picked if ev.subject_id and ev.has_tokens()}
@@ -165,9 +174,8 @@ async def events(query: EventQuery, src: str = "auto") -> int:
     for ev in picked:
         out.write(orjson.dumps(event_record(ev, keys)) + b"\n")
     sys.stdout.flush()
-    seconds = time.perf_counter() - started
-    _progress(f"{len(picked)} event(s) selected of {checked.events} in {seconds:.1f}s "
-              f"({checked.events / max(seconds, 1e-9):,.0f} events/s)")
+    _progress(f"{len(picked)} event(s) selected of {checked.events}")
+    _Out.report.finish("events", checked.events)
     return EXIT_OK
 
 
@@ -221,6 +229,7 @@ async def seal_heads() -> int:
               "unsealed_broken_streams": [{"producer": p, "stream_id": s} for p, s in broken]}
     sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
+    _Out.report.finish("seal", stores.events)
     return EXIT_BROKEN if broken else EXIT_OK
 
 
@@ -258,6 +267,7 @@ def _verified(sources: list[str], checked: Verification, breaks: list[dict[str, 
               duplicates: int) -> int:
     report = {"sources": sources, "streams": len(checked.streams), "events": checked.events,
               "duplicates": duplicates, "breaks": breaks, "ok": not breaks}
+    _Out.report.finish("verify", checked.events)
     sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
     return EXIT_BROKEN if breaks else EXIT_OK
@@ -288,6 +298,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="marketplace-audit", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=os.environ.get("MARKET_DATA_DIR", ".stack"),
                    help="the embedded stack's data directory, for its secrets.env")
+    p.add_argument("--json", action="store_true",
+                   help="progress and the closing throughput as JSON lines on standard "
+                        "error, for machines (default: a progress bar on a terminal)")
     p.add_argument("--source", choices=("auto", "kafka", "stores"), default="auto",
                    help="replay/events: the Kafka log, the event stores, or auto (Kafka; "
                         "the stores when the broker is unreachable or lost its data); "
@@ -330,6 +343,7 @@ def load_stack_secrets(data_dir: Path) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``marketplace-audit``; returns (and exits with) the exit code."""
     args = parser().parse_args(argv)
+    _Out.report = Reporter(pick_mode(args.json))
     load_stack_secrets(Path(args.data_dir))
     if args.command in ("replay", "events", "seal"):
         try:
