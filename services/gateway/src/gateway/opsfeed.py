@@ -66,7 +66,10 @@ class LogFigures:
     def fold(self, topic: str, timestamp_ms: int, value: bytes | None) -> None:
         """Count one record of ``topic`` produced at ``timestamp_ms``."""
         second = timestamp_ms // 1000
-        self.per_second.setdefault(topic, Counter())[second] += 1
+        counts = self.per_second.setdefault(topic, Counter())
+        counts[second] += 1
+        if len(counts) > 4 * WINDOW:  # nobody polled for a while: forget the old seconds
+            self.prune(second)
         self.totals[topic] += 1
         if topic.endswith(".dead-letter.v1"):
             self.dead_letters[topic.split(".", 1)[0]] += 1
