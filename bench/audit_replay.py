@@ -21,8 +21,13 @@ from bench.pipeline import fill, processed
 from kernel.settings import KafkaSettings
 from retention import audit
 from retention.adapters.kafka_log import read_event_topics
+from retention.audit_parallel import default_workers
 from retention.bootstrap import load_contracts
 from retention.service_layer.replay import reconstruct
+
+WORKERS = int(os.environ.get("AUDIT_WORKERS", default_workers()))
+"""Processes the replay reads the log's partitions with (``marketplace-audit replay``'s
+default: one per core, at most 4)."""
 
 
 async def prepare() -> int:
@@ -37,7 +42,7 @@ def timed_replay() -> float:
     start = time.perf_counter()
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
             contextlib.redirect_stderr(io.StringIO()):
-        code = asyncio.run(audit.replay(None, None, False))
+        code = audit.replay_command(None, None, False, "auto", WORKERS)
     if code != 0:
         raise SystemExit(f"replay exited {code}")
     return time.perf_counter() - start
@@ -80,11 +85,12 @@ def main() -> None:
         split = asyncio.run(phases())
     rate = events / median(times)
     raw_rate = raw[0][0] / median([s for _, s in raw])
-    report(f"audit replay, {events:,} events, decrypt + verify", rate, "events/s",
+    report(f"audit replay, {events:,} events, decrypt + verify, {WORKERS} proc.", rate,
+           "events/s",
            ">= 100,000", rate >= 100_000)
     report(f"raw aiokafka consume of the same topics, {raw[0][0]:,} records", raw_rate,
            "records/s", "(reference)", True)
-    print("  replay steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in split.items()),
+    print("  steps in one process: " + ", ".join(f"{k} {v:.2f}s" for k, v in split.items()),
           flush=True)
 
 
