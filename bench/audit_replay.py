@@ -21,13 +21,11 @@ from bench.pipeline import fill, processed
 from kernel.settings import KafkaSettings
 from retention import audit
 from retention.adapters.kafka_log import read_event_topics
-from retention.audit_parallel import default_workers
 from retention.bootstrap import load_contracts
 from retention.service_layer.replay import reconstruct
 
-WORKERS = int(os.environ.get("AUDIT_WORKERS", default_workers()))
-"""Processes the replay reads the log's partitions with (``marketplace-audit replay``'s
-default: one per core, at most 4)."""
+WORKERS = int(os.environ.get("AUDIT_WORKERS", "1"))
+"""Processes the replay reads the log's partitions with (``replay --workers``)."""
 
 
 async def prepare() -> int:

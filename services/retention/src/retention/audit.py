@@ -35,7 +35,7 @@ from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
 from retention.adapters.sealed_heads import load_heads, publish_heads, read_heads, store_heads
 from retention.adapters.store_log import read_event_stores, stored_hashes
-from retention.audit_parallel import default_workers, replay_parallel
+from retention.audit_parallel import replay_parallel
 from retention.audit_progress import Reporter, pick_mode
 from retention.bootstrap import load_contracts
 from retention.heads import check_sealed, heads_key, newest, seal
@@ -336,9 +336,9 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--subject", help="only events about this data subject")
     rp.add_argument("--until", type=_instant, help="state as of this ISO-8601 instant")
     rp.add_argument("--state-only", action="store_true", help="omit each stream's history")
-    rp.add_argument("--workers", type=int, default=default_workers(),
-                    help="processes reading the Kafka log's partitions in parallel "
-                         "(default: one per core, at most 4; 1: this process only)")
+    rp.add_argument("--workers", type=int, default=1,
+                    help="processes reading the Kafka log's partitions in parallel, each "
+                         "verifying and decrypting its share (default 1: this process)")
     ev = sub.add_parser("events", help="the events an auditor follows, as JSON lines (AUD-1)")
     ev.add_argument("--after-position", type=int, help="only past this global position")
     ev.add_argument("--since", type=_instant, help="only at or after this ISO-8601 instant")
