@@ -234,16 +234,20 @@ async def verify_all(src: str = "auto") -> int:
     return _verified(sources, stores, breaks, log.duplicates if log else 0)
 
 
-async def seal_heads() -> int:
-    """Sign the head of every unbroken stream of the event stores and keep the seals in
-    PostgreSQL and on the heads topic (AUD-2); 1 if a broken stream was left unsealed."""
+async def seal_heads(producer: str | None = None) -> int:
+    """Sign the head of every unbroken stream of the event stores (of ``producer`` only, if
+    given) and keep the seals in PostgreSQL and on the heads topic (AUD-2); 1 if a broken
+    stream was left unsealed."""
     stores, _ = await _from_stores()
+    if producer is not None:
+        stores.streams = {k: v for k, v in stores.streams.items() if k[0] == producer}
+        stores.breaks = [b for b in stores.breaks if b["producer"] == producer]
     key = heads_key(SecretsSettings().index_key_bytes())
     broken = sorted({(b["producer"], b["stream_id"]) for b in stores.breaks})
     now = datetime.now(UTC).isoformat()
-    heads = [seal(key, producer, stream, chain[-1].version, chain[-1].hash, now)
-             for (producer, stream), chain in sorted(stores.streams.items())
-             if chain and (producer, stream) not in set(broken)]
+    heads = [seal(key, owner, stream, chain[-1].version, chain[-1].hash, now)
+             for (owner, stream), chain in sorted(stores.streams.items())
+             if chain and (owner, stream) not in set(broken)]
     await store_heads(PostgresSettings().dsn(), heads)
     published = True
     try:
@@ -349,8 +353,9 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--subject", help="only events about this data subject")
     sub.add_parser("verify", help="check every hash chain and sealed head; exit 1 on a "
                    "break (AUD-2)")
-    sub.add_parser("seal", help="sign every stream's head (version and hash) and keep it in "
-                   "PostgreSQL and on Kafka, so that verify finds a cut tail (AUD-2)")
+    se = sub.add_parser("seal", help="sign every stream's head (version and hash) and keep "
+                        "it in PostgreSQL and on Kafka, so that verify finds a cut tail (AUD-2)")
+    se.add_argument("--producer", help="only the streams of this service")
     return p
 
 
@@ -394,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.after_position, args.since, args.until, frozenset(args.types),
                 args.producer, args.subject), args.source))
         elif args.command == "seal":
-            code = asyncio.run(seal_heads())
+            code = asyncio.run(seal_heads(args.producer))
         else:
             code = asyncio.run(verify_all(args.source))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

@@ -6,6 +6,7 @@ record per stream key. The verifier reads both (see :mod:`retention.heads`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import asyncpg
@@ -13,7 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from contracts.topics import STREAM_HEADS_TOPIC, TOPICS
+from contracts.topics import STREAM_HEADS_TOPIC, TopicSpec
 from kernel.relay import ensure_topics
 from retention.heads import SealedHead
 
@@ -63,23 +64,31 @@ async def load_heads(dsn: str) -> list[SealedHead]:
         await conn.close()
 
 
+def heads_topic() -> str:
+    """The heads topic: ``MARKET_AUDIT_HEADS_TOPIC`` if set (seals of one platform kept
+    apart from another's on a shared broker), ``platform.stream-heads.v1`` otherwise."""
+    return os.environ.get("MARKET_AUDIT_HEADS_TOPIC") or STREAM_HEADS_TOPIC
+
+
 def _key(head: SealedHead) -> bytes:
     return f"{head.producer}\x1f{head.stream_id}".encode()
 
 
 async def publish_heads(bootstrap: str, heads: Sequence[SealedHead]) -> None:
     """Publish each seal to the heads topic, keyed by stream (acks from every replica)."""
+    topic = heads_topic()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="marketplace-audit")
     await admin.start()
     try:
-        await ensure_topics(admin, [t for t in TOPICS if t.name == STREAM_HEADS_TOPIC])
+        await ensure_topics(admin, [TopicSpec(topic, partitions=1,
+                                              config={"cleanup.policy": "compact"})])
     finally:
         await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
                                 client_id="marketplace-audit", linger_ms=5)
     await producer.start()
     try:
-        futures = [await producer.send(STREAM_HEADS_TOPIC, orjson.dumps(h.as_json()),
+        futures = [await producer.send(topic, orjson.dumps(h.as_json()),
                                        key=_key(h)) for h in heads]
         for fut in futures:
             await fut
@@ -93,12 +102,13 @@ async def read_heads(bootstrap: str) -> tuple[list[SealedHead], int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 client_id="marketplace-audit")
+    topic = heads_topic()
     await consumer.start()
     try:
-        if STREAM_HEADS_TOPIC not in await consumer.topics():
+        if topic not in await consumer.topics():
             return [], 0
-        parts = [TopicPartition(STREAM_HEADS_TOPIC, p)
-                 for p in sorted(consumer.partitions_for_topic(STREAM_HEADS_TOPIC) or ())]
+        parts = [TopicPartition(topic, p)
+                 for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         heads: list[SealedHead] = []
