@@ -226,3 +226,14 @@ async def test_ops_1_off_the_embedded_default_only_the_ops_role_reads_the_figure
         with pytest.raises(ApiError) as err:
             await require_ops(request, open_=False)
         assert (err.value.status, err.value.code) == (403, "forbidden")
+
+
+@pytest.mark.unit
+def test_ops_1_records_are_counted_by_their_header_without_parsing_the_payload() -> None:
+    f = LogFigures()
+    f.fold("consent.events.v1", 1000, b"not even json", "consent.ConsentDecisionRecorded")
+    f.fold("retention.events.v1", 1000, b"not even json", "retention.SubjectKeyShredded")
+    f.fold("accounts.events.v1", 1000, b"not even json", "accounts.AccountRegistered")
+    snap = f.snapshot()
+    assert snap["consent_decisions_logged"] == 1
+    assert snap["retention_actions"] == {"SubjectKeyShredded": 1}
