@@ -6,7 +6,7 @@ the platform's domain and a list of banks and services (``data/brands.json``):
 
 - an internationalised (``xn--``) label whose confusable skeleton equals a brand;
 - a skeleton equal to a brand's after homoglyph folding (``rab0bank``, ``paypa1``);
-- a small edit distance (Damerau–Levenshtein) to a brand's label;
+- a small edit distance (Damerau-Levenshtein) to a brand's label;
 - the brand's name as a token of another domain (``mijn-ing-verificatie.nl``) or as a
   subdomain label of another domain (``ing.nl.secure-login.co``).
 
@@ -16,10 +16,10 @@ links beside a request. Reasons carry the registrable domain as indicator, never
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import idna
 import tldextract
@@ -27,19 +27,11 @@ import tldextract
 from messaging.scanning.api import Reason
 from messaging.scanning.text import compile_all, fold, hosts, is_ip, load_json
 
-CONFUSABLES = {
-    "0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
-    "!": "i", "|": "l", "$": "s", "@": "a",
-    # Cyrillic
-    "а": "a", "в": "b", "с": "c", "ԁ": "d", "е": "e", "һ": "h", "і": "i", "ј": "j",
-    "к": "k", "ӏ": "l", "м": "m", "н": "h", "о": "o", "р": "p", "ԛ": "q", "г": "r",
-    "ѕ": "s", "т": "t", "υ": "u", "ѵ": "v", "ԝ": "w", "х": "x", "у": "y", "ь": "b",
-    "ɡ": "g", "ı": "i", "ɩ": "i", "ℓ": "l",
-    # Greek
-    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-    "ρ": "p", "τ": "t", "χ": "x", "ω": "w", "γ": "y",
-}
+CONFUSABLES: dict[str, str] = load_json("confusables.json")["map"]
 """Characters that render like a Latin letter (Unicode TR39 confusables, the common set)."""
+
+CACHE_SIZE = 4096
+"""Hosts whose lookalike verdict is remembered (links repeat across messages)."""
 
 MULTI = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("ii", "u"))
 """Letter pairs read as one letter."""
@@ -55,7 +47,7 @@ def skeleton(label: str) -> str:
 
 
 def distance(a: str, b: str, limit: int) -> int:
-    """Optimal-string-alignment (Damerau–Levenshtein) distance, capped at ``limit + 1``."""
+    """Optimal-string-alignment (Damerau-Levenshtein) distance, capped at ``limit + 1``."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
     prev2: list[int] = []
@@ -98,7 +90,7 @@ class PhishingScanner:
     """Lookalike domains of the platform and of banks, and credential requests."""
 
     def __init__(self, platform_domain: str, brands: Iterable[tuple[str, str]] | None = None,
-                 rules: dict[str, object] | None = None) -> None:
+                 rules: dict[str, Any] | None = None) -> None:
         self._extract = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(),
                                               fallback_to_snapshot=True)
         data = rules if rules is not None else load_json("phishing.json")
@@ -111,23 +103,31 @@ class PhishingScanner:
             label = self._extract(domain).domain
             self._brands.append(Brand(domain, label, name.replace("-", ""), skeleton(label)))
         self._legit = {b.domain for b in self._brands}
-        self.weak = float(data["weak_score"])  # type: ignore[arg-type]
-        self.strong = float(data["strong_score"])  # type: ignore[arg-type]
+        self.weak = float(data["weak_score"])
+        self.strong = float(data["strong_score"])
         grouped: dict[str, list[tuple[float, str]]] = {}
-        for r in data["requests"]:  # type: ignore[attr-defined]
+        for r in data["requests"]:
             grouped.setdefault(r["code"], []).append((float(r["weight"]), r["pattern"]))
         self._requests = [Request(code, max(w for w, _ in items),
                                   compile_all([p for _, p in items]))
                           for code, items in grouped.items()]
-        self._shorteners = frozenset(data["shorteners"])  # type: ignore[call-overload]
+        self._cache: dict[str, tuple[str, str, float] | None] = {}
+        self._shorteners = frozenset(data["shorteners"])
 
     def _registrable(self, host: str) -> str:
         parts = self._extract(host)
         return parts.top_domain_under_public_suffix or parts.domain or host
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one scanner per process
     def lookalike(self, host: str) -> tuple[str, str, float] | None:
         """``(rule code, registrable domain, score)`` when a host imitates a brand."""
+        if host in self._cache:
+            return self._cache[host]
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        found = self._cache[host] = self._lookalike(host)
+        return found
+
+    def _lookalike(self, host: str) -> tuple[str, str, float] | None:
         parts = self._extract(host)
         registrable = parts.top_domain_under_public_suffix or host
         if registrable in self._legit or not parts.suffix:
@@ -191,13 +191,13 @@ class PhishingScanner:
             if r.pattern.search(folded):
                 request_score += r.weight
                 reasons.append(Reason("phishing", r.code, r.weight))
-        if suspicious_link and request_score:
+        if suspicious_link and request_score > 0:
             reasons.append(Reason("phishing", "obscured_link", 0.2))
             request_score += 0.2
-        if link_score and request_score:
+        if link_score and request_score > 0:
             score = link_score + request_score
         elif link_score:
             score = link_score * 0.8
         else:
-            score = request_score * (1.0 if link_hosts else 0.8)
+            score = max(0.0, request_score)
         return reasons, round(score, 3)

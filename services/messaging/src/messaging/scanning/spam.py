@@ -8,6 +8,7 @@ honest. Features are folded word unigrams and bigrams; Laplace smoothing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -24,7 +25,7 @@ WORD = re.compile(r"[a-z0-9€$]+(?:['-][a-z0-9]+)*")
 def features(text: str) -> list[str]:
     """Unigrams and bigrams of the folded text; links reduced to a ``<link>`` token."""
     words = WORD.findall(fold(re.sub(r"https?://\S+|www\.\S+", " linktoken ", text)))
-    return words + [f"{a}_{b}" for a, b in zip(words, words[1:], strict=False)]
+    return words + [f"{a}_{b}" for a, b in itertools.pairwise(words)]
 
 
 class NaiveBayes:

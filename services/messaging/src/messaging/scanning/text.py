@@ -34,7 +34,7 @@ def hosts(body: str) -> list[str]:
         link = re.sub(r"^(?:https?|hxxps?)://", "", link, flags=re.IGNORECASE)
         host = re.split(r"[/?#\\]", link, maxsplit=1)[0]
         host = host.rsplit("@", 1)[-1].split(":", 1)[0].strip(".").lower()
-        if "." in host and not host.replace(".", "").isdigit() or _is_ip(host):
+        if ("." in host and not host.replace(".", "").isdigit()) or _is_ip(host):
             found.append(host)
     return found
 
