@@ -177,6 +177,22 @@ def test_msg2_composite_takes_the_most_severe_outcome(scanner: Scanner) -> None:
     assert scanner.scan("Je wordt zwart betaald.").outcome == "quarantined"
 
 
+def test_msg2_oversized_bodies_are_held_and_attachments_still_scanned(scanner: Scanner) -> None:
+    long = "Offerte schilderwerk. " * 1_000
+    v = scanner.scan(long)
+    assert v.outcome == "quarantined"
+    assert [r.code for r in v.reasons] == ["oversized_body"]
+    assert scanner.scan(long, [Attachment("x.pdf", eicar())]).outcome == "blocked"
+
+
+def test_msg2_link_extraction_is_linear_on_hostile_text() -> None:
+    from messaging.scanning.text import hosts
+
+    assert hosts("x." * 10_000) == []  # the old backtracking pattern took minutes here
+    assert hosts("mail jan@klusmarkt.nl of zie http://u@evil.com:80/x (rabo-veilig.nl)") == [
+        "evil.com", "rabo-veilig.nl"]
+
+
 # --- the corpus meets the targets (quality, not timing) ------------------------------------
 
 def test_msg2_corpus_meets_the_quality_targets(scanner: Scanner) -> None:

@@ -2,8 +2,9 @@
 
 Policy: malware → blocked (a ``quarantine``-severity rule, e.g. an encrypted archive,
 → quarantined); phishing score ≥ strong → blocked, ≥ weak → quarantined; spam →
-quarantined; prohibited → blocked or quarantined by the entry's severity. The most
-severe outcome wins; every objecting detector's reasons are kept.
+quarantined (so is a body over ``MAX_TEXT`` characters); prohibited → blocked or
+quarantined by the entry's severity. The most severe outcome wins; every objecting
+detector's reasons are kept.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from messaging.scanning.malware import MalwareScanner
 from messaging.scanning.phishing import PhishingScanner
 from messaging.scanning.prohibited import ProhibitedScanner
 from messaging.scanning.spam import SpamScanner
+
+MAX_TEXT = 20_000
+"""Characters of body the text detectors read. A longer body (no job-marketplace message
+needs one) is quarantined for review unread by them, which keeps a scan's time bounded."""
 
 RANK: dict[Outcome, int] = {"delivered": 0, "quarantined": 1, "blocked": 2}
 
@@ -44,6 +49,10 @@ class CompositeScanner:
             if found:
                 reasons += found
                 escalate("blocked" if any(r.score == 1.0 for r in found) else "quarantined")
+        if len(body) > MAX_TEXT:
+            reasons.append(Reason("spam", "oversized_body", float(len(body))))
+            escalate("quarantined")
+            return Verdict(outcome, tuple(reasons))
         phish, score = self.phishing.scan(body)
         if score >= self.phishing.weak:
             reasons.append(Reason("phishing", "phishing_score", score))
