@@ -117,6 +117,15 @@ def test_msg2_public_suffix_list_is_the_shipped_snapshot(
     assert reasons[0].indicators == ("account-check.co.uk",)
 
 
+def test_msg2_platform_domain_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESSAGING_SCANNER_PLATFORM_DOMAIN", "werkhuis.nl")
+    own = default_scanner()
+    assert own.scan("Zie https://www.werkhuis.nl/opdracht/3").outcome == "delivered"
+    held = own.scan("Zie https://werkhu1s.nl/opdracht/3")
+    assert held.outcome == "quarantined"
+    assert any(r.indicators == ("werkhu1s.nl",) for r in held.reasons)
+
+
 def test_msg2_phishing_outcomes_strong_blocked_weak_quarantined(scanner: Scanner) -> None:
     strong = scanner.scan("Log in via deze link https://rab0bank.nl en vul je pincode in.")
     assert strong.outcome == "blocked"
