@@ -7,6 +7,7 @@ double behind the ``Scanner`` protocol (the engines have their own tests, MSG-2)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -363,3 +364,32 @@ async def test_erased_members_messages_read_as_erased_for_the_other(msg: Messagi
     assert not await pool.fetchval(
         "SELECT count(*) FROM messaging.messages WHERE sender_id = $1 "
         "AND body_token IS NOT NULL", writer.account_id)
+
+
+async def test_bad_input_answers_422_naming_the_field_never_the_value(msg: Messaging) -> None:
+    owner, writer = await msg.sign_up(), await msg.sign_up()
+    cid = await msg.conversation(writer, owner, await msg.listing(owner))
+    secret = "s3cret-value-never-echoed"
+    for payload in ({"body": ""}, {"body": "x" * 5001}, {"body": "hi", "extra": secret},
+                    {"body": "hi", "attachments": [{"filename": "a.txt",
+                                                     "content_base64": secret + "!!"}]}):
+        resp = await msg.client.post(f"/v1/conversations/{cid}/messages", headers=writer.auth,
+                                     json=payload)
+        assert resp.status_code == 422, (payload, resp.text)
+        assert secret not in resp.text and "x" * 50 not in resp.text
+        assert resp.json()["error"]["code"]
+    resp = await msg.client.post("/v1/reports", json={"kind": "complaint", "text": secret})
+    assert resp.status_code == 422 and secret not in resp.text
+    resp = await msg.client.post("/v1/conversations", headers=writer.auth, json={
+        "listing_id": "bad id with spaces", "recipient_account_id": owner.account_id})
+    assert resp.status_code == 422 and "bad id" not in resp.text
+
+
+async def test_msg4_a_concurrent_burst_lets_exactly_the_limit_through(msg: Messaging) -> None:
+    owner, writer = await msg.sign_up(), await msg.sign_up()
+    cid = await msg.conversation(writer, owner, await msg.listing(owner))
+    answers = await asyncio.gather(*(msg.send(writer, cid, f"burst {i}") for i in range(16)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] * 10 + [429] * 6
+    delivered = (await msg.read(owner, cid, limit=100)).json()["items"]
+    assert len(delivered) == 10
