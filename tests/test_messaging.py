@@ -295,6 +295,19 @@ async def test_sec3_a_blocked_domain_repeated_and_many_new_conversations(
         signals[signal] = env.payload
     assert signals["blocked_domain_repeated"]["indicator"] == "rab0bank-login.nl"
     assert signals["many_new_conversations"]["count"] == 4
+    staff = await msg.sign_up()
+    assert (await msg.client.get("/v1/staff/notices", headers=staff.auth, params={
+        "purpose": "fraud_investigation"})).status_code == 403
+    await msg.grant(staff, "trust_and_safety")
+    desk = (await msg.client.get("/v1/staff/notices", headers=staff.auth, params={
+        "purpose": "fraud_investigation"})).json()
+    mine = {n["signal"]: n for n in desk["items"] if n["account_id"] == sender.account_id}
+    assert set(mine) == {"blocked_domain_repeated", "many_new_conversations"}
+    assert {n["username"] for n in mine.values()} == {sender.body["username"]}
+    assert sender.body["name"] not in str(desk)
+    await msg.published(StaffAccessRecorded.event_type,
+                        lambda p: p["access_id"] == desk["access_id"] and p["kind"] == "notices"
+                        and p["subject_id"] == sender.account_id, "the notices read recorded")
 
 
 async def test_sec3_disputes_register_linked_to_accounts(msg: Messaging) -> None:

@@ -251,7 +251,7 @@ async def list_disputes(
 
 
 @router.get("/v1/staff/notices", responses={401: ERR, 403: FORBIDDEN})
-async def notices(session: CurrentSession, ups: Ups) -> Response:
-    """Suspicious-activity notices by public username (trust_and_safety, SEC-3)."""
+async def notices(session: CurrentSession, ups: Ups, purpose: Purpose) -> Response:
+    """Suspicious-activity notices by public username (trust_and_safety, SEC-3); recorded."""
     return forward(await ups.call("messaging", "GET", "/internal/staff/notices",
-                                  headers=session.headers()))
+                                  params={"purpose": purpose}, headers=session.headers()))

@@ -92,6 +92,7 @@ async def disputes(account: Account, ctx: Ctx, purpose: str = "fraud_investigati
 
 
 @router.get("/notices")
-async def notices(account: Account, ctx: Ctx) -> dict[str, Any]:
-    """Suspicious-activity notices (SEC-3)."""
-    return await staff.notices(account, ctx)
+async def notices(account: Account, ctx: Ctx, purpose: str = "fraud_investigation"
+                  ) -> dict[str, Any]:
+    """Suspicious-activity notices (SEC-3); the read is recorded."""
+    return await staff.notices(account, purpose, ctx)

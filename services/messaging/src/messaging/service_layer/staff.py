@@ -220,13 +220,18 @@ async def disputes(staff: str, purpose: str, account_id: str | None, ctx: Contex
         "resolution": r["resolution"]} for r in rows]}
 
 
-async def notices(staff: str, ctx: Context) -> dict[str, Any]:
-    """Suspicious-activity notices, newest first, by public username (SEC-3)."""
-    async with ctx.pool.acquire() as conn:
-        await _role(conn, staff, DESK)
+async def notices(staff: str, purpose: str, ctx: Context) -> dict[str, Any]:
+    """Suspicious-activity notices, newest first, by public username (SEC-3); recorded."""
+    async with ctx.transaction() as conn:
+        role = await _role(conn, staff, DESK)
         rows = await conn.fetch(
             "SELECT n.*, a.username FROM messaging.notices n LEFT JOIN messaging.accounts a "
             "USING (account_id) ORDER BY n.at DESC LIMIT 200")
-    return {"items": [{"notice_id": r["notice_id"], "account_id": r["account_id"],
-                       "username": r["username"], "signal": r["signal"], "count": r["count"],
-                       "indicator": r["indicator"], "at": r["at"].isoformat()} for r in rows]}
+        shown: dict[str, list[str]] = defaultdict(list)
+        for r in rows:
+            shown[r["account_id"]].append(r["notice_id"])
+        access_id = await _record(conn, ctx, staff, role, purpose, "notices", dict(shown))
+    return {"access_id": access_id, "items": [
+        {"notice_id": r["notice_id"], "account_id": r["account_id"], "username": r["username"],
+         "signal": r["signal"], "count": r["count"], "indicator": r["indicator"],
+         "at": r["at"].isoformat()} for r in rows]}
