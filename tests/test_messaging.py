@@ -14,15 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
-from listings_market import Market, eventually
-from messaging_market import Messaging, WordScanner
+from listings_market import eventually
+from messaging_market import Messaging, WordScanner, running
 
-from accounts import bootstrap as accounts_bootstrap
-from accounts.settings import AccountsSettings
 from contracts.messaging import (
     DisputeClosed,
     DisputeOpened,
@@ -32,16 +28,8 @@ from contracts.messaging import (
     SuspiciousActivityNoticed,
 )
 from contracts.personal import ERASED
-from gateway.routes.listings import router as listings_router
-from gateway.routes.members import router as members_router
-from gateway.routes.messaging import router as messaging_router
-from gateway.testing import InProcessUpstreams
 from kernel.codec import decode_fields
 from kernel.crypto import is_token
-from kernel.http import install_error_handlers
-from listings import bootstrap as listings_bootstrap
-from listings.config import ListingsSettings
-from messaging import bootstrap
 from messaging.config import MessagingSettings
 from messaging.service_layer import expiry
 
@@ -52,29 +40,12 @@ EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 @pytest.fixture(scope="module")
 async def msg(infra: Any) -> AsyncIterator[Messaging]:
-    """Accounts, listings and messaging in this process, behind the public routes."""
-    accounts = accounts_bootstrap.build(AccountsSettings(  # type: ignore[call-arg]
-        argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1))
-    listings = listings_bootstrap.build(ListingsSettings())
-    messaging = bootstrap.build(MessagingSettings(  # type: ignore[call-arg]
+    """Accounts, listings and messaging (with the scanner double) behind the public routes."""
+    settings = MessagingSettings(  # type: ignore[call-arg]
         messages_per_minute=10, reports_per_hour=3, same_text_recipients=3,
-        new_conversations=4, blocked_domain_repeats=2, expiry_interval_seconds=0.2),
-        scanner=WordScanner())
-    async with (accounts.app.router.lifespan_context(accounts.app),
-                listings.app.router.lifespan_context(listings.app),
-                messaging.app.router.lifespan_context(messaging.app)):
-        for host in (accounts, listings, messaging):
-            await host.wait_ready(60)
-        app = FastAPI()
-        install_error_handlers(app)
-        for router in (members_router, listings_router, messaging_router):
-            app.include_router(router)
-        app.state.upstreams = InProcessUpstreams({
-            "accounts": accounts.app, "listings": listings.app, "messaging": messaging.app})
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://gateway") as client:
-            yield Messaging(Market(client, accounts, listings, infra.kafka_bootstrap), messaging)
-        await app.state.upstreams.close()
+        new_conversations=4, blocked_domain_repeats=2, expiry_interval_seconds=0.2)
+    async with running(infra.kafka_bootstrap, settings, WordScanner()) as market:
+        yield market
 
 
 async def test_msg1_only_participants_read_a_conversation(msg: Messaging) -> None:
