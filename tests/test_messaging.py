@@ -377,3 +377,29 @@ async def test_msg4_a_concurrent_burst_lets_exactly_the_limit_through(msg: Messa
     assert codes == [201] * 10 + [429] * 6
     delivered = (await msg.read(owner, cid, limit=100)).json()["items"]
     assert len(delivered) == 10
+
+
+async def test_msg1_conversations_list_newest_first_in_pages(msg: Messaging) -> None:
+    owner = await msg.sign_up()
+    listing_id = await msg.listing(owner)
+    writers = [await msg.sign_up() for _ in range(3)]
+    cids = [await msg.conversation(w, owner, listing_id) for w in writers]
+    page = (await msg.client.get("/v1/conversations", headers=owner.auth,
+                                 params={"limit": 2})).json()
+    rest = (await msg.client.get("/v1/conversations", headers=owner.auth,
+                                 params={"limit": 2, "cursor": page["next_cursor"]})).json()
+    assert [c["conversation_id"] for c in page["items"] + rest["items"]] == cids[::-1]
+    assert rest["next_cursor"] is None
+
+
+async def test_msg1_both_sides_starting_at_once_get_one_conversation(msg: Messaging) -> None:
+    owner, writer = await msg.sign_up(), await msg.sign_up()
+    listing_id = await msg.listing(owner)
+    answers = await asyncio.gather(*(
+        msg.client.post("/v1/conversations", headers=m.auth, json={
+            "listing_id": listing_id, "recipient_account_id": other.account_id})
+        for m, other in [(writer, owner), (owner, writer)] * 3))
+    assert {r.status_code for r in answers} <= {201, 409}
+    ids = {r.json()["conversation_id"] for r in answers if r.status_code == 201}
+    assert len(ids) == 1
+    assert await msg.conversation(writer, owner, listing_id) in ids

@@ -28,7 +28,7 @@ from kernel.eventstore import NewEvent, StreamHead
 from kernel.logs import get_logger
 from messaging.adapters import directory
 from messaging.domain import rules
-from messaging.domain.errors import Invalid
+from messaging.domain.errors import Conflict, Invalid
 from messaging.scanning.api import Attachment, Verdict
 from messaging.service_layer import signals
 from messaging.service_layer.context import Context, sealed
@@ -59,9 +59,11 @@ async def start(caller: str, listing_id: str, recipient: str, ctx: Context) -> s
         if existing:
             return existing
         conversation_id = str(uuid4())
-        await conn.execute(
-            "INSERT INTO messaging.conversations VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            conversation_id, listing_id, caller, recipient, now, low, high)
+        if not await conn.fetchval(
+            "INSERT INTO messaging.conversations VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT (listing_id, pair_low, pair_high) DO NOTHING RETURNING 1",
+            conversation_id, listing_id, caller, recipient, now, low, high):
+            raise Conflict("the conversation was just started by the other side; retry")
         await ctx.store.append(conn, f"conversation-{conversation_id}", StreamHead(), [NewEvent(
             ConversationStarted(conversation_id=conversation_id, listing_id=listing_id,
                                 started_by=caller, recipient_id=recipient), caller,
@@ -169,8 +171,10 @@ async def conversations(caller: str, after: str | None, limit: int, ctx: Context
     limit = max(1, min(limit, MAX_PAGE))
     rows = await ctx.pool.fetch(
         "SELECT * FROM messaging.conversations WHERE (pair_low = $1 OR pair_high = $1) "
-        "AND ($2::text IS NULL OR conversation_id < $2) "
-        "ORDER BY conversation_id DESC LIMIT $3", caller, after, limit + 1)
+        "AND ($2::text IS NULL OR (started_at, conversation_id) < (SELECT started_at, "
+        "conversation_id FROM messaging.conversations WHERE conversation_id = $2 "
+        "AND (pair_low = $1 OR pair_high = $1))) "
+        "ORDER BY started_at DESC, conversation_id DESC LIMIT $3", caller, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [{"conversation_id": r["conversation_id"], "listing_id": r["listing_id"],
