@@ -64,16 +64,22 @@ def erasure_consumer(eraser: Eraser) -> ConsumerSpec:
                     request_id=order.request_id, subject_id=order.subject_id, service=rt.name,
                     status="completed", held_data=held, detail=detail,
                 )
+                stream = f"erasure-receipt-{order.request_id}"
                 try:
                     async with conn.transaction():
                         await rt.store.append(
-                            conn, f"erasure-receipt-{order.request_id}", StreamHead(),
-                            [NewEvent(receipt, order.subject_id)],
+                            conn, stream, StreamHead(), [NewEvent(receipt, order.subject_id)],
                             correlation_id=item.envelope.correlation_id,
                             causation_id=item.envelope.event_id,
                         )
                 except ConcurrencyError:
-                    log.info("erasure.receipt_exists", request_id=order.request_id)
+                    # A repeated order: retention asks again while a receipt is missing
+                    # (one a broker lost, say). The one receipt is published again.
+                    await conn.execute(
+                        f"INSERT INTO {rt.store.schema}.outbox (position) SELECT position "
+                        f"FROM {rt.store.schema}.events WHERE stream_id = $1 "
+                        "ON CONFLICT DO NOTHING", stream)
+                    log.info("erasure.receipt_republished", request_id=order.request_id)
                 log.info("erasure.done", request_id=order.request_id, held_data=held)
 
         return handle

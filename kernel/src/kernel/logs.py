@@ -29,9 +29,25 @@ _PHONE = re.compile(r"\+?\d[\d ()-]{7,}\d")
 _SAFE_KEYS = frozenset({"event", "level", "timestamp", "logger", "service"})
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _scrub_text(text: str) -> str:
+    """E-mail- and phone-shaped parts redacted; ids (UUIDs) kept whole, never half-redacted."""
+    text = _EMAIL.sub(REDACTED, text)
+    if not _UUID.search(text):
+        return _PHONE.sub(REDACTED, text)
+    parts = _UUID.split(text)  # the digit runs inside an id are not a phone number
+    ids = _UUID.findall(text)
+    out = [_PHONE.sub(REDACTED, parts[0])]
+    for found, rest in zip(ids, parts[1:], strict=True):
+        out += [found, _PHONE.sub(REDACTED, rest)]
+    return "".join(out)
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, value))
+        return _scrub_text(value)
     if isinstance(value, dict):
         return {k: REDACTED if k.lower() in PERSONAL_KEYS else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

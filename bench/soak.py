@@ -1,0 +1,459 @@
+"""Chaos soak: a mixed workload at a fixed rate while services, the broker and PostgreSQL die.
+
+TARGETS.md (failure): "a mixed workload for minutes while services, the broker and
+PostgreSQL are killed in turn: no acknowledged write lost or applied twice; every erasure
+completed". Runs the very command ``make run`` executes on free loopback ports, then for
+``--seconds`` sends requests through the gateway at ``--rate`` a second — sign-ups,
+log-ins, profile changes, consent changes, listings, erasures, and messages once the
+messaging routes exist — while a fault injector kills (SIGKILL) a random service, the
+broker and PostgreSQL in turn, each after the platform recovered from the previous one.
+
+At the end it checks, from the clients' own record of what was acknowledged (2xx):
+- every acknowledged write is in the event stores once, and visible in the projections
+  (log-in and ``/v1/me``, the consents, listing search through Kafka);
+- every acknowledged erasure completed with every receipt;
+- no plaintext of an erased member in PostgreSQL, Kafka or the run's output;
+- consumer lag and outbox backlog back to zero.
+
+Prints requests sent and acknowledged, faults injected, recovery time per fault
+(p50 / max, kill to ``/readyz`` 200) and the losses (target: 0).
+``python -m bench.soak [--seconds 180] [--rate 20] [--fault-every 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.common import median
+from devstack.drill import StackRun
+
+SERVICES = ("accounts", "consent", "listings", "messaging", "retention")
+IN_FLIGHT = 32
+
+
+@dataclass
+class Member:
+    """What the client knows of one member, from its acknowledged writes."""
+
+    account_id: str
+    email: str
+    password: str
+    name: str
+    username: str
+    phone: str
+    token: str = ""
+    names: set[str] = field(default_factory=set)
+    """Names the account may hold: the last acknowledged one, and any attempted after it."""
+    consents: dict[str, set[bool]] = field(default_factory=dict)
+    busy: bool = False
+    erasure: tuple[str, str] | None = None
+
+    def values(self) -> list[str]:
+        return [self.email, self.name, self.username, self.phone, *self.names]
+
+
+@dataclass
+class Report:
+    """The soak's figures and findings."""
+
+    sent: Counter[str] = field(default_factory=Counter)
+    acked: Counter[str] = field(default_factory=Counter)
+    faults: list[tuple[str, float]] = field(default_factory=list)
+    losses: list[str] = field(default_factory=list)
+    shed: int = 0
+
+    def lose(self, what: str) -> None:
+        self.losses.append(what)
+
+
+class Soak:
+    """One soak: workload, fault injector, final checks."""
+
+    def __init__(self, run: StackRun, seconds: float, rate: float, fault_every: float,
+                 seed: int = 7) -> None:
+        self.run = run
+        self.seconds = seconds
+        self.rate = rate
+        self.fault_every = fault_every
+        self.rng = random.Random(seed)  # noqa: S311 - a workload mix, not a secret
+        self.members: list[Member] = []
+        self.listings: dict[str, tuple[Member, str]] = {}
+        self.purposes: list[str] = []
+        self.report = Report()
+        self.stop = asyncio.Event()
+        self.client = httpx.AsyncClient(base_url=run.gateway_url, timeout=10)
+
+    # -- workload ---------------------------------------------------------------------
+    async def _sign_up(self) -> None:
+        u = uuid.uuid4().hex[:12]
+        m = Member("", f"soak{u}@example.nl", f"pw-{u}-Secret!", f"Soak Name {u}", f"soak{u}",
+                   "+316" + str(int(u[-7:], 16) % 10**8).zfill(8))
+        terms = await self.client.get("/v1/terms")
+        if terms.status_code != 200:
+            return
+        resp = await self.client.post("/v1/accounts", json={
+            "email": m.email, "password": m.password, "name": m.name,
+            "username": m.username, "phone": m.phone,
+            "accept_terms_version": terms.json()["version"]})
+        if resp.status_code == 201:
+            m.account_id = resp.json()["account_id"]
+            m.names = {m.name}
+            self.members.append(m)
+            self.report.acked["sign-up"] += 1
+
+    async def _log_in(self, m: Member) -> bool:
+        resp = await self.client.post("/v1/sessions", json={
+            "email": m.email, "password": m.password, "remember_me": False})
+        if resp.status_code == 201:
+            m.token = resp.json()["token"]
+            self.report.acked["log-in"] += 1
+            return True
+        return False
+
+    def _auth(self, m: Member) -> dict[str, str]:
+        return {"Authorization": f"Bearer {m.token}"}
+
+    async def _step_up(self, m: Member) -> bool:
+        if not m.token and not await self._log_in(m):
+            return False
+        resp = await self.client.post("/v1/sessions/current/reauth",
+                                      json={"password": m.password}, headers=self._auth(m))
+        if resp.status_code == 401:
+            m.token = ""
+        return resp.status_code == 204
+
+    async def _rename(self, m: Member) -> None:
+        if not await self._step_up(m):
+            return
+        new = f"Soak Renamed {uuid.uuid4().hex[:10]}"
+        m.names.add(new)  # attempted: it may be applied even if no answer comes back
+        resp = await self.client.patch("/v1/me", json={"name": new}, headers=self._auth(m))
+        if resp.status_code == 200:
+            m.names = {new}
+            self.report.acked["profile change"] += 1
+
+    async def _consent(self, m: Member) -> None:
+        if not self.purposes:
+            return
+        if not m.token and not await self._log_in(m):
+            return
+        purpose = self.rng.choice(self.purposes)
+        granted = self.rng.random() < 0.5
+        m.consents.setdefault(purpose, set()).add(granted)
+        resp = await self.client.put(f"/v1/me/consents/{purpose}", json={"granted": granted},
+                                     headers=self._auth(m))
+        if resp.status_code == 200:
+            m.consents[purpose] = {granted}
+            self.report.acked["consent change"] += 1
+
+    async def _listing(self, m: Member) -> None:
+        if not m.token and not await self._log_in(m):
+            return
+        word = f"soakword{uuid.uuid4().hex[:10]}"
+        resp = await self.client.post("/v1/listings", headers=self._auth(m), json={
+            "kind": "profile", "title": f"Hovenier {word}",
+            "description": f"Ervaren hovenier, {m.name}", "location": {"city": "Utrecht"}})
+        if resp.status_code == 201:
+            self.listings[resp.json()["listing_id"]] = (m, word)
+            self.report.acked["listing"] += 1
+
+    async def _erase(self, m: Member) -> None:
+        if not await self._step_up(m):
+            return
+        resp = await self.client.post("/v1/privacy-requests", json={"type": "erasure"},
+                                      headers=self._auth(m))
+        if resp.status_code == 202:
+            m.erasure = (resp.json()["request_id"], resp.json()["status_token"])
+            self.report.acked["erasure"] += 1
+
+    async def _one(self) -> None:
+        live = [m for m in self.members if not m.busy and m.erasure is None]
+        kinds = ["sign-up"] * 3
+        if live:
+            kinds += ["log-in"] * 2 + ["profile change"] * 2 + ["consent change"] * 2
+            kinds += ["listing"] * 2 + ["erasure"] * (1 if len(live) > 5 else 0)
+        kind = self.rng.choice(kinds)
+        self.report.sent[kind] += 1
+        m = None if kind == "sign-up" else self.rng.choice(live)
+        if m is not None:
+            m.busy = True
+        try:
+            if m is None:
+                await self._sign_up()
+            elif kind == "log-in":
+                await self._log_in(m)
+            elif kind == "profile change":
+                await self._rename(m)
+            elif kind == "consent change":
+                await self._consent(m)
+            elif kind == "listing":
+                await self._listing(m)
+            else:
+                await self._erase(m)
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass  # not acknowledged: nothing is expected of it
+        finally:
+            if m is not None:
+                m.busy = False
+
+    async def workload(self) -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        period = 1.0 / self.rate
+        next_at = time.monotonic()
+        while not self.stop.is_set():
+            if len(tasks) < IN_FLIGHT:
+                task = asyncio.create_task(self._one())
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            else:
+                self.report.shed += 1
+            next_at += period
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+
+    # -- faults -----------------------------------------------------------------------
+    async def faults(self) -> None:
+        turn = 0
+        await asyncio.sleep(self.fault_every)
+        while not self.stop.is_set():
+            part = ("service", "broker", "postgres")[turn % 3]
+            if part == "service":
+                part = self.rng.choice(SERVICES)
+            turn += 1
+            old = self.run.pids().get(part)
+            self.run.kill(part)
+            killed = time.monotonic()
+            while (self.run.pids().get(part) in (None, old)
+                   or not await asyncio.to_thread(self.run.ready)):
+                if time.monotonic() - killed > 180:
+                    self.report.lose(f"{part}: not serving again within 180 s")
+                    return
+                await asyncio.sleep(0.1)
+            self.report.faults.append((part, time.monotonic() - killed))
+            try:
+                await asyncio.wait_for(self.stop.wait(), self.fault_every)
+            except TimeoutError:
+                pass
+
+    # -- checks -----------------------------------------------------------------------
+    async def _eventually(self, check: Any, within: float) -> bool:
+        deadline = time.monotonic() + within
+        while True:
+            if await check():
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.5)
+
+    async def verify(self) -> None:
+        r = self.report
+        while not await asyncio.to_thread(self.run.ready):
+            await asyncio.sleep(0.5)
+        for m in self.members:
+            if m.erasure is not None:
+                await self._check_erased(m)
+            else:
+                await self._check_member(m)
+        for listing_id, (author, word) in self.listings.items():
+            if author.erasure is not None:
+                continue
+
+            async def visible(word: str = word, listing_id: str = listing_id) -> bool:
+                items = (await self.client.get("/v1/listings", params={"q": word})).json()
+                return listing_id in str(items.get("items", []))
+
+            if not await self._eventually(visible, 60):
+                r.lose(f"listing {listing_id} acknowledged but not found by search")
+        await self._check_once()
+        await self._check_plaintext()
+        if not await self._eventually(self._drained, 90):
+            r.lose("consumer lag or outbox backlog did not return to zero")
+
+    async def _check_member(self, m: Member) -> None:
+        if not await self._log_in(m):
+            self.report.lose(f"member {m.account_id}: acknowledged sign-up cannot log in")
+            return
+        me = (await self.client.get("/v1/me", headers=self._auth(m))).json()
+        if me.get("name") not in m.names:
+            self.report.lose(f"member {m.account_id}: acknowledged profile change lost")
+        if not m.consents:
+            return
+
+        async def consents_match() -> bool:
+            got = (await self.client.get("/v1/me/consents", headers=self._auth(m))).json()
+            states = {p["purpose"]: p["granted"] for p in got.get("purposes", [])}
+            return all(states.get(p) in allowed for p, allowed in m.consents.items())
+
+        if not await self._eventually(consents_match, 30):
+            self.report.lose(f"member {m.account_id}: acknowledged consent change lost")
+
+    async def _check_erased(self, m: Member) -> None:
+        assert m.erasure is not None
+        request_id, token = m.erasure
+
+        async def completed() -> bool:
+            got = await self.client.get(f"/v1/privacy-requests/{request_id}",
+                                        headers={"Authorization": f"Bearer {token}"})
+            return got.status_code == 200 and got.json()["status"] == "completed"
+
+        if not await self._eventually(completed, 120):
+            self.report.lose(f"erasure {request_id} acknowledged but never completed")
+        login = await self.client.post("/v1/sessions", json={
+            "email": m.email, "password": m.password, "remember_me": False})
+        if login.status_code != 401:
+            self.report.lose(f"erased member {m.account_id} can still log in")
+
+    async def _check_once(self) -> None:
+        conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.run.pg_port}/"
+                                     "marketplace")
+        try:
+            accounts = {r["stream_id"]: r["n"] for r in await conn.fetch(
+                "SELECT stream_id, count(*) AS n FROM accounts.events "
+                "WHERE event_type = 'accounts.AccountRegistered' GROUP BY stream_id")}
+            listings = {r["stream_id"]: r["n"] for r in await conn.fetch(
+                "SELECT stream_id, count(*) AS n FROM listings.events "
+                "WHERE event_type = 'listings.ListingCreated' GROUP BY stream_id")}
+        finally:
+            await conn.close()
+        for m in self.members:
+            n = accounts.get(f"account-{m.account_id}", 0)
+            if n != 1:
+                self.report.lose(f"member {m.account_id}: {n} registrations in the store")
+        for listing_id in self.listings:
+            n = listings.get(f"listing-{listing_id}", 0)
+            if n != 1:
+                self.report.lose(f"listing {listing_id}: {n} creations in the store")
+
+    async def _check_plaintext(self) -> None:
+        erased = [m for m in self.members if m.erasure is not None]
+        if not erased:
+            return
+        blobs = [await self._dump_postgres(), await self._dump_kafka(),
+                 self.run.output.read_bytes()]
+        for m in erased:
+            for value in m.values():
+                if any(value.encode() in blob for blob in blobs):
+                    self.report.lose(f"erased member {m.account_id}: a value in plaintext")
+                    break
+
+    async def _dump_postgres(self) -> bytes:
+        chunks: list[bytes] = []
+        for db in ("marketplace", "keystore"):
+            conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.run.pg_port}/"
+                                         f"{db}")
+            try:
+                for t in await conn.fetch(
+                        "SELECT table_schema, table_name FROM information_schema.tables "
+                        "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN "
+                        "('pg_catalog', 'information_schema')"):
+                    rows = await conn.fetch(
+                        f'SELECT t::text AS row FROM "{t[0]}"."{t[1]}" t')
+                    chunks.extend(r["row"].encode() for r in rows)
+            finally:
+                await conn.close()
+        return b"\n".join(chunks)
+
+    async def _dump_kafka(self) -> bytes:
+        consumer = AIOKafkaConsumer(bootstrap_servers=f"127.0.0.1:{self.run.kafka_port}",
+                                    group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        chunks: list[bytes] = []
+        try:
+            parts = [TopicPartition(t, p) for t in await consumer.topics()
+                     for p in consumer.partitions_for_topic(t) or ()]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            idle = 0
+            while idle < 3:
+                got = await consumer.getmany(timeout_ms=500, max_records=10_000)
+                idle = 0 if got else idle + 1
+                for recs in got.values():
+                    chunks.extend(r.value or b"" for r in recs)
+        finally:
+            await consumer.stop()
+        return b"\n".join(chunks)
+
+    async def _drained(self) -> bool:
+        total = 0.0
+        for name in SERVICES:
+            try:
+                text = (await self.client.get(f"{self.run.service_url(name)}/metrics")).text
+            except httpx.HTTPError:
+                return False
+            for line in text.splitlines():
+                if line.startswith(("consumer_lag{", "outbox_backlog{")):
+                    total += float(line.rsplit(" ", 1)[1])
+        return total == 0
+
+    async def main(self) -> Report:
+        await self._sign_up()
+        if self.members:
+            m = self.members[0]
+            if await self._log_in(m):
+                got = (await self.client.get("/v1/me/consents", headers=self._auth(m))).json()
+                self.purposes = [p["purpose"] for p in got.get("purposes", [])
+                                 if p.get("legal_basis") == "consent"]
+        work = asyncio.create_task(self.workload())
+        faults = asyncio.create_task(self.faults())
+        await asyncio.sleep(self.seconds)
+        self.stop.set()
+        await work
+        await faults
+        await self.verify()
+        await self.client.aclose()
+        return self.report
+
+
+def soak(seconds: float, rate: float, fault_every: float) -> Report:
+    """Run one soak on a private ``make run`` and return its report."""
+    run = StackRun()
+    try:
+        run.start()
+        return asyncio.run(Soak(run, seconds, rate, fault_every).main())
+    finally:
+        run.stop()
+
+
+def print_report(r: Report, seconds: float, rate: float) -> None:
+    times = sorted(t for _, t in r.faults)
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(r.acked.items()))
+    print(f"soak: {seconds:.0f} s at {rate:g} requests/s through the gateway")
+    print(f"  requests sent: {sum(r.sent.values())} (shed at the client: {r.shed}); "
+          f"acknowledged: {sum(r.acked.values())} ({kinds})")
+    print(f"  faults injected: {len(r.faults)} "
+          f"({', '.join(sorted({re.sub(r'[0-9]', '', p) for p, _ in r.faults}))})")
+    if times:
+        print(f"  recovery per fault, kill to /readyz 200: p50 {median(times):.1f} s, "
+              f"max {times[-1]:.1f} s   target: serving again within 90 s")
+    print(f"  losses: {len(r.losses)}   target: 0")
+    for loss in r.losses[:20]:
+        print(f"    - {loss}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=180)
+    parser.add_argument("--rate", type=float, default=20)
+    parser.add_argument("--fault-every", type=float, default=20)
+    args = parser.parse_args()
+    report = soak(args.seconds, args.rate, args.fault_every)
+    print_report(report, args.seconds, args.rate)
+    return 1 if report.losses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
