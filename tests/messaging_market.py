@@ -51,6 +51,8 @@ class WordScanner:
             return Verdict("blocked", (Reason("phishing", "lookalike_domain", 0.97, domains),))
         if any(a.content.startswith(b"X5O!P%@AP") for a in attachments):
             return Verdict("blocked", (Reason("malware", "eicar"),))
+        if "CRASH" in body:
+            raise RuntimeError("the engine fell over")
         if "QUARANTINE" in body:
             return Verdict("quarantined", (Reason("spam", "spam_score", 0.8),))
         return Verdict("delivered")

@@ -103,10 +103,14 @@ async def test_msg2_verdicts_are_events_and_quarantine_waits_for_trust_and_safet
     blocked = (await msg.send(writer, cid, "my cv", eicar)).json()
     assert blocked["verdict"] == "blocked"
 
+    crashed = (await msg.send(writer, cid, "this one makes the engine CRASH")).json()
+    assert crashed["verdict"] == "quarantined"  # a failing scanner holds, never lets through
+
     assert (await msg.read(owner, cid)).json()["items"] == []  # nothing reached the recipient
     own = (await msg.read(writer, cid)).json()["items"]
     assert [(m["verdict"], m["body"]) for m in own] == [
-        ("quarantined", "Cheap offer QUARANTINE now"), ("blocked", None)]
+        ("quarantined", "Cheap offer QUARANTINE now"), ("blocked", None),
+        ("quarantined", "this one makes the engine CRASH")]
 
     scanned = await msg.published(MessageScanned.event_type,
                                   lambda p: p["message_id"] == blocked["message_id"],

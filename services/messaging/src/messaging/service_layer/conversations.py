@@ -92,6 +92,15 @@ def _reasons(verdict: Verdict) -> list[ScanReason]:
                        indicators=list(r.indicators)) for r in verdict.reasons]
 
 
+async def _scan(body: str, attachments: list[Attachment], ctx: Context) -> Verdict:
+    """The scanner's verdict, off the event loop; a scanner that fails holds the message."""
+    try:
+        return await asyncio.to_thread(ctx.scanner.scan, body, attachments)
+    except Exception as exc:  # a crashing engine must not let a message through (MSG-2)
+        log.error("messaging.scanner_failed", error=type(exc).__name__)
+        return Verdict("quarantined")
+
+
 async def post(caller: str, conversation_id: str, body: str,
                attachments: list[Attachment], ctx: Context) -> dict[str, str]:
     """Scan, then store a message; only a delivered one reaches the recipient (MSG-2)."""
@@ -100,7 +109,7 @@ async def post(caller: str, conversation_id: str, body: str,
     async with ctx.transaction() as conn:
         recipient = rules.participant_or_404(caller, await _participants(conn, conversation_id))
         await _reserve(conn, caller, ctx)
-    verdict = await asyncio.to_thread(ctx.scanner.scan, body, attachments)
+    verdict = await _scan(body, attachments, ctx)
     message_id, now = str(uuid4()), ctx.clock()
     reasons = _reasons(verdict)
     stored = verdict.outcome != "blocked"
