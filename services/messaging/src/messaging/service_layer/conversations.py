@@ -164,6 +164,7 @@ async def messages(caller: str, conversation_id: str, after: int, limit: int, ct
     limit = max(1, min(limit, MAX_PAGE))
     async with ctx.pool.acquire() as conn:
         rules.participant_or_404(caller, await _participants(conn, conversation_id))
+        # one's own messages, whatever their verdict; the other's once delivered (MSG-2)
         rows = await conn.fetch(
             "SELECT * FROM messaging.messages WHERE conversation_id = $1 AND seq > $2 "
             "AND (sender_id = $3 OR status = 'delivered') ORDER BY seq LIMIT $4",
