@@ -348,6 +348,9 @@ async def test_erased_members_messages_read_as_erased_for_the_other(msg: Messagi
         (writer.account_id, ERASED), (owner.account_id, "A reply that stays")]
     listed = (await msg.client.get("/v1/conversations", headers=owner.auth)).json()["items"]
     assert cid in [c["conversation_id"] for c in listed]
+    # the eraser dropped the member from the directory: nobody writes to them any more
+    resp = await msg.send(owner, cid, "Are you still there?")
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "conflict"
     pool: asyncpg.Pool = msg.ctx.pool
     assert not await pool.fetchval(
         "SELECT count(*) FROM messaging.messages WHERE sender_id = $1 "
