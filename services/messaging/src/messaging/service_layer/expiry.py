@@ -1,8 +1,8 @@
 """Message bodies expire (MSG-3): each month's keys are destroyed once its period has run.
 
 A body is sealed under the key of its sender, the ``messages`` category and its month;
-once ``body_retention_days`` have passed since that month ended, the key store destroys
-every such key for good, so the body is unreadable in PostgreSQL, in Kafka and in backups
+once ``body_retention_days`` have passed since that month began, the key store destroys
+every such key for good (no body outlives the period; the month's last ones go early), so the body is unreadable in PostgreSQL, in Kafka and in backups
 alike. The projection's tokens of those months are dropped too; the messages' metadata
 and their conversations stay.
 """
@@ -20,11 +20,15 @@ from messaging.service_layer.context import Context
 log = get_logger(__name__)
 
 CATEGORY = DataCategory.MESSAGES.value
+MONTH_DAYS = 31
 
 
 async def expire_bodies(ctx: Context) -> int:
     """Destroy the keys of every ended period; returns how many keys went."""
-    cutoff = ctx.clock() - timedelta(days=ctx.settings.body_retention_days)
+    # A month's key goes when its first day is a retention period old: no body outlives
+    # the period (the key store destroys keys of months ended by the cut-off; months last
+    # at most 31 days, so a month ending by now - period + 31 days began by now - period).
+    cutoff = ctx.clock() - timedelta(days=ctx.settings.body_retention_days - MONTH_DAYS)
     destroyed = await ctx.keys.expire(CATEGORY, cutoff)
     async with ctx.pool.acquire() as conn:
         dropped = await conn.fetchval(
