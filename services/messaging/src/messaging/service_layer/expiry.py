@@ -2,9 +2,10 @@
 
 A body is sealed under the key of its sender, the ``messages`` category and its month;
 once ``body_retention_days`` have passed since that month began, the key store destroys
-every such key for good (no body outlives the period; the month's last ones go early), so the body is unreadable in PostgreSQL, in Kafka and in backups
-alike. The projection's tokens of those months are dropped too; the messages' metadata
-and their conversations stay.
+every such key for good (no body outlives the period; the month's last ones go early),
+so the body is unreadable in PostgreSQL, in Kafka and in backups alike. The projection's
+tokens of those months are dropped too; the messages' metadata and their conversations
+stay.
 """
 
 from __future__ import annotations
