@@ -260,6 +260,18 @@ async def test_sec3_one_text_to_many_raises_a_notice_by_username(msg: Messaging)
     hashes = await msg.ctx.pool.fetch(
         "SELECT digest FROM messaging.text_hashes WHERE sender_id = $1", sender.account_id)
     assert len(hashes) == 3 and all(text.encode() not in bytes(h["digest"]) for h in hashes)
+    real = msg.ctx.clock
+    later = real() + timedelta(hours=1, seconds=1)
+    msg.ctx.clock = lambda: later
+    try:
+        async def pruned() -> bool:  # the scheduled housekeeping forgets them after the window
+            return not await msg.ctx.pool.fetchval(
+                "SELECT count(*) FROM messaging.text_hashes WHERE sender_id = $1",
+                sender.account_id)
+
+        await eventually(pruned, what="the counted texts to be forgotten")
+    finally:
+        msg.ctx.clock = real
 
 
 async def test_sec3_a_blocked_domain_repeated_and_many_new_conversations(

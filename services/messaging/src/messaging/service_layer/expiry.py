@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from contracts.personal import DataCategory
 from kernel.logs import get_logger
+from messaging.service_layer import signals
 from messaging.service_layer.context import Context
 
 log = get_logger(__name__)
@@ -42,12 +43,16 @@ async def expire_bodies(ctx: Context) -> int:
 
 
 async def run(ctx: Context, stopped: Callable[[], bool]) -> None:
-    """Expire bodies every ``expiry_interval_seconds`` until ``stopped()`` (the service stops)."""
+    """Expire bodies (and prune the signals' counts) every ``expiry_interval_seconds``.
+
+    Until ``stopped()``: the service is stopping.
+    """
     interval = ctx.settings.expiry_interval_seconds
     step = min(0.5, interval)
     while not stopped():
         try:
             await expire_bodies(ctx)
+            await signals.prune(ctx)
         except Exception as exc:  # PostgreSQL down: try again next round
             log.warning("messaging.expiry_failed", error=type(exc).__name__)
         for _ in range(max(1, round(interval / step))):  # wake often enough to stop
