@@ -418,6 +418,11 @@ async def test_msg1_conversations_list_newest_first_in_pages(msg: Messaging) -> 
                                  params={"limit": 2, "cursor": page["next_cursor"]})).json()
     assert [c["conversation_id"] for c in page["items"] + rest["items"]] == cids[::-1]
     assert rest["next_cursor"] is None
+    # MSG-4: the listings of conversations and messages hand out no one's contact data
+    seen = str(page) + str(rest) + str([(await msg.read(owner, c)).json() for c in cids])
+    for w in writers:
+        assert w.body["email"] not in seen and w.body["name"] not in seen
+        assert w.body.get("phone", "+31612345678") not in seen
 
 
 async def test_msg1_both_sides_starting_at_once_get_one_conversation(msg: Messaging) -> None:
