@@ -32,3 +32,12 @@ def test_msg2_without_scanner_engines_every_message_waits_for_review() -> None:
     if hasattr(scanning, "default_scanner"):
         pytest.skip("the scanner engines are installed; their own tests cover them")
     assert scanner.scan("hello", ()).outcome == "quarantined"
+
+
+def test_msg2_a_scanner_that_cannot_start_holds_every_message(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> None:
+        raise OSError("no signature database")
+
+    monkeypatch.setattr(scanning, "default_scanner", broken, raising=False)
+    assert isinstance(bootstrap.default_scanner(), bootstrap.HoldEverything)
