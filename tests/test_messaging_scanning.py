@@ -1,7 +1,7 @@
-"""MSG-2 with the real scanner engines, through the service's own composition root.
+"""MSG-2 through the service's own composition root and its scanner.
 
-Runs once ``messaging.scanning.default_scanner`` is installed (the scanner engines of
-issue 14); until then it is skipped, and the service quarantines every message instead.
+The engine tests run once ``messaging.scanning.default_scanner`` is installed (the scanner
+engines of issue 14); until then the service quarantines every message, tested here too.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from contracts.messaging import MessageScanned
 from messaging import scanning
 from messaging.config import MessagingSettings
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not hasattr(scanning, "default_scanner"),
-                       reason="the scanner engines (messaging.scanning.default_scanner) "
-                              "are not merged yet"),
-]
+pytestmark = pytest.mark.e2e
+
+ENGINES = hasattr(scanning, "default_scanner")
+needs_engines = pytest.mark.skipif(
+    not ENGINES, reason="the scanner engines (messaging.scanning.default_scanner) are not "
+    "merged yet")
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
@@ -35,6 +35,16 @@ async def real(infra: Any) -> AsyncIterator[Messaging]:
         yield market
 
 
+@pytest.mark.skipif(ENGINES, reason="the scanner engines are installed")
+async def test_msg2_without_engines_nothing_is_delivered_unscanned(real: Messaging) -> None:
+    owner, writer = await real.sign_up(), await real.sign_up()
+    cid = await real.conversation(writer, owner, await real.listing(owner))
+    resp = await real.send(writer, cid, "Hoi, is de vacature nog beschikbaar?")
+    assert resp.status_code == 201 and resp.json()["verdict"] == "quarantined"
+    assert (await real.read(owner, cid)).json()["items"] == []
+
+
+@needs_engines
 async def test_msg2_eicar_as_an_attachment_is_never_delivered(real: Messaging) -> None:
     owner, writer = await real.sign_up(), await real.sign_up()
     cid = await real.conversation(writer, owner, await real.listing(owner))
@@ -50,6 +60,7 @@ async def test_msg2_eicar_as_an_attachment_is_never_delivered(real: Messaging) -
     assert any(r["detector"] == "malware" for r in scanned.payload["reasons"])
 
 
+@needs_engines
 async def test_msg2_a_lookalike_domain_link_is_quarantined_or_blocked(real: Messaging) -> None:
     owner, writer = await real.sign_up(), await real.sign_up()
     cid = await real.conversation(writer, owner, await real.listing(owner))
