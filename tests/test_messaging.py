@@ -136,6 +136,15 @@ async def test_msg2_verdicts_are_events_and_quarantine_waits_for_trust_and_safet
                                  and p["subject_id"] == writer.account_id,
                                  "the staff access on Kafka")
     assert held["message_id"] in access.payload["item_ids"]
+    auditor = await msg.sign_up()
+    await msg.grant(auditor, "auditor")
+    assert (await msg.client.get("/v1/staff/messaging/access-log",
+                                 headers=staff.auth)).status_code == 403
+    log = (await msg.client.get("/v1/staff/messaging/access-log", headers=auditor.auth,
+                                params={"subject_id": writer.account_id})).json()["items"]
+    assert [(e["access_id"], e["staff_account_id"], e["kind"], e["purpose"]) for e in log] == [
+        (access_id, staff.account_id, "quarantine", "abuse_report")]
+    assert "QUARANTINE" not in str(log)  # ids and codes, never the text
 
     resp = await msg.client.post(f"/v1/staff/messages/{held['message_id']}/review",
                                  headers=staff.auth, json={"decision": "deliver"})

@@ -26,5 +26,6 @@ async def test_prv5_messaging_without_personal_data_receipts_nothing_held() -> N
 
 def test_prv5_every_table_is_erased_by_subject_but_the_shared_ones() -> None:
     shared = {t.name for t in PROJECTIONS if t.subject_column is None}
-    # conversations and messages stay for the other participant, bodies unreadable (API.md)
-    assert shared == {"conversations", "messages", "intake_log"}
+    # conversations and messages stay for the other participant, bodies unreadable (API.md);
+    # the log of staff reads (ids only) stays for accountability, as the accounts service's
+    assert shared == {"conversations", "messages", "intake_log", "staff_access"}

@@ -317,3 +317,24 @@ async def notices(session: CurrentSession, ups: Ups, purpose: Purpose) -> Respon
     """Suspicious-activity notices by public username (trust_and_safety, SEC-3); recorded."""
     return forward(await ups.call("messaging", "GET", "/internal/staff/notices",
                                   params={"purpose": purpose}, headers=session.headers()))
+
+
+@router.get("/v1/staff/messaging/access-log", responses={401: ERR, 403: FORBIDDEN})
+async def messaging_access_log(
+    session: CurrentSession, ups: Ups,
+    subject_id: Annotated[str | None, Query(pattern=ID, description="Reads of this member.")]
+    = None,
+    staff_account_id: Annotated[str | None, Query(pattern=ID,
+                                                  description="Reads by this staff member.")]
+    = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Staff reads of messages, reports, disputes and notices, newest first (DPO, auditor).
+
+    `{items: [{access_id, staff_account_id, role, subject_id, purpose, kind, item_ids,
+    accessed_at}]}`: ids and codes, never values (SEC-2).
+    """
+    return forward(await ups.call(
+        "messaging", "GET", "/internal/staff/access-log",
+        params={"subject_id": subject_id, "staff_account_id": staff_account_id, "limit": limit},
+        headers=session.headers()))
