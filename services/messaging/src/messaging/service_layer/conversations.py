@@ -22,6 +22,7 @@ from contracts.messaging import (
     MessageScanned,
     ScanReason,
 )
+from contracts.personal import ERASED
 from kernel.codec import SealedField, scope_end
 from kernel.crypto import token_scope
 from kernel.eventstore import NewEvent, StreamHead
@@ -146,7 +147,7 @@ async def bodies(rows: list[asyncpg.Record], ctx: Context) -> list[Any]:
     wanted = [i for i, r in enumerate(rows) if r["body_token"]]
     opened = await ctx.open([SealedField(rows[i]["sender_id"], rows[i]["event_id"], "body",
                                          rows[i]["body_token"]) for i in wanted])
-    out: list[Any] = [None if r["status"] == "blocked" else "erased" for r in rows]
+    out: list[Any] = [None if r["status"] == "blocked" else ERASED for r in rows]
     for i, value in zip(wanted, opened, strict=True):
         out[i] = value
     return out
