@@ -8,7 +8,7 @@ month it was posted (MSG-3), and opened on read: "erased" once that key is gone.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -20,14 +20,14 @@ from contracts.messaging import (
     ConversationStarted,
     MessagePosted,
     MessageScanned,
-    ScanReason,
 )
 from contracts.personal import ERASED
 from kernel.codec import SealedField, scope_end
 from kernel.crypto import token_scope
-from kernel.eventstore import NewEvent, StreamHead
+from kernel.eventstore import NewEvent, RecordedEvent, StreamHead
 from kernel.logs import get_logger
 from messaging.adapters import directory
+from messaging.domain import messages as messages_domain
 from messaging.domain import rules
 from messaging.domain.errors import Conflict, Invalid
 from messaging.scanning.api import Attachment, Verdict
@@ -88,11 +88,6 @@ async def _reserve(conn: asyncpg.Connection, sender: str, ctx: Context) -> None:
     await conn.execute("INSERT INTO messaging.send_log VALUES ($1, $2)", sender, now)
 
 
-def _reasons(verdict: Verdict) -> list[ScanReason]:
-    return [ScanReason(detector=r.detector, code=r.code, score=r.score,
-                       indicators=list(r.indicators)) for r in verdict.reasons]
-
-
 async def _scan(body: str, attachments: list[Attachment], ctx: Context) -> Verdict:
     """The scanner's verdict, off the event loop; a scanner that fails holds the message."""
     try:
@@ -100,6 +95,21 @@ async def _scan(body: str, attachments: list[Attachment], ctx: Context) -> Verdi
     except Exception as exc:  # a crashing engine must not let a message through (MSG-2)
         log.error("messaging.scanner_failed", error=type(exc).__name__)
         return Verdict("quarantined")
+
+
+async def _project(conn: asyncpg.Connection, rec: RecordedEvent, posted: MessagePosted,
+                   scanned: MessageScanned, now: datetime) -> None:
+    """The message's row: metadata in the clear, the body only as its sealed token (MSG-3)."""
+    token = sealed(rec, "body")
+    scope = token_scope(token)
+    await conn.execute(
+        "INSERT INTO messaging.messages (message_id, conversation_id, sender_id, "
+        "recipient_id, posted_at, status, outcome, reasons, attachments, event_id, "
+        "body_token, body_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, "
+        "$10, $11)",
+        posted.message_id, posted.conversation_id, posted.sender_id, posted.recipient_id, now,
+        posted.outcome, orjson.dumps([r.model_dump() for r in scanned.reasons]).decode(),
+        posted.attachments, rec.event_id, token, scope_end(scope) if scope else None)
 
 
 async def post(caller: str, conversation_id: str, body: str,
@@ -114,28 +124,12 @@ async def post(caller: str, conversation_id: str, body: str,
         await _reserve(conn, caller, ctx)
     verdict = await _scan(body, attachments, ctx)
     message_id, now = str(uuid4()), ctx.clock()
-    reasons = _reasons(verdict)
-    stored = verdict.outcome != "blocked"
+    scanned, posted = messages_domain.record(message_id, conversation_id, caller, recipient,
+                                             body, len(attachments), verdict)
     async with ctx.transaction() as conn:
         recs = await ctx.store.append(conn, f"message-{message_id}", StreamHead(), [
-            NewEvent(MessageScanned(message_id=message_id, conversation_id=conversation_id,
-                                    sender_id=caller, outcome=verdict.outcome, reasons=reasons),
-                     caller, occurred_at=now),
-            NewEvent(MessagePosted(message_id=message_id, conversation_id=conversation_id,
-                                   sender_id=caller, recipient_id=recipient,
-                                   body=body if stored else None, attachments=len(attachments),
-                                   outcome=verdict.outcome), caller, occurred_at=now)])
-        posted = recs[1]
-        token = sealed(posted, "body")
-        scope = token_scope(token)
-        await conn.execute(
-            "INSERT INTO messaging.messages (message_id, conversation_id, sender_id, "
-            "recipient_id, posted_at, status, outcome, reasons, attachments, event_id, "
-            "body_token, body_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, "
-            "$10, $11)",
-            message_id, conversation_id, caller, recipient, now, verdict.outcome,
-            orjson.dumps([r.model_dump() for r in reasons]).decode(), len(attachments),
-            posted.event_id, token, scope_end(scope) if scope else None)
+            NewEvent(scanned, caller, occurred_at=now), NewEvent(posted, caller, occurred_at=now)])
+        await _project(conn, recs[1], posted, scanned, now)
         await signals.after_message(conn, ctx, caller, recipient, body, verdict, now)
     log.info("messaging.message_posted", message_id=message_id, outcome=verdict.outcome,
              reasons=[f"{r.detector}:{r.code}" for r in verdict.reasons])
