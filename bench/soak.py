@@ -44,6 +44,11 @@ SERVICES = ("accounts", "consent", "listings", "messaging", "retention")
 IN_FLIGHT = 32
 
 
+def _transient(resp: httpx.Response) -> bool:
+    """A rate limit or an outage: the answer says nothing about the data yet."""
+    return resp.status_code == 429 or resp.status_code >= 500
+
+
 @dataclass
 class Member:
     """What the client knows of one member, from its acknowledged writes."""
@@ -119,15 +124,21 @@ class Soak:
 
     async def _log_in(self, m: Member, patient: bool = False) -> bool:
         """Log in; ``patient`` waits out rate limits (429) and outages (5xx), up to 60 s."""
-        deadline = time.monotonic() + (60 if patient else 0)
+        deadline = time.monotonic() + (90 if patient else 0)
         while True:
-            resp = await self.client.post("/v1/sessions", json={
-                "email": m.email, "password": m.password, "remember_me": False})
+            try:
+                resp = await self.client.post("/v1/sessions", json={
+                    "email": m.email, "password": m.password, "remember_me": False})
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1)
+                continue
             if resp.status_code == 201:
                 m.token = resp.json()["token"]
                 self.report.acked["log-in"] += 1
                 return True
-            if resp.status_code not in (429, 502, 503) or time.monotonic() > deadline:
+            if not _transient(resp) or time.monotonic() > deadline:
                 return False
             await asyncio.sleep(float(resp.headers.get("Retry-After", "1")))
 
@@ -376,7 +387,7 @@ class Soak:
         while True:
             login = await self.client.post("/v1/sessions", json={
                 "email": m.email, "password": m.password, "remember_me": False})
-            if login.status_code not in (429, 502, 503) or time.monotonic() > deadline:
+            if not _transient(login) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(float(login.headers.get("Retry-After", "1")))
         if login.status_code != 401:
