@@ -191,9 +191,18 @@ async def test_prv7_staff_verify_then_refuse_with_reason(retention: Running) -> 
     url = f"/internal/privacy-requests/{request_id}"
     assert (await retention.client.get(url, headers={"X-Account-Id": subject})
             ).json()["status"] == "received"
-    assert (await retention.client.post(f"{url}/verify")).json()["status"] == "verified"
-    assert (await retention.client.post(f"{url}/verify")).status_code == 409
-    refused = await retention.client.post(f"{url}/refuse", json={"reason": "manifestly unfounded"})
+    agent = str(uuid.uuid4())
+    staff = {"X-Account-Id": agent}
+    assert (await retention.client.post(f"{url}/verify", headers=staff)).status_code == 403
+    rt = retention.host.runtime
+    assert rt is not None
+    async with rt.pool.acquire() as conn:
+        await rt.extra["staff"].granted(conn, agent, "support")
+    assert (await retention.client.post(f"{url}/verify", headers=staff)
+            ).json()["status"] == "verified"
+    assert (await retention.client.post(f"{url}/verify", headers=staff)).status_code == 409
+    refused = await retention.client.post(f"{url}/refuse", headers=staff,
+                                          json={"reason": "manifestly unfounded"})
     assert refused.json()["status"] == "refused"
     got = (await retention.client.get(url, headers={"X-Account-Id": subject})).json()
     assert got["status"] == "refused" and got["reason"] == "manifestly unfounded"

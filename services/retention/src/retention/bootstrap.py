@@ -7,11 +7,14 @@ import pkgutil
 
 import contracts
 from kernel.service import Runtime, ServiceHost
+from retention.adapters.register import load_register
 from retention.adapters.requests import RequestRepository
 from retention.adapters.schema import migrate
+from retention.adapters.staff import StaffRoles
 from retention.adapters.subjects import SubjectProjection
 from retention.entrypoints.consumers import consumer_specs
 from retention.entrypoints.http import router
+from retention.entrypoints.staff_http import router as staff_router
 from retention.settings import RetentionSettings
 
 
@@ -24,12 +27,20 @@ def load_contracts() -> None:
 async def _wire(rt: Runtime) -> None:
     rt.extra["requests"] = RequestRepository(rt.store)
     rt.extra["subjects"] = SubjectProjection()
+    rt.extra["staff"] = StaffRoles()
 
 
 def build(settings: RetentionSettings | None = None) -> ServiceHost:
     """The retention service, ready to ``serve()`` or to enter its lifespan in tests."""
     load_contracts()
+    settings = settings or RetentionSettings()
+    register = load_register(settings.register_file)  # a bad register stops the start (RET-1)
+
+    async def wire(rt: Runtime) -> None:
+        await _wire(rt)
+        rt.extra["register"] = register
+
     return ServiceHost(
-        "retention", settings or RetentionSettings(), routers=[router],
-        consumers=consumer_specs(), migrate=migrate, on_start=_wire,
+        "retention", settings, routers=[router, staff_router],
+        consumers=consumer_specs(), migrate=migrate, on_start=wire,
     )

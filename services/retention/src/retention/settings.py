@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -16,4 +18,8 @@ class RetentionSettings(ServiceSettings):
     http_port: int = Field(8105, description="Internal API port.")
     status_token_days: int = Field(
         30, description="Days a privacy request's status token stays valid after it ends."
+    )
+    register_file: Path | None = Field(
+        None, description="The data register (RET-1) to load instead of the one shipped with "
+                          "the service (a TOML file; see retention/data/register.toml)."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
@@ -132,3 +132,140 @@ def _require(session: Session | None) -> Session:
         raise ApiError(401, "unauthenticated", "a valid bearer token is required",
                        {"WWW-Authenticate": "Bearer"})
     return session
+
+
+# -- staff: the data register and privacy-request work (RET-1, PRV-7) --------------------------
+
+_FORBIDDEN = {"description": "`forbidden`: your staff roles do not allow it.", **_ERR}
+
+
+class RegisterEntry(BaseModel):
+    """What the data register says about one data category (RET-1)."""
+
+    category: str = Field(description="The category's code, as contracts mark fields with it.")
+    name: str = Field(description="Human-readable name.")
+    purposes: list[str] = Field(description="Purposes the category is processed for.")
+    legal_basis: Literal["consent", "contract", "legitimate_interest", "legal_obligation"]
+    retention_days: int = Field(description="Retention period, in days.")
+    retention_from: Literal["collected", "last_used", "account_closed"] = Field(
+        description="What the period is counted from.")
+    max_with_consent_days: int | None = Field(
+        description="A longer period the member may consent to (RET-3), if any.")
+    sensitivity: Literal["normal", "high"] = Field(description="high: shorter periods.")
+    end_of_life: Literal["erase", "pseudonymise"] = Field(
+        description="What happens when the period ends (RET-6: keyed HMAC pseudonyms).")
+    source: str = Field(description="Where the data comes from.")
+
+
+class DataRegisterOut(BaseModel):
+    """The data register at its current version (RET-1)."""
+
+    version: str = Field(description="The register's version.")
+    effective_from: str = Field(description="Since when this version applies (ISO-8601 date).")
+    categories: list[RegisterEntry] = Field(description="Every data category.")
+
+
+class StaffRequestIn(BaseModel):
+    """A request that reached support staff by form, e-mail or post (PRV-7)."""
+
+    subject_id: str = Field(min_length=1, max_length=100, description="The member's account id.")
+    type: Literal["access", "portability", "rectification", "erasure", "restriction",
+                  "objection"] = Field(description="Which right the member exercises.")
+    channel: Literal["form", "email", "post"] = Field(description="How the request arrived.")
+
+
+class StaffRequestAccepted(PrivacyRequestAccepted):
+    """The request is recorded as `received`; verify the member's identity next."""
+
+    status: Literal["received"] = Field(description="Awaiting identity verification.")
+
+
+class RefusalIn(BaseModel):
+    """Why a request is refused."""
+
+    reason: str = Field(min_length=1, max_length=500,
+                        description="The reason given to the member; no personal data.")
+
+
+class StatusOut(BaseModel):
+    """Where a request stands after a staff action."""
+
+    request_id: str
+    status: Literal["received", "verified", "in_progress", "completed", "refused"]
+
+
+class OpenRequest(PrivacyRequestOut):
+    """An open request, for staff."""
+
+    subject_id: str = Field(description="The member's account id.")
+    channel: str = Field(description="How it arrived: app, form, email or post.")
+    received_at: str = Field(description="When it was received (ISO-8601).")
+    overdue: bool = Field(description="Whether its one-month deadline has passed.")
+
+
+class OpenRequests(BaseModel):
+    """Open privacy requests, the soonest due first (PRV-7)."""
+
+    items: list[OpenRequest]
+    open: int = Field(description="How many requests are open in all.")
+    overdue: int = Field(description="How many of them are past their deadline.")
+
+
+@router.get("/v1/data-register", response_model=DataRegisterOut,
+            responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN})
+async def data_register(session: CurrentSession, ups: Ups) -> Response:
+    """The data register (RET-1): DPOs and auditors."""
+    return forward(await ups.call("retention", "GET", "/internal/data-register",
+                                  headers=session.headers()))
+
+
+@router.get("/v1/staff/privacy-requests", response_model=OpenRequests,
+            responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN})
+async def open_privacy_requests(
+    session: CurrentSession, ups: Ups,
+    overdue: Annotated[bool, Query(description="Only requests past their deadline.")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Open privacy requests, soonest deadline first (PRV-7): DPOs and support staff."""
+    return forward(await ups.call("retention", "GET", "/internal/staff/privacy-requests",
+                                  params={"overdue": str(overdue).lower(), "limit": limit},
+                                  headers=session.headers()))
+
+
+@router.post("/v1/staff/privacy-requests", status_code=202, response_model=StaffRequestAccepted,
+             responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN})
+async def enter_privacy_request(body: StaffRequestIn, session: CurrentSession,
+                                ups: Ups) -> Response:
+    """Support staff enter a request received by form, e-mail or post (PRV-7).
+
+    It starts as `received`; nothing is carried out until its identity is verified
+    (`POST /v1/staff/privacy-requests/{id}/verify`). Give the status token to the member.
+    """
+    return forward(await ups.call("retention", "POST", "/internal/staff/privacy-requests",
+                                  json=body.model_dump(), headers=session.headers()))
+
+
+@router.post("/v1/staff/privacy-requests/{request_id}/verify", response_model=StatusOut,
+             responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
+                        404: _ERR, 409: {"description": "`invalid_transition`.", **_ERR}})
+async def verify_privacy_request(request_id: str, session: CurrentSession,
+                                 ups: Ups) -> Response:
+    """Support staff verified the member's identity; a verified erasure starts at once."""
+    if not _is_uuid(request_id):
+        raise ApiError(404, "not_found", "no such privacy request")
+    return forward(await ups.call("retention", "POST",
+                                  f"/internal/privacy-requests/{request_id}/verify",
+                                  headers=session.headers()))
+
+
+@router.post("/v1/staff/privacy-requests/{request_id}/refuse", response_model=StatusOut,
+             responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
+                        404: _ERR, 409: {"description": "`invalid_transition`.", **_ERR}})
+async def refuse_privacy_request(request_id: str, body: RefusalIn, session: CurrentSession,
+                                 ups: Ups) -> Response:
+    """Refuse a request with the reason the member is given (PRV-7)."""
+    if not _is_uuid(request_id):
+        raise ApiError(404, "not_found", "no such privacy request")
+    return forward(await ups.call("retention", "POST",
+                                  f"/internal/privacy-requests/{request_id}/refuse",
+                                  json=body.model_dump(), headers=session.headers()))

@@ -87,3 +87,22 @@ class RequestRepository:
         return await conn.fetchrow(
             "SELECT * FROM retention.privacy_requests WHERE request_id = $1", request_id
         )
+
+
+async def open_rows(conn: asyncpg.Connection, now: Any, overdue_only: bool,
+                    limit: int) -> list[asyncpg.Record]:
+    """Requests not yet ended, the soonest due first; only the overdue ones if asked."""
+    return list(await conn.fetch(
+        "SELECT * FROM retention.privacy_requests WHERE ended_at IS NULL "
+        "AND ($1::boolean IS FALSE OR due_at < $2) ORDER BY due_at LIMIT $3",
+        overdue_only, now, limit,
+    ))
+
+
+async def count_open(conn: asyncpg.Connection, now: Any) -> tuple[int, int]:
+    """How many requests are open, and how many of them are past their deadline."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS open, count(*) FILTER (WHERE due_at < $1) AS overdue "
+        "FROM retention.privacy_requests WHERE ended_at IS NULL", now)
+    assert row is not None
+    return int(row["open"]), int(row["overdue"])

@@ -37,6 +37,14 @@ CREATE TABLE IF NOT EXISTS retention.subject_data (
 );
 COMMENT ON TABLE retention.subject_data IS
   'Which categories of each subject''s personal data each service holds (RET-2).';
+CREATE TABLE IF NOT EXISTS retention.staff_roles (
+    account_id  text NOT NULL,
+    role        text NOT NULL,
+    PRIMARY KEY (account_id, role)
+);
+COMMENT ON TABLE retention.staff_roles IS
+  'Staff roles, from the accounts service''s role events (SEC-2): who may read the register '
+  'and work privacy requests.';
 """
 
 

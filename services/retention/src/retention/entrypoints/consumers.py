@@ -8,6 +8,7 @@ import asyncpg
 
 from contracts.consent import PrivacyRequestCarriedOut
 from contracts.privacy import ErasureReceiptIssued
+from contracts.staff import StaffRoleGranted, StaffRoleRevoked
 from contracts.topics import SERVICES, events_topic
 from kernel.consumer import Delivered, Handler
 from kernel.erasure import erasure_consumer
@@ -46,6 +47,19 @@ def _carried_out(rt: Runtime) -> Handler:
     return handle
 
 
+def _staff_roles(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        roles = rt.extra["staff"]
+        for d in batch:
+            ev = d.event
+            if isinstance(ev, StaffRoleGranted):
+                await roles.granted(conn, ev.account_id, ev.role)
+            elif isinstance(ev, StaffRoleRevoked):
+                await roles.revoked(conn, ev.account_id, ev.role)
+
+    return handle
+
+
 async def _erase(rt: Runtime, conn: asyncpg.Connection, subject_id: str) -> tuple[bool, str]:
     return await handlers.erase_subject(conn, rt.extra["subjects"], subject_id)
 
@@ -58,5 +72,7 @@ def consumer_specs() -> list[ConsumerSpec]:
                      event_types=[ErasureReceiptIssued.event_type]),
         ConsumerSpec("carried-out", [events_topic("consent")], _carried_out,
                      event_types=[PrivacyRequestCarriedOut.event_type]),
+        ConsumerSpec("staff-roles", [events_topic("accounts")], _staff_roles,
+                     event_types=[StaffRoleGranted.event_type, StaffRoleRevoked.event_type]),
         erasure_consumer(_erase),
     ]

@@ -13,7 +13,6 @@ from contracts.privacy import RequestType
 from kernel.http import ApiError
 from kernel.service import Runtime
 from retention.domain import commands
-from retention.domain.requests import InvalidTransition
 from retention.service_layer import handlers
 
 router = APIRouter()
@@ -26,12 +25,6 @@ class PrivacyRequestIn(BaseModel):
     type: RequestType = Field(description="Which right.")
     channel: Literal["app", "form", "email", "post"] = Field("app", description="How it came.")
     identity_verified: bool = Field(False, description="Identity verified on receipt.")
-
-
-class RefusalIn(BaseModel):
-    """Why a request is refused."""
-
-    reason: str = Field(min_length=1, max_length=500, description="Reason; no personal data.")
 
 
 def _rt(request: Request) -> Runtime:
@@ -81,36 +74,6 @@ async def status(
         raise ApiError(404, "not_found", "no such privacy request") from exc
     except handlers.BadStatusToken as exc:
         raise ApiError(401, "unauthenticated", "the status token is invalid or expired") from exc
-
-
-@router.post("/internal/privacy-requests/{request_id}/verify")
-async def verify(request_id: str, request: Request) -> dict[str, str]:
-    """Support staff verified the identity behind a form, e-mail or post request."""
-    rt = _rt(request)
-    try:
-        new = await handlers.verify_request(rt.pool, _part(rt, "requests"), rt.keys,
-                                            commands.VerifyPrivacyRequest(request_id), _now())
-    except handlers.RequestNotFound as exc:
-        raise ApiError(404, "not_found", "no such privacy request") from exc
-    except InvalidTransition as exc:
-        raise ApiError(409, "invalid_transition", str(exc)) from exc
-    return {"request_id": request_id, "status": new}
-
-
-@router.post("/internal/privacy-requests/{request_id}/refuse")
-async def refuse(request_id: str, body: RefusalIn, request: Request) -> dict[str, str]:
-    """Refuse a request with its reason."""
-    rt = _rt(request)
-    try:
-        new = await handlers.refuse_request(
-            rt.pool, _part(rt, "requests"), commands.RefusePrivacyRequest(request_id, body.reason),
-            _now(),
-        )
-    except handlers.RequestNotFound as exc:
-        raise ApiError(404, "not_found", "no such privacy request") from exc
-    except InvalidTransition as exc:
-        raise ApiError(409, "invalid_transition", str(exc)) from exc
-    return {"request_id": request_id, "status": new}
 
 
 @router.get("/internal/subjects/{subject_id}")

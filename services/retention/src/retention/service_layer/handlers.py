@@ -200,4 +200,8 @@ async def erase_subject(conn: asyncpg.Connection, projection: SubjectProjection,
                         subject_id: str) -> tuple[bool, str]:
     """Delete the subject from the subject projection; the request records stay as proof."""
     deleted = await projection.delete(conn, subject_id)
-    return deleted > 0, f"subject projection: {deleted} row(s) deleted; request records kept"
+    roles = await conn.execute("DELETE FROM retention.staff_roles WHERE account_id = $1",
+                               subject_id)
+    gone = int(roles.split()[-1])
+    return deleted + gone > 0, (f"subject projection: {deleted} row(s), staff roles: {gone} "
+                                "row(s) deleted; request records kept")
