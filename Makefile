@@ -11,7 +11,7 @@ ARGS ?=
 
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run infra test lint audit reset bench schemas backup restore
+.PHONY: install run infra test lint audit reset bench schemas backup restore browser
 
 ## install: uv if missing, then `uv sync --frozen` (PostgreSQL is handled by devstack)
 install:
@@ -34,8 +34,17 @@ infra: install
 
 MYPY_PATHS := contracts/src kernel/src devstack/src $(wildcard services/*/src)
 
+## browser: Debian's chromium and chromium-driver for the dashboard's test (apt-get, as root)
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium chromium-driver; \
+	  else echo "chromium and chromium-driver are missing: apt-get install them" >&2; fi; \
+	fi
+
 ## test: the static checks (lint), then every test against a real PostgreSQL and broker
-test: lint
+test: lint browser
 	$(VENV)/bin/python -m pytest $(ARGS)
 
 ## lint: ruff, mypy --strict and the import contracts (a service never imports another)

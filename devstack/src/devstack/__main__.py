@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     topics = sub.add_parser("topics", help="create the topics on a running broker and exit")
     topics.add_argument("--bootstrap", default=os.environ.get("MARKET_KAFKA_BOOTSTRAP",
                                                               "127.0.0.1:9092"))
+    topics.add_argument("--replication-factor", type=int, default=1,
+                        help="copies of each partition (3 on the Kafka cluster of deploy/)")
     backup = sub.add_parser("backup", help="dump PostgreSQL (key store included) and the "
                             "root secrets of a running stack into the backups directory")
     backup.add_argument("--data-dir", default=".stack", help="the stack's data directory")
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         from contracts.topics import TOPICS
         from devstack.topics import create_topics
 
-        create_topics(args.bootstrap, TOPICS)
+        create_topics(args.bootstrap, TOPICS, replication_factor=args.replication_factor)
         return 0
     return _serve(args, with_services=args.command == "run")
 

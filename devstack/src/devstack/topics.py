@@ -20,7 +20,8 @@ _TOPIC_ALREADY_EXISTS = 36
 
 
 def create_topics(
-    bootstrap: str, topics: Iterable[TopicSpec] = TOPICS, timeout: float = 30.0
+    bootstrap: str, topics: Iterable[TopicSpec] = TOPICS, timeout: float = 30.0,
+    replication_factor: int = 1,
 ) -> dict[str, int]:
     """Create ``topics`` on the broker (existing ones are left alone) and verify them.
 
@@ -28,6 +29,7 @@ def create_topics(
         bootstrap: The broker's bootstrap address.
         topics: The topics to create; every platform topic by default.
         timeout: Seconds to keep trying while the broker comes up.
+        replication_factor: Copies of each partition (1 on the embedded broker).
 
     Returns:
         The partition count of each topic, as the broker reports it.
@@ -35,10 +37,12 @@ def create_topics(
     Raises:
         StackError: A topic could not be created or has the wrong partition count.
     """
-    return run_sync(_create_topics(bootstrap, list(topics), timeout))
+    return run_sync(_create_topics(bootstrap, list(topics), timeout, replication_factor))
 
 
-async def _create_topics(bootstrap: str, topics: list[TopicSpec], within: float) -> dict[str, int]:
+async def _create_topics(
+    bootstrap: str, topics: list[TopicSpec], within: float, replication_factor: int,
+) -> dict[str, int]:
     began = time.monotonic()
     admin = await _connected_admin(bootstrap, within)
     try:
@@ -47,7 +51,7 @@ async def _create_topics(bootstrap: str, topics: list[TopicSpec], within: float)
                 NewTopic(
                     t.name,
                     num_partitions=t.partitions,
-                    replication_factor=1,
+                    replication_factor=replication_factor,
                     topic_configs=dict(t.config),
                 )
                 for t in topics

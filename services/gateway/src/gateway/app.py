@@ -13,11 +13,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.asyncapi import build_asyncapi
 from gateway.deps import Upstreams
-from gateway.ops import dashboard, merged_metrics, service_readiness
+from gateway.ops import PAGE, figures, merged_metrics, require_ops, service_readiness
+from gateway.opsfeed import OpsFeed
 from gateway.settings import GatewaySettings
 from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
 from kernel.internal_auth import CallSigner
 from kernel.logs import get_logger, setup_logging
+from kernel.settings import KafkaSettings
 from kernel.telemetry import setup_tracing
 
 log = get_logger(__name__)
@@ -47,12 +49,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.service_urls(), settings.upstream_timeout,
             CallSigner(auth.key_bytes(), auth.internal_call_seconds),
         )
+        app.state.ops_feed = OpsFeed(KafkaSettings().bootstrap)
+        app.state.ops_feed.start()
         gc.collect()
         gc.freeze()  # start-up objects stay: later GC passes need not walk them
         log.info("gateway.started", port=settings.http_port)
         try:
             yield
         finally:
+            await app.state.ops_feed.stop()
             await app.state.upstreams.close()
 
     app = FastAPI(
@@ -90,12 +95,26 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return asyncapi_doc
 
     @app.get("/ops", tags=["operations"], response_class=HTMLResponse)
-    async def ops(request: Request) -> HTMLResponse:
-        """The operations dashboard (OPS-1)."""
+    async def ops() -> HTMLResponse:
+        """The operations dashboard (OPS-1): a page of live charts polling `/ops/data.json`.
+
+        The page holds no figures; off the embedded default it sends the bearer token given
+        in its address (`/ops#token=...`) with every poll."""
+        return HTMLResponse(PAGE, headers={"Cache-Control": "no-store"})
+
+    @app.get("/ops/data.json", tags=["operations"],
+             responses={401: {"description": "`unauthenticated`"},
+                        403: {"description": "`forbidden`: the ops role is required."}})
+    async def ops_data(request: Request) -> JSONResponse:
+        """The dashboard's figures: events/s per topic, consumer lag per service, dead
+        letters, the privacy-request queue, consent decisions, scanner verdicts and
+        retention actions. Open on the embedded default, the ops role otherwise."""
+        await require_ops(request, settings.ops_open)
         ups = request.app.state.upstreams
         readiness = await service_readiness(ups)
         text = (await merged_metrics(ups)).decode()
-        return HTMLResponse(dashboard(readiness, text))
+        body = figures(readiness, text, request.app.state.ops_feed)
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     app.add_middleware(LatencyMiddleware, service="gateway")
     app.add_middleware(BodyLimitMiddleware)

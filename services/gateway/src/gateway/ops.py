@@ -1,18 +1,30 @@
-"""Operations: readiness of the whole platform, merged metrics, the dashboard page (OPS-1)."""
+"""Operations: readiness of the whole platform, merged metrics, the dashboard (OPS-1)."""
 
 from __future__ import annotations
 
 import asyncio
-import html
 from collections.abc import Iterator
+from importlib.resources import files
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from fastapi import Request
+from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.security.utils import get_authorization_scheme_param
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.deps import Upstreams
+from gateway.deps import Upstreams, current_session
+from gateway.opsfeed import OpsFeed
+from kernel.http import ApiError
 from kernel.metrics import REGISTRY
+
+CONSENT_DECISIONS = Counter(
+    "consent_decisions", "Consent decisions made through the API, by kind (no purpose, no id).",
+    ["decision"], registry=REGISTRY,
+)
+PAGE = files("gateway").joinpath("static/ops.html").read_text(encoding="utf-8")
+"""The dashboard page: no figures in it, it polls ``/ops/data.json``."""
 
 
 async def service_readiness(ups: Upstreams) -> dict[str, Any]:
@@ -62,45 +74,69 @@ async def merged_metrics(ups: Upstreams) -> bytes:
     return generate_latest(registry)
 
 
-def _sum(families: dict[str, Metric], name: str, **labels: str) -> float:
+def _by_service(families: dict[str, Metric], name: str) -> dict[str, float]:
     fam = families.get(name)
+    out: dict[str, float] = {}
     if fam is None:
-        return 0.0
-    return sum(
-        s.value for s in fam.samples
-        if s.name in (name, f"{name}_total")
-        and all(s.labels.get(k) == v for k, v in labels.items())
-    )
+        return out
+    for sample in fam.samples:
+        if sample.name in (name, f"{name}_total") and "service" in sample.labels:
+            svc = sample.labels["service"]
+            out[svc] = out.get(svc, 0.0) + float(sample.value)
+    return out
 
 
-def dashboard(readiness: dict[str, Any], metrics_text: str) -> str:
-    """The operations dashboard: readiness, event rates, lag and backlog per service."""
+def _by_label(families: dict[str, Metric], name: str, label: str) -> dict[str, float]:
+    fam = families.get(name)
+    out: dict[str, float] = {}
+    for sample in fam.samples if fam is not None else ():
+        if sample.name in (name, f"{name}_total") and label in sample.labels:
+            key = sample.labels[label]
+            out[key] = out.get(key, 0.0) + float(sample.value)
+    return out
+
+
+def figures(readiness: dict[str, Any], metrics_text: str, feed: OpsFeed | None) -> dict[str, Any]:
+    """Everything the dashboard shows, as JSON: metrics of every service and the log's view."""
     families = {f.name: f for f in text_string_to_metric_families(metrics_text)}
-    rows = []
-    for name, state in readiness.items():
-        ok = state.get("ready")
-        rows.append(
-            "<tr><td>{}</td><td class='{}'>{}</td><td>{:.0f}</td><td>{:.0f}</td>"
-            "<td>{:.0f}</td><td>{:.0f}</td><td>{:.0f}</td></tr>".format(
-                html.escape(name), "ok" if ok else "bad", "ready" if ok else "not ready",
-                _sum(families, "events_appended", service=name),
-                _sum(families, "events_published", service=name),
-                _sum(families, "outbox_backlog", service=name),
-                _sum(families, "events_consumed", service=name),
-                _sum(families, "consumer_lag", service=name)
-                + 0 * _sum(families, "dead_letters", service=name),
-            )
-        )
-    dead = _sum(families, "dead_letters")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Marketplace operations</title>
-<meta http-equiv="refresh" content="5">
-<style>body{{font-family:system-ui,sans-serif;margin:2rem}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3rem .7rem;text-align:right}}td:first-child{{text-align:left}}
-.ok{{color:#060}}.bad{{color:#b00;font-weight:bold}}</style></head>
-<body><h1>Marketplace operations</h1>
-<p>Refreshes every 5 s. Dead-lettered messages: {dead:.0f}.
-Raw figures: <a href="/metrics">/metrics</a>; readiness: <a href="/readyz">/readyz</a>.</p>
-<table><tr><th>service</th><th>state</th><th>events appended</th><th>published</th>
-<th>outbox backlog</th><th>events consumed</th><th>consumer lag</th></tr>
-{''.join(rows)}</table></body></html>"""
+    lag = _by_service(families, "consumer_lag")
+    services = {
+        name: {
+            "ready": bool(state.get("ready")),
+            "consumer_lag": lag.get(name, 0.0),
+            "outbox_backlog": _by_service(families, "outbox_backlog").get(name, 0.0),
+            "events_published": _by_service(families, "events_published").get(name, 0.0),
+            "events_consumed": _by_service(families, "events_consumed").get(name, 0.0),
+            "dead_letters": _by_service(families, "dead_letters").get(name, 0.0),
+        }
+        for name, state in readiness.items()
+    }
+    log_view: dict[str, Any] = feed.figures.snapshot() if feed is not None else {}
+    decisions = _by_label(families, "consent_decisions", "decision")
+    return {
+        "broker_connected": bool(feed and feed.connected),
+        "services": services,
+        "consent": {
+            "granted": decisions.get("granted", 0.0),
+            "withdrawn": decisions.get("withdrawn", 0.0),
+            "logged": log_view.get("consent_decisions_logged", 0),
+        },
+        **{k: v for k, v in log_view.items() if k != "consent_decisions_logged"},
+    }
+
+
+async def require_ops(request: Request, open_: bool) -> None:
+    """Nothing on the embedded default (``open_``); otherwise a session holding ``ops``."""
+    if open_:
+        return
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthenticated", "a valid bearer token is required",
+                       {"WWW-Authenticate": "Bearer"})
+    session = await current_session(request, HTTPAuthorizationCredentials(
+        scheme="Bearer", credentials=token))
+    ups: Upstreams = request.app.state.upstreams
+    resp = await ups.call("accounts", "GET", "/internal/staff/me", headers=session.headers())
+    roles = resp.json().get("roles", []) if resp.status_code == 200 else []
+    if "ops" not in roles:
+        raise ApiError(403, "forbidden", "the ops role is required")

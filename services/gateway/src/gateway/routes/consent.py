@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.staff import AccessPurpose
 from gateway.deps import CurrentSession, OptionalSession, Ups, forward
+from gateway.ops import CONSENT_DECISIONS
 
 router = APIRouter(tags=["consent"])
 
@@ -123,8 +124,11 @@ async def my_consents(session: CurrentSession, ups: Ups, as_of: AsOf = None) -> 
 async def decide(purpose: Purpose, body: Decision, session: CurrentSession,
                  ups: Ups) -> Response:
     """Grant or withdraw consent; on a legitimate-interest purpose `false` objects (PRV-4)."""
-    return forward(await ups.call("consent", "PUT", f"/internal/consents/{purpose}",
-                                  json=body.model_dump(), headers=session.headers()))
+    resp = await ups.call("consent", "PUT", f"/internal/consents/{purpose}",
+                          json=body.model_dump(), headers=session.headers())
+    if resp.status_code == 200:
+        CONSENT_DECISIONS.labels("granted" if body.granted else "withdrawn").inc()
+    return forward(resp)
 
 
 @router.put("/v1/me/preferences", responses={401: ERR, 422: ERR})
