@@ -10,6 +10,7 @@ from contracts.privacy import (
     ErasureReceiptRecorded,
     PrivacyRequestReceived,
     PrivacyRequestStatusChanged,
+    SubjectExportOrdered,
     SubjectKeyShredded,
 )
 from retention.domain.requests import InvalidTransition, PrivacyRequest, one_month_after
@@ -52,9 +53,33 @@ def test_prv7_unverified_request_waits_as_received_until_staff_verify() -> None:
     assert req.status == "in_progress"
 
 
-def test_prv7_verified_access_request_is_recorded_as_verified() -> None:
+def test_prv1_verified_access_request_orders_an_export_from_every_service() -> None:
     req = PrivacyRequest.receive("r2", "s1", "access", "app", True, T0, SERVICES)
-    assert req.status == "verified" and req.receipt_list() == []
+    assert req.status == "in_progress"
+    order = req.pending[-1]
+    assert isinstance(order, SubjectExportOrdered) and order.services == list(SERVICES)
+    assert [r.status for r in req.receipt_list()] == ["pending"] * 3
+
+
+def test_prv2_export_completes_on_the_last_part_and_repeats_change_nothing() -> None:
+    req = PrivacyRequest.receive("r3", "s1", "portability", "app", True, T0, SERVICES)
+    later = T0 + timedelta(seconds=1)
+    assert req.record_part("accounts", later, later)
+    assert not req.record_part("accounts", later, later)
+    assert not req.record_part("billing", later, later)
+    assert req.record_part("consent", later, later) and req.status == "in_progress"
+    assert req.record_part("retention", later, later) and req.status == "completed"
+    rebuilt = PrivacyRequest.from_history("r3", [(e, later) for e in req.pending])
+    assert rebuilt.status == "completed" and set(rebuilt.receipts) == set(SERVICES)
+
+
+def test_prv7_unverified_export_waits_and_erasure_parts_are_refused() -> None:
+    req = PrivacyRequest.receive("r4", "s1", "access", "form", False, T0, SERVICES)
+    assert req.status == "received" and not req.record_part("accounts", T0, T0)
+    req.verify(T0)
+    req.start(SERVICES, T0)
+    assert req.status == "in_progress"
+    assert not _erasure().record_part("accounts", T0, T0)
 
 
 def test_prv5_request_completes_only_when_every_receipt_completed() -> None:

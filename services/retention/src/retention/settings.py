@@ -23,3 +23,7 @@ class RetentionSettings(ServiceSettings):
         None, description="The data register (RET-1) to load instead of the one shipped with "
                           "the service (a TOML file; see retention/data/register.toml)."
     )
+    export_days: int = Field(
+        7, ge=1, description="Days an access or portability export may be read (PRV-1, PRV-2); "
+                             "then it is deleted."
+    )

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.privacy import SubjectExport
 from gateway.deps import CurrentSession, Session, Ups, bearer_token, forward, optional_session
 from kernel.http import ApiError
 
@@ -109,6 +110,29 @@ async def get_privacy_request(
     resp = await ups.call("retention", "GET", f"/internal/privacy-requests/{request_id}",
                           headers=headers)
     return forward(resp)
+
+
+@router.get(
+    "/v1/privacy-requests/{request_id}/export", response_model=SubjectExport,
+    responses={401: {"description": "No valid session.", **_ERR},
+               404: {"description": "No such request, or another member's.", **_ERR},
+               409: {"description": "`not_ready` (still being assembled: retry after "
+                                    "`Retry-After`) or `not_an_export`.", **_ERR},
+               410: {"description": "`expired`: exports are deleted after 7 days.", **_ERR}},
+)
+async def get_privacy_export(request_id: str, ups: Ups, session: CurrentSession) -> Response:
+    """The export of an access or portability request (PRV-1, PRV-2).
+
+    One JSON document (format `marketplace.subject-export`, version 1; its JSON Schema is
+    this route's response schema) assembled from every service: per data category the
+    values held and by which service, with the category's source, purposes, legal basis,
+    recipients and retention period from the data register. Readable for 7 days.
+    """
+    if not _is_uuid(request_id):
+        raise ApiError(404, "not_found", "no such privacy request")
+    return forward(await ups.call("retention", "GET",
+                                  f"/internal/privacy-requests/{request_id}/export",
+                                  headers=session.headers()))
 
 
 async def _session(request: Request, token: str | None) -> Session | None:

@@ -37,6 +37,25 @@ CREATE TABLE IF NOT EXISTS retention.subject_data (
 );
 COMMENT ON TABLE retention.subject_data IS
   'Which categories of each subject''s personal data each service holds (RET-2).';
+CREATE TABLE IF NOT EXISTS retention.export_parts (
+    request_id  text        NOT NULL,
+    service     text        NOT NULL,
+    subject_id  text        NOT NULL,
+    event_id    uuid        NOT NULL,
+    sealed      text        NOT NULL,
+    given_at    timestamptz NOT NULL,
+    PRIMARY KEY (request_id, service)
+);
+CREATE INDEX IF NOT EXISTS export_parts_subject_idx ON retention.export_parts (subject_id);
+COMMENT ON TABLE retention.export_parts IS
+  'Each service''s part of an access or portability export (PRV-1, PRV-2), as it was '
+  'published: sealed under the subject''s key. Deleted when the export expires.';
+CREATE TABLE IF NOT EXISTS retention.exports (
+    request_id   text        PRIMARY KEY,
+    subject_id   text        NOT NULL,
+    generated_at timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL
+);
 CREATE TABLE IF NOT EXISTS retention.staff_roles (
     account_id  text NOT NULL,
     role        text NOT NULL,

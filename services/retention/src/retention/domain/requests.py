@@ -15,11 +15,14 @@ from typing import Any
 
 from contracts.envelope import Event
 from contracts.privacy import (
+    EXPORT_TYPES,
     ErasureReceiptRecorded,
+    ExportPartRecorded,
     PrivacyRequestReceived,
     PrivacyRequestStatusChanged,
     ReceiptStatus,
     RequestStatus,
+    SubjectExportOrdered,
     SubjectKeyShredded,
 )
 
@@ -98,8 +101,8 @@ class PrivacyRequest:
             ),
             now,
         )
-        if identity_verified and type == "erasure":
-            req.start_erasure(erasure_services, now)
+        if identity_verified:
+            req.start(erasure_services, now)
         return req
 
     @classmethod
@@ -121,6 +124,39 @@ class PrivacyRequest:
     def verify(self, now: datetime) -> None:
         """Staff verified the subject's identity (requests by form, e-mail or post)."""
         self._move("verified", now)
+
+    def start(self, services: Sequence[str], now: datetime) -> None:
+        """Carry out a verified request that retention orchestrates (erasure, exports)."""
+        if self.type == "erasure":
+            self.start_erasure(services, now)
+        elif self.type in EXPORT_TYPES:
+            self.start_export(services, now)
+
+    def start_export(self, services: Sequence[str], now: datetime) -> None:
+        """Ask every service for the subject's data it holds (PRV-1, PRV-2)."""
+        if self.type not in EXPORT_TYPES:
+            raise InvalidTransition(f"a {self.type} request is not an export")
+        self._move("in_progress", now)
+        self._record(
+            SubjectExportOrdered(request_id=self.request_id, subject_id=self.subject_id,
+                                 services=list(services)),
+            now,
+        )
+
+    def record_part(self, service: str, at: datetime, now: datetime) -> bool:
+        """Record one service's part of an export; completes the request on the last one.
+
+        Returns:
+            Whether anything changed (repeats and unexpected services change nothing).
+        """
+        if (self.type not in EXPORT_TYPES or self.status != "in_progress"
+                or service not in self.expected_services or service in self.receipts):
+            return False
+        self._record(ExportPartRecorded(request_id=self.request_id, subject_id=self.subject_id,
+                                        service=service, at=at), now)
+        if len(self.receipts) == len(self.expected_services):
+            self._move("completed", now)
+        return True
 
     def start_erasure(self, services: Sequence[str], now: datetime) -> None:
         """Start a verified erasure: the subject's key is shredded and receipts awaited."""
@@ -198,7 +234,9 @@ class PrivacyRequest:
                 self.reason = event.reason
             if event.status in ENDED:
                 self.ended_at = at
-        elif isinstance(event, SubjectKeyShredded):
+        elif isinstance(event, SubjectKeyShredded | SubjectExportOrdered):
             self.expected_services = tuple(event.services)
+        elif isinstance(event, ExportPartRecorded):
+            self.receipts[event.service] = Receipt(event.service, "completed", event.at)
         elif isinstance(event, ErasureReceiptRecorded):
             self.receipts[event.service] = Receipt(event.service, event.status, event.at)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from contracts.consent import PrivacyRequestCarriedOut
-from contracts.privacy import ErasureReceiptIssued
+from contracts.privacy import ErasureReceiptIssued, SubjectDataExported
 from contracts.staff import StaffRoleGranted, StaffRoleRevoked
 from contracts.topics import SERVICES, events_topic
 from kernel.consumer import Delivered, Handler
 from kernel.erasure import erasure_consumer
 from kernel.service import ConsumerSpec, Runtime
-from retention.service_layer import handlers
+from retention.service_layer import exports, handlers
 
 ALL_EVENT_TOPICS = [events_topic(s) for s in SERVICES]
 
@@ -32,6 +32,21 @@ def _receipts(rt: Runtime) -> Handler:
             for d in batch if isinstance(d.event, ErasureReceiptIssued)
         ]
         await handlers.record_receipts(conn, rt.extra["requests"], items, datetime.now(UTC))
+
+    return handle
+
+
+def _export_parts(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        parts = [
+            exports.Part(d.envelope.payload["request_id"], d.envelope.payload["subject_id"],
+                         d.envelope.payload["service"], d.envelope.event_id,
+                         d.envelope.payload["content"], d.envelope.occurred_at)
+            for d in batch if d.envelope.event_type == SubjectDataExported.event_type
+        ]
+        keep_for = timedelta(days=rt.settings.export_days)  # type: ignore[attr-defined]
+        await exports.record_parts(conn, rt.extra["requests"], parts, datetime.now(UTC),
+                                   keep_for)
 
     return handle
 
@@ -70,6 +85,8 @@ def consumer_specs() -> list[ConsumerSpec]:
         ConsumerSpec("subjects", ALL_EVENT_TOPICS, _subjects),
         ConsumerSpec("receipts", ALL_EVENT_TOPICS, _receipts,
                      event_types=[ErasureReceiptIssued.event_type]),
+        ConsumerSpec("export-parts", ALL_EVENT_TOPICS, _export_parts,
+                     event_types=[SubjectDataExported.event_type]),
         ConsumerSpec("carried-out", [events_topic("consent")], _carried_out,
                      event_types=[PrivacyRequestCarriedOut.event_type]),
         ConsumerSpec("staff-roles", [events_topic("accounts")], _staff_roles,

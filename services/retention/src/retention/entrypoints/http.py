@@ -9,11 +9,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from contracts.privacy import RequestType
+from contracts.privacy import EXPORT_TYPES, RequestType
 from kernel.http import ApiError
 from kernel.service import Runtime
 from retention.domain import commands
-from retention.service_layer import handlers
+from retention.service_layer import exports, handlers
 
 router = APIRouter()
 
@@ -74,6 +74,27 @@ async def status(
         raise ApiError(404, "not_found", "no such privacy request") from exc
     except handlers.BadStatusToken as exc:
         raise ApiError(401, "unauthenticated", "the status token is invalid or expired") from exc
+
+
+@router.get("/internal/privacy-requests/{request_id}/export")
+async def export(request_id: str, request: Request,
+                 x_account_id: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    """The export of the subject's own access or portability request (PRV-1, PRV-2)."""
+    rt = _rt(request)
+    async with rt.pool.acquire() as conn:
+        row = await _part(rt, "requests").row(conn, request_id)
+        if row is None or x_account_id is None or row["subject_id"] != x_account_id:
+            raise ApiError(404, "not_found", "no such privacy request")
+        if row["type"] not in EXPORT_TYPES:
+            raise ApiError(409, "not_an_export", "only access and portability requests have "
+                                                 "an export")
+        try:
+            return await exports.document(conn, rt.keys, _part(rt, "register"), row, _now())
+        except exports.ExportNotReady as exc:
+            raise ApiError(409, "not_ready", "the export is still being assembled",
+                           {"Retry-After": "1"}) from exc
+        except exports.ExportExpired as exc:
+            raise ApiError(410, "expired", "the export has expired; ask again") from exc
 
 
 @router.get("/internal/subjects/{subject_id}")

@@ -14,11 +14,12 @@ import orjson
 
 from contracts.envelope import event_class
 from contracts.personal import categories_of
-from contracts.privacy import ERASURE_SERVICES, ErasureReceiptIssued
+from contracts.privacy import ERASURE_SERVICES, ErasureReceiptIssued, SubjectDataExported
 from kernel.consumer import Delivered
 from kernel.eventstore import ConcurrencyError
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
+from retention.adapters import exports
 from retention.adapters.requests import RequestRepository
 from retention.adapters.subjects import SubjectProjection
 from retention.domain import commands
@@ -27,6 +28,9 @@ from retention.domain.subjects import Sighting, fold
 from retention.service_layer import tokens
 
 log = get_logger(__name__)
+
+_COPIES = frozenset({SubjectDataExported.event_type})
+"""Export parts copy data a service holds; they are not holdings of their own (RET-2)."""
 
 
 class RequestNotFound(Exception):
@@ -58,7 +62,7 @@ async def submit_request(
     token, token_hash = tokens.new_token()
     req = PrivacyRequest.receive(request_id, cmd.subject_id, cmd.type, cmd.channel,
                                  cmd.identity_verified, now, ERASURE_SERVICES)
-    shred = req.status == "in_progress"
+    shred = req.status == "in_progress" and req.type == "erasure"
     async with pool.acquire() as conn, conn.transaction():
         await repo.save(conn, req, token_hash, correlation_id=uuid.UUID(request_id))
         if shred:
@@ -77,10 +81,9 @@ async def verify_request(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyS
         if req is None:
             raise RequestNotFound(cmd.request_id)
         req.verify(now)
-        if req.type == "erasure":
-            req.start_erasure(ERASURE_SERVICES, now)
+        req.start(ERASURE_SERVICES, now)
         await repo.save(conn, req)
-        if req.status == "in_progress":
+        if req.status == "in_progress" and req.type == "erasure":
             await keys.destroy(req.subject_id)
     return req.status
 
@@ -186,7 +189,7 @@ async def project_subjects(conn: asyncpg.Connection, projection: SubjectProjecti
     for item in batch:
         env = item.envelope
         # The kernel passes a redelivery that lands in the same batch twice; count it once.
-        if env.subject_id is None or env.event_id in seen:
+        if env.subject_id is None or env.event_id in seen or env.event_type in _COPIES:
             continue
         seen.add(env.event_id)
         cats = categories_of(event_class(env.event_type, env.schema_version), env.payload)
@@ -202,6 +205,6 @@ async def erase_subject(conn: asyncpg.Connection, projection: SubjectProjection,
     deleted = await projection.delete(conn, subject_id)
     roles = await conn.execute("DELETE FROM retention.staff_roles WHERE account_id = $1",
                                subject_id)
-    gone = int(roles.split()[-1])
-    return deleted + gone > 0, (f"subject projection: {deleted} row(s), staff roles: {gone} "
-                                "row(s) deleted; request records kept")
+    gone = int(roles.split()[-1]) + await exports.drop_subject(conn, subject_id)
+    return deleted + gone > 0, (f"subject projection: {deleted} row(s), staff roles and "
+                                f"export parts: {gone} row(s) deleted; request records kept")
