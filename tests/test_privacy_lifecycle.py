@@ -76,10 +76,10 @@ def test_prv7_request_by_post_waits_for_verification_then_is_refused_with_reason
 ) -> None:
     member = sign_up(client, "m")
     before = datetime.now(UTC)
-    entered = enter(client, staff["support"], member, "access", "post")
+    entered = enter(client, staff["support"], member, "rectification", "post")
     assert entered["status"] == "received"
     got = status(client, entered)
-    assert got["status"] == "received" and got["type"] == "access"
+    assert got["status"] == "received" and got["type"] == "rectification"
     due = datetime.fromisoformat(got["due_at"])
     assert one_month_after(before) <= due <= one_month_after(datetime.now(UTC))
     # The member reads it with their own session too.
