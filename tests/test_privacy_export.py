@@ -83,6 +83,9 @@ def test_prv1_access_export_holds_every_services_data_with_the_register(
     assert m.name in values(doc, "identity", "accounts")
     assert any(title in str(v) for v in values(doc, "listings", "listings"))
     assert values(doc, "consent_records", "consent")
+    identity_fields = {v["field"] for c in doc["categories"] if c["category"] == "identity"
+                       for src in c["held_by"] for v in src["values"]}
+    assert "username" in identity_fields and "password_hash" not in identity_fields
     register = load_register()
     assert doc["register_version"] == register.version
     for cat in doc["categories"]:

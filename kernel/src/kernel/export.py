@@ -32,6 +32,11 @@ _SKIPPED = frozenset({SubjectDataExported.event_type})
 """An earlier export's part is a copy, not data the service holds of its own."""
 
 
+def withheld(field: str) -> bool:
+    """Credentials stay out of an export (GDPR art. 15(4)): their hashes help an attacker."""
+    return field.endswith("_hash") or "password" in field or "secret" in field
+
+
 @dataclass
 class _Seen:
     field: str
@@ -75,6 +80,8 @@ async def subject_data(rt: Runtime, conn: asyncpg.Connection,
     for r, fields, payload in parsed:
         opened = decode_fields(r["event_type"], r["schema_version"], payload, r["event_id"], key)
         for name, personal in fields.items():
+            if withheld(name):
+                continue
             value = opened.get(name)
             if value is None or value == ERASED:
                 continue
