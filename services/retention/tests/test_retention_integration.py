@@ -160,7 +160,8 @@ async def _status(svc: Running, request_id: str, token: str) -> dict[str, Any]:
 async def test_prv7_status_readable_by_subject_or_token_only(retention: Running) -> None:
     subject = str(uuid.uuid4())
     resp = await retention.client.post("/internal/privacy-requests", json={
-        "subject_id": subject, "type": "rectification", "channel": "app", "identity_verified": True})
+        "subject_id": subject, "type": "rectification", "channel": "app",
+        "identity_verified": True})
     assert resp.status_code == 202
     request_id, token = resp.json()["request_id"], resp.json()["status_token"]
     url = f"/internal/privacy-requests/{request_id}"
