@@ -198,3 +198,37 @@ class SubjectExport(BaseModel):
     register_version: str = Field(description="The data register version applied.")
     services: list[str] = Field(description="Every service that gave its part.")
     categories: list[ExportedCategory] = Field(description="Per category, what is held.")
+
+
+# -- legal hold (RET-4) ------------------------------------------------------------------------
+
+HOLD_REFERENCE_PATTERN = r"^[A-Za-z0-9._:#/-]{1,64}$"
+"""A case reference: no spaces and no ``@``, so no names or e-mail addresses."""
+
+
+class LegalHoldPlaced(_RetentionEvent):
+    """A subject's data (or one category of it) is frozen from deletion (RET-4).
+
+    Placed by staff, or by an open dispute (SEC-3). Holds no personal data: the reason and
+    authority are codes or short descriptions of the case, never of the person.
+    """
+
+    event_type: ClassVar[str] = "retention.LegalHoldPlaced"
+
+    hold_id: str = Field(description="The hold.")
+    subject_id: str = Field(description="Whose data is held.")
+    category: str | None = Field(None, description="Only this data category; null: all.")
+    reason: str = Field(description="Why (investigation, dispute, court case); no personal data.")
+    authority: str = Field(description="Who requires it (a court, the police, the DPO, ...).")
+    case_reference: str = Field(pattern=HOLD_REFERENCE_PATTERN, description="The case.")
+    placed_by: str = Field(description="The staff account, or `dispute` for an open dispute.")
+
+
+class LegalHoldReleased(_RetentionEvent):
+    """A legal hold ended; what it held may be erased again (RET-4)."""
+
+    event_type: ClassVar[str] = "retention.LegalHoldReleased"
+
+    hold_id: str = Field(description="The hold.")
+    subject_id: str = Field(description="Whose data was held.")
+    released_by: str = Field(description="The staff account, or `dispute` when it closed.")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.privacy import SubjectExport
+from contracts.personal import DataCategory
+from contracts.privacy import HOLD_REFERENCE_PATTERN, SubjectExport
 from gateway.deps import CurrentSession, Session, Ups, bearer_token, forward, optional_session
 from kernel.http import ApiError
 
@@ -293,3 +295,78 @@ async def refuse_privacy_request(request_id: str, body: RefusalIn, session: Curr
     return forward(await ups.call("retention", "POST",
                                   f"/internal/privacy-requests/{request_id}/refuse",
                                   json=body.model_dump(), headers=session.headers()))
+
+
+# -- staff: legal holds (RET-4) -----------------------------------------------------------------
+
+
+class HoldIn(BaseModel):
+    """A legal hold to place: the data stays until the hold is released (RET-4)."""
+
+    subject_id: str = Field(min_length=1, max_length=100, description="The member's account id.")
+    category: DataCategory | None = Field(None, description="Only this category; omit: all.")
+    reason: str = Field(min_length=1, max_length=300,
+                        description="Why: investigation, dispute, court case; no personal data.")
+    authority: str = Field(min_length=1, max_length=200,
+                           description="Who requires it: a court, the police, the DPO.")
+    case_reference: str = Field(pattern=HOLD_REFERENCE_PATTERN, description="The case.")
+
+
+class HoldOut(BaseModel):
+    """A legal hold."""
+
+    hold_id: str
+    kind: Literal["legal_hold"]
+    subject_id: str
+    category: str | None
+    reason: str
+    authority: str
+    case_reference: str
+    since: str = Field(description="When it was placed (ISO-8601).")
+    placed_by: str = Field(description="The staff account, or `dispute` for an open dispute.")
+    released_by: str | None
+    released_at: str | None
+
+
+class HoldList(BaseModel):
+    """Legal holds, newest first."""
+
+    items: list[HoldOut]
+
+
+@router.post("/v1/staff/legal-holds", status_code=201, response_model=HoldOut,
+             responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN})
+async def place_legal_hold(body: HoldIn, session: CurrentSession, ups: Ups) -> Response:
+    """Freeze a member's data from erasure by schedule or request (DPOs, trust and safety).
+
+    An erasure the member asks for meanwhile waits, naming the hold in its `exceptions`.
+    """
+    return forward(await ups.call("retention", "POST", "/internal/staff/legal-holds",
+                                  json=body.model_dump(mode="json"), headers=session.headers()))
+
+
+@router.post("/v1/staff/legal-holds/{hold_id}/release",
+             responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
+                        404: {"description": "No such active hold.", **_ERR}})
+async def release_legal_hold(hold_id: str, session: CurrentSession, ups: Ups) -> Response:
+    """Release a hold: `{hold_id, status: released}`; a waiting erasure then proceeds."""
+    if not _is_uuid(hold_id) and not hold_id.startswith("dispute-"):
+        raise ApiError(404, "not_found", "no such active legal hold")
+    return forward(await ups.call("retention", "POST",
+                                  f"/internal/staff/legal-holds/{quote(hold_id, safe='')}/release",
+                                  headers=session.headers()))
+
+
+@router.get("/v1/staff/legal-holds", response_model=HoldList,
+            responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN})
+async def list_legal_holds(
+    session: CurrentSession, ups: Ups,
+    subject_id: Annotated[str | None, Query(max_length=100)] = None,
+    include_released: Annotated[bool, Query()] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Legal holds, newest first (DPOs, trust and safety, auditors)."""
+    return forward(await ups.call(
+        "retention", "GET", "/internal/staff/legal-holds",
+        params={"subject_id": subject_id, "include_released": str(include_released).lower(),
+                "limit": limit}, headers=session.headers()))

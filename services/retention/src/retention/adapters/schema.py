@@ -56,6 +56,22 @@ CREATE TABLE IF NOT EXISTS retention.exports (
     generated_at timestamptz NOT NULL,
     expires_at   timestamptz NOT NULL
 );
+CREATE TABLE IF NOT EXISTS retention.legal_holds (
+    hold_id        text        PRIMARY KEY,
+    subject_id     text        NOT NULL,
+    category       text,
+    reason         text        NOT NULL,
+    authority      text        NOT NULL,
+    case_reference text        NOT NULL,
+    placed_by      text        NOT NULL,
+    placed_at      timestamptz NOT NULL,
+    released_by    text,
+    released_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS legal_holds_active_idx
+    ON retention.legal_holds (subject_id) WHERE released_at IS NULL;
+COMMENT ON TABLE retention.legal_holds IS
+  'Legal holds (RET-4): who froze whose data from deletion, why, until when.';
 CREATE TABLE IF NOT EXISTS retention.staff_roles (
     account_id  text NOT NULL,
     role        text NOT NULL,

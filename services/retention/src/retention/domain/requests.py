@@ -80,6 +80,7 @@ class PrivacyRequest:
     def receive(
         cls, request_id: str, subject_id: str, type: str, channel: str,
         identity_verified: bool, now: datetime, erasure_services: Sequence[str],
+        held: bool = False,
     ) -> PrivacyRequest:
         """Record a new request; a verified erasure starts at once (PRV-5).
 
@@ -91,6 +92,8 @@ class PrivacyRequest:
             identity_verified: Whether the subject's identity was verified on receipt.
             now: The instant of receipt.
             erasure_services: Services whose receipts an erasure awaits.
+            held: Whether a legal hold freezes the subject's data (RET-4): a verified
+                erasure then waits, as ``verified``, until the last hold is released.
         """
         req = cls(request_id)
         req._record(
@@ -101,7 +104,7 @@ class PrivacyRequest:
             ),
             now,
         )
-        if identity_verified:
+        if identity_verified and not (held and type == "erasure"):
             req.start(erasure_services, now)
         return req
 

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from contracts.consent import PrivacyRequestCarriedOut
+from contracts.messaging import DisputeClosed, DisputeOpened
 from contracts.privacy import ErasureReceiptIssued, SubjectDataExported
 from contracts.staff import StaffRoleGranted, StaffRoleRevoked
 from contracts.topics import SERVICES, events_topic
 from kernel.consumer import Delivered, Handler
 from kernel.erasure import erasure_consumer
 from kernel.service import ConsumerSpec, Runtime
-from retention.service_layer import exports, handlers
+from retention.service_layer import exports, handlers, holds
 
 ALL_EVENT_TOPICS = [events_topic(s) for s in SERVICES]
 
@@ -47,6 +48,24 @@ def _export_parts(rt: Runtime) -> Handler:
         keep_for = timedelta(days=rt.settings.export_days)  # type: ignore[attr-defined]
         await exports.record_parts(conn, rt.extra["requests"], parts, datetime.now(UTC),
                                    keep_for)
+
+    return handle
+
+
+def _disputes(rt: Runtime) -> Handler:
+    """An open dispute is a legal hold on its account until it closes (SEC-3, RET-4)."""
+
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        for d in batch:
+            ev, now = d.event, datetime.now(UTC)
+            if isinstance(ev, DisputeOpened):
+                await holds.place_hold(
+                    conn, rt.store, ev.account_id, None, "open dispute",
+                    f"dispute reported by {ev.source}", ev.reference or ev.dispute_id,
+                    "dispute", now, hold_id=f"dispute-{ev.dispute_id}")
+            elif isinstance(ev, DisputeClosed):
+                await holds.release_hold(conn, rt.store, rt.extra["requests"], rt.keys,
+                                         f"dispute-{ev.dispute_id}", "dispute", now)
 
     return handle
 
@@ -87,6 +106,8 @@ def consumer_specs() -> list[ConsumerSpec]:
                      event_types=[ErasureReceiptIssued.event_type]),
         ConsumerSpec("export-parts", ALL_EVENT_TOPICS, _export_parts,
                      event_types=[SubjectDataExported.event_type]),
+        ConsumerSpec("disputes", [events_topic("messaging")], _disputes,
+                     event_types=[DisputeOpened.event_type, DisputeClosed.event_type]),
         ConsumerSpec("carried-out", [events_topic("consent")], _carried_out,
                      event_types=[PrivacyRequestCarriedOut.event_type]),
         ConsumerSpec("staff-roles", [events_topic("accounts")], _staff_roles,

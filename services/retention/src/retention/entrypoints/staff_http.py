@@ -12,14 +12,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, Field
 
-from contracts.privacy import RequestType
+from contracts.personal import DataCategory
+from contracts.privacy import HOLD_REFERENCE_PATTERN, RequestType
 from kernel.http import ApiError
 from kernel.logs import get_logger
 from kernel.service import Runtime
+from retention.adapters import holds as hold_rows
 from retention.adapters import requests
 from retention.domain import commands
 from retention.domain.requests import InvalidTransition
-from retention.service_layer import handlers
+from retention.service_layer import handlers, holds
 
 log = get_logger(__name__)
 
@@ -154,3 +156,66 @@ async def refuse(request_id: str, body: RefusalIn, request: Request,
         raise ApiError(409, "invalid_transition", str(exc)) from exc
     log.info("privacy.request_refused", request_id=request_id, staff_account_id=staff)
     return {"request_id": request_id, "status": new}
+
+
+HOLD_KEEPERS = frozenset({"dpo", "trust_and_safety"})
+"""Who may place and release legal holds (RET-4)."""
+
+HOLD_READERS = HOLD_KEEPERS | {"auditor"}
+
+
+class HoldIn(BaseModel):
+    """A legal hold to place (RET-4)."""
+
+    subject_id: str = Field(min_length=1, max_length=200, description="Whose data (account id).")
+    category: DataCategory | None = Field(None, description="Only this category; omit: all.")
+    reason: str = Field(min_length=1, max_length=300,
+                        description="Why: investigation, dispute, court case; no personal data.")
+    authority: str = Field(min_length=1, max_length=200,
+                           description="Who requires it: a court, the police, the DPO.")
+    case_reference: str = Field(pattern=HOLD_REFERENCE_PATTERN, description="The case.")
+
+
+@router.post("/internal/staff/legal-holds", status_code=201)
+async def place_hold(body: HoldIn, request: Request,
+                     x_account_id: AccountId = None) -> dict[str, Any]:
+    """Freeze a subject's data from deletion by schedule or request (RET-4)."""
+    rt = _rt(request)
+    staff = await require_role(rt, x_account_id, HOLD_KEEPERS)
+    category = body.category.value if body.category else None
+    async with rt.pool.acquire() as conn:
+        hold_id = await holds.place_hold(conn, rt.store, body.subject_id, category,
+                                         body.reason, body.authority, body.case_reference,
+                                         staff, _now())
+        [row] = [r for r in await hold_rows.active(conn, body.subject_id)
+                 if r["hold_id"] == hold_id]
+    return hold_rows.as_dict(row)
+
+
+@router.post("/internal/staff/legal-holds/{hold_id}/release")
+async def release_hold(hold_id: str, request: Request,
+                       x_account_id: AccountId = None) -> dict[str, str]:
+    """Release a hold; the subject's waiting erasure starts once no hold is left (RET-4)."""
+    rt = _rt(request)
+    staff = await require_role(rt, x_account_id, HOLD_KEEPERS)
+    async with rt.pool.acquire() as conn:
+        done = await holds.release_hold(conn, rt.store, _part(rt, "requests"), rt.keys,
+                                        hold_id, staff, _now())
+    if not done:
+        raise ApiError(404, "not_found", "no such active legal hold")
+    return {"hold_id": hold_id, "status": "released"}
+
+
+@router.get("/internal/staff/legal-holds")
+async def list_holds(
+    request: Request, x_account_id: AccountId = None,
+    subject_id: Annotated[str | None, Query(max_length=200)] = None,
+    include_released: Annotated[bool, Query()] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Legal holds, newest first (DPOs, trust and safety, auditors)."""
+    rt = _rt(request)
+    await require_role(rt, x_account_id, HOLD_READERS)
+    async with rt.pool.acquire() as conn:
+        rows = await hold_rows.listing(conn, subject_id, include_released, limit)
+    return {"items": [hold_rows.as_dict(r) for r in rows]}

@@ -19,7 +19,7 @@ from kernel.consumer import Delivered
 from kernel.eventstore import ConcurrencyError
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
-from retention.adapters import exports
+from retention.adapters import exports, holds
 from retention.adapters.requests import RequestRepository
 from retention.adapters.subjects import SubjectProjection
 from retention.domain import commands
@@ -60,10 +60,11 @@ async def submit_request(
     """
     request_id = str(uuid.uuid4())
     token, token_hash = tokens.new_token()
-    req = PrivacyRequest.receive(request_id, cmd.subject_id, cmd.type, cmd.channel,
-                                 cmd.identity_verified, now, ERASURE_SERVICES)
-    shred = req.status == "in_progress" and req.type == "erasure"
     async with pool.acquire() as conn, conn.transaction():
+        held = bool(await holds.active(conn, cmd.subject_id))
+        req = PrivacyRequest.receive(request_id, cmd.subject_id, cmd.type, cmd.channel,
+                                     cmd.identity_verified, now, ERASURE_SERVICES, held)
+        shred = req.status == "in_progress" and req.type == "erasure"
         await repo.save(conn, req, token_hash, correlation_id=uuid.UUID(request_id))
         if shred:
             existed = await keys.destroy(cmd.subject_id)
@@ -81,7 +82,8 @@ async def verify_request(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyS
         if req is None:
             raise RequestNotFound(cmd.request_id)
         req.verify(now)
-        req.start(ERASURE_SERVICES, now)
+        if not (req.type == "erasure" and await holds.active(conn, req.subject_id)):
+            req.start(ERASURE_SERVICES, now)
         await repo.save(conn, req)
         if req.status == "in_progress" and req.type == "erasure":
             await keys.destroy(req.subject_id)
@@ -117,10 +119,18 @@ async def request_status(
             raise BadStatusToken(request_id)
     elif row is None or account_id is None or row["subject_id"] != account_id:
         raise RequestNotFound(request_id)
-    return view(row)
+    return view(row, await exceptions(conn, row))
 
 
-def view(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+async def exceptions(conn: asyncpg.Connection, row: asyncpg.Record) -> list[dict[str, Any]]:
+    """Lawful exceptions holding an open erasure back: the subject's legal holds (RET-4)."""
+    if row["type"] != "erasure" or row["ended_at"] is not None or row["status"] == "in_progress":
+        return []
+    return [holds.as_exception(h) for h in await holds.active(conn, row["subject_id"])]
+
+
+def view(row: asyncpg.Record | dict[str, Any],
+         exceptions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """API.md's shape of a request from its projection row."""
     got = row["receipts"]
     got = orjson.loads(got) if isinstance(got, str) else got
@@ -134,7 +144,7 @@ def view(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
         "channel": row["channel"], "received_at": row["received_at"].isoformat(),
         "due_at": row["due_at"].isoformat(),
         "ended_at": row["ended_at"].isoformat() if row["ended_at"] else None,
-        "reason": row["reason"] or None, "receipts": receipts, "exceptions": [],
+        "reason": row["reason"] or None, "receipts": receipts, "exceptions": exceptions or [],
     }
 
 
