@@ -4,8 +4,8 @@ TARGETS.md (failure): "a mixed workload for minutes while services, the broker a
 PostgreSQL are killed in turn: no acknowledged write lost or applied twice; every erasure
 completed". Runs the very command ``make run`` executes on free loopback ports, then for
 ``--seconds`` sends requests through the gateway at ``--rate`` a second — sign-ups,
-log-ins, profile changes, consent changes, listings, erasures, and messages once the
-messaging routes exist — while a fault injector kills (SIGKILL) a random service, the
+log-ins, profile changes, consent changes, listings, conversations and messages, and
+erasures — while a fault injector kills (SIGKILL) a random service, the
 broker and PostgreSQL in turn, each after the platform recovered from the previous one.
 
 At the end it checks, from the clients' own record of what was acknowledged (2xx):
@@ -92,6 +92,9 @@ class Soak:
         self.members: list[Member] = []
         self.listings: dict[str, tuple[Member, str]] = {}
         self.purposes: list[str] = []
+        self.messaging = False
+        self.conversations: dict[tuple[str, str], str] = {}
+        self.messages: list[tuple[Member, str, str]] = []
         self.report = Report()
         self.stop = asyncio.Event()
         self.client = httpx.AsyncClient(base_url=run.gateway_url, timeout=10)
@@ -170,6 +173,30 @@ class Soak:
             self.listings[resp.json()["listing_id"]] = (m, word)
             self.report.acked["listing"] += 1
 
+    async def _message(self, m: Member) -> None:
+        """A message about another member's listing (MSG-1), its conversation made first."""
+        others = [(lid, author) for lid, (author, _) in self.listings.items()
+                  if author is not m and author.erasure is None]
+        if not others or not self.messaging:
+            return
+        if not m.token and not await self._log_in(m):
+            return
+        listing_id, author = self.rng.choice(others)
+        conv = self.conversations.get((m.account_id, listing_id))
+        if conv is None:
+            resp = await self.client.post("/v1/conversations", headers=self._auth(m), json={
+                "listing_id": listing_id, "recipient_account_id": author.account_id})
+            if resp.status_code != 201:
+                return
+            conv = self.conversations[(m.account_id, listing_id)] = resp.json()["conversation_id"]
+            self.report.acked["conversation"] += 1
+        resp = await self.client.post(
+            f"/v1/conversations/{conv}/messages", headers=self._auth(m),
+            json={"body": f"Hallo, is de plek nog vrij? Groet {uuid.uuid4().hex[:6]}"})
+        if resp.status_code == 201:
+            self.messages.append((m, conv, resp.json()["message_id"]))
+            self.report.acked["message"] += 1
+
     async def _erase(self, m: Member) -> None:
         if not await self._step_up(m):
             return
@@ -185,6 +212,7 @@ class Soak:
         if live:
             kinds += ["log-in"] * 2 + ["profile change"] * 2 + ["consent change"] * 2
             kinds += ["listing"] * 2 + ["erasure"] * (1 if len(live) > 5 else 0)
+            kinds += ["message"] * (3 if self.messaging else 0)
         kind = self.rng.choice(kinds)
         self.report.sent[kind] += 1
         m = None if kind == "sign-up" else self.rng.choice(live)
@@ -201,6 +229,8 @@ class Soak:
                 await self._consent(m)
             elif kind == "listing":
                 await self._listing(m)
+            elif kind == "message":
+                await self._message(m)
             else:
                 await self._erase(m)
         except (httpx.HTTPError, ValueError, KeyError):
@@ -278,6 +308,20 @@ class Soak:
 
             if not await self._eventually(visible, 60):
                 r.lose(f"listing {listing_id} acknowledged but not found by search")
+        for sender, conv, message_id in self.messages:
+            if sender.erasure is not None:
+                continue
+
+            async def listed(sender: Member = sender, conv: str = conv,
+                             message_id: str = message_id) -> bool:
+                if not sender.token and not await self._log_in(sender):
+                    return False
+                got = await self.client.get(f"/v1/conversations/{conv}/messages",
+                                            headers=self._auth(sender), params={"limit": 100})
+                return got.status_code == 200 and message_id in got.text
+
+            if not await self._eventually(listed, 30):
+                r.lose(f"message {message_id} acknowledged but not in its conversation")
         await self._check_once()
         await self._check_plaintext()
         if not await self._eventually(self._drained, 90):
@@ -400,6 +444,8 @@ class Soak:
         return total == 0
 
     async def main(self) -> Report:
+        paths = (await self.client.get("/openapi.json")).json().get("paths", {})
+        self.messaging = "/v1/conversations/{conversation_id}/messages" in paths
         await self._sign_up()
         if self.members:
             m = self.members[0]
