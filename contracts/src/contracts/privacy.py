@@ -232,3 +232,17 @@ class LegalHoldReleased(_RetentionEvent):
     hold_id: str = Field(description="The hold.")
     subject_id: str = Field(description="Whose data was held.")
     released_by: str = Field(description="The staff account, or `dispute` when it closed.")
+
+
+class ErasureEscalated(_RetentionEvent):
+    """Services kept failing to confirm an erasure; the DPO is to act (PRV-5).
+
+    Retention keeps asking them meanwhile; the request completes when they confirm.
+    """
+
+    event_type: ClassVar[str] = "retention.ErasureEscalated"
+
+    request_id: str = Field(description="The erasure request.")
+    subject_id: str = Field(description="The erased subject.")
+    services: list[str] = Field(description="Services whose receipt is still missing.")
+    attempts: int = Field(ge=1, description="How many times they were asked.")

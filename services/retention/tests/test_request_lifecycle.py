@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.privacy import (
+    ErasureEscalated,
     ErasureReceiptRecorded,
     PrivacyRequestReceived,
     PrivacyRequestStatusChanged,
@@ -146,3 +147,27 @@ def test_ret2_fold_merges_sightings_per_subject_category_and_service() -> None:
     assert (contact.first_seen, contact.last_seen, contact.events) == (T0, t1, 2)
     assert by_key[("s1", "identity", "accounts")].events == 1
     assert len(got) == 3
+
+
+def test_prv5_missing_services_are_asked_again_and_escalated_once() -> None:
+    req = _erasure()
+    later = T0 + timedelta(seconds=30)
+    req.record_receipt("accounts", "completed", later, later)
+    req.record_receipt("consent", "failed", later, later)
+    req.pending.clear()
+    assert req.retry(later, escalate_after=2)
+    [order] = req.pending
+    assert isinstance(order, SubjectKeyShredded) and order.services == ["consent", "retention"]
+    assert req.expected_services == SERVICES and req.orders == 2 and not req.escalated
+    assert req.retry(later, escalate_after=2)
+    escalation, again = req.pending[1:]
+    assert isinstance(escalation, ErasureEscalated) and escalation.attempts == 2
+    assert req.escalated == ("consent", "retention") and isinstance(again, SubjectKeyShredded)
+    assert req.retry(later, escalate_after=2)
+    assert sum(isinstance(e, ErasureEscalated) for e in req.pending) == 1
+    rebuilt = PrivacyRequest.from_history("r1", [(e, later) for e in [*_erasure().pending,
+                                                                      *req.pending]])
+    assert rebuilt.orders == 4 and rebuilt.expected_services == SERVICES
+    for service in ("consent", "retention"):
+        req.record_receipt(service, "completed", later, later)
+    assert req.status == "completed" and not req.retry(later, escalate_after=2)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import pkgutil
+from datetime import timedelta
 
 import contracts
 from kernel.service import Runtime, ServiceHost
@@ -15,6 +17,7 @@ from retention.adapters.subjects import SubjectProjection
 from retention.entrypoints.consumers import consumer_specs
 from retention.entrypoints.http import router
 from retention.entrypoints.staff_http import router as staff_router
+from retention.service_layer import retries
 from retention.settings import RetentionSettings
 
 
@@ -39,6 +42,10 @@ def build(settings: RetentionSettings | None = None) -> ServiceHost:
     async def wire(rt: Runtime) -> None:
         await _wire(rt)
         rt.extra["register"] = register
+        rt.extra["retries"] = asyncio.create_task(retries.run(
+            rt.pool, rt.extra["requests"], timedelta(seconds=settings.erasure_retry_seconds),
+            settings.erasure_escalate_after, lambda: rt.relay.stopping,
+        ), name="retention-erasure-retries")
 
     return ServiceHost(
         "retention", settings, routers=[router, staff_router],

@@ -27,3 +27,10 @@ class RetentionSettings(ServiceSettings):
         7, ge=1, description="Days an access or portability export may be read (PRV-1, PRV-2); "
                              "then it is deleted."
     )
+    erasure_retry_seconds: float = Field(
+        10.0, gt=0, description="Seconds an erasure waits for a service's receipt before that "
+                                "service is asked again (PRV-5)."
+    )
+    erasure_escalate_after: int = Field(
+        5, ge=1, description="Unanswered erasure orders after which the DPO is told (PRV-5)."
+    )

@@ -227,6 +227,8 @@ class OpenRequest(PrivacyRequestOut):
     channel: str = Field(description="How it arrived: app, form, email or post.")
     received_at: str = Field(description="When it was received (ISO-8601).")
     overdue: bool = Field(description="Whether its one-month deadline has passed.")
+    escalated: list[str] = Field(
+        description="Services that kept failing to confirm an erasure: the DPO is to act.")
 
 
 class OpenRequests(BaseModel):

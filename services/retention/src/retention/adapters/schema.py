@@ -20,6 +20,12 @@ CREATE TABLE IF NOT EXISTS retention.privacy_requests (
     token_hash        bytea,
     version           integer     NOT NULL
 );
+ALTER TABLE retention.privacy_requests
+    ADD COLUMN IF NOT EXISTS last_order_at timestamptz,
+    ADD COLUMN IF NOT EXISTS orders integer NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS escalated text[] NOT NULL DEFAULT '{}';
+CREATE INDEX IF NOT EXISTS privacy_requests_retry_idx
+    ON retention.privacy_requests (last_order_at) WHERE status = 'in_progress';
 CREATE INDEX IF NOT EXISTS privacy_requests_subject_idx
     ON retention.privacy_requests (subject_id);
 CREATE INDEX IF NOT EXISTS privacy_requests_open_due_idx

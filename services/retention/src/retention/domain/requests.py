@@ -16,6 +16,7 @@ from typing import Any
 from contracts.envelope import Event
 from contracts.privacy import (
     EXPORT_TYPES,
+    ErasureEscalated,
     ErasureReceiptRecorded,
     ExportPartRecorded,
     PrivacyRequestReceived,
@@ -73,6 +74,9 @@ class PrivacyRequest:
     reason: str = ""
     expected_services: tuple[str, ...] = ()
     receipts: dict[str, Receipt] = field(default_factory=dict)
+    orders: int = 0
+    last_order_at: datetime | None = None
+    escalated: tuple[str, ...] = ()
     version: int = 0
     pending: list[Event] = field(default_factory=list)
 
@@ -209,6 +213,30 @@ class PrivacyRequest:
             self._move("completed", now)
         return True
 
+    def missing(self) -> list[str]:
+        """Services whose erasure receipt is not (yet) ``completed``."""
+        return [r.service for r in self.receipt_list() if r.status != "completed"]
+
+    def retry(self, now: datetime, escalate_after: int) -> bool:
+        """Ask the services that have not confirmed an erasure again (PRV-5).
+
+        Each retry is a new order to those services (their erasure is idempotent). Once
+        ``escalate_after`` orders went unanswered, the DPO is told, once; asking goes on.
+
+        Returns:
+            Whether anything was recorded.
+        """
+        missing = self.missing()
+        if self.type != "erasure" or self.status != "in_progress" or not missing:
+            return False
+        if self.orders >= escalate_after and not self.escalated:
+            self._record(ErasureEscalated(request_id=self.request_id,
+                                          subject_id=self.subject_id, services=missing,
+                                          attempts=self.orders), now)
+        self._record(SubjectKeyShredded(request_id=self.request_id, subject_id=self.subject_id,
+                                        services=missing), now)
+        return True
+
     def receipt_list(self) -> list[Receipt]:
         """A receipt per expected service, ``pending`` until it arrives (API.md order)."""
         return [self.receipts.get(s, Receipt(s, "pending", None)) for s in self.expected_services]
@@ -237,7 +265,14 @@ class PrivacyRequest:
                 self.reason = event.reason
             if event.status in ENDED:
                 self.ended_at = at
-        elif isinstance(event, SubjectKeyShredded | SubjectExportOrdered):
+        elif isinstance(event, SubjectKeyShredded):
+            # A retry asks only the missing services; the expected ones stay (PRV-5).
+            if not self.expected_services:
+                self.expected_services = tuple(event.services)
+            self.orders, self.last_order_at = self.orders + 1, at
+        elif isinstance(event, ErasureEscalated):
+            self.escalated = tuple(event.services)
+        elif isinstance(event, SubjectExportOrdered):
             self.expected_services = tuple(event.services)
         elif isinstance(event, ExportPartRecorded):
             self.receipts[event.service] = Receipt(event.service, "completed", event.at)

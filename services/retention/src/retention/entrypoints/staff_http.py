@@ -103,8 +103,8 @@ async def open_requests(
     async with rt.pool.acquire() as conn:
         rows = await requests.open_rows(conn, now, overdue, limit)
         total, late = await requests.count_open(conn, now)
-    items = [{**handlers.view(r), "subject_id": r["subject_id"], "overdue": r["due_at"] < now}
-             for r in rows]
+    items = [{**handlers.view(r), "subject_id": r["subject_id"], "overdue": r["due_at"] < now,
+              "escalated": list(r["escalated"])} for r in rows]
     return {"items": items, "open": total, "overdue": late}
 
 
