@@ -1,11 +1,13 @@
-"""Legal hold over the gateway (RET-4, PRV-5, SEC-3).
+"""Legal hold and the finished erasure over the gateway (RET-4, PRV-5, RET-5, SEC-3).
 
 A held member's erasure waits, naming the hold in its ``exceptions``, and runs once the
-last hold is released; an open dispute holds the same way until it closes.
+last hold is released; an open dispute holds the same way until it closes. A completed
+erasure has a signed proof anyone can check with the platform's public key.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +18,7 @@ from stack import Platform, eventually
 from test_privacy_register import grant
 
 from contracts.privacy import ERASURE_SERVICES
+from retention.domain.proof import verify
 
 pytestmark = pytest.mark.e2e
 
@@ -153,3 +156,32 @@ def test_ret4_only_dpo_and_trust_and_safety_place_holds_and_bad_input_is_named(
     release = f"/v1/staff/legal-holds/{by_category.json()['hold_id']}/release"
     assert client.post(release, headers=m.auth).status_code == 403
     assert client.post(release, headers=staff["tns"].auth).status_code == 200
+
+
+def test_prv5_ret5_completed_erasure_has_a_signed_proof_without_personal_data(
+    client: httpx.Client,
+) -> None:
+    m = sign_up(client, "proof")
+    req = erase(client, m)
+    got = completes(client, req)
+    resp = client.get(f"/v1/privacy-requests/{req['request_id']}/proof",
+                      headers={"Authorization": f"Bearer {req['status_token']}"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    key = client.get("/v1/erasure-proof-key").json()
+    assert key["algorithm"] == "Ed25519" and body["proof"]["key_id"] == key["key_id"]
+    assert verify(body["proof"], body["signature"], key["public_key"])
+    proof = body["proof"]
+    assert proof["request_id"] == req["request_id"]
+    assert proof["subject_sha256"] == hashlib.sha256(m.account_id.encode()).hexdigest()
+    assert {r["service"] for r in proof["receipts"]} == {r["service"] for r in got["receipts"]}
+    assert all(r["confirmed_at"] for r in proof["receipts"])
+    text = resp.text
+    for value in [m.account_id, *m.personal_values()]:
+        assert value not in text
+    forged = {**proof, "completed_at": "2020-01-01T00:00:00+00:00"}
+    assert not verify(forged, body["signature"], key["public_key"])
+    # Nobody else reads it.
+    other = sign_up(client, "other")
+    assert client.get(f"/v1/privacy-requests/{req['request_id']}/proof",
+                      headers=other.auth).status_code == 404

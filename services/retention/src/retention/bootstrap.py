@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import contracts
 from kernel.service import Runtime, ServiceHost
+from retention.adapters.proofs import signing_key
 from retention.adapters.register import load_register
 from retention.adapters.requests import RequestRepository
 from retention.adapters.schema import migrate
@@ -42,6 +43,7 @@ def build(settings: RetentionSettings | None = None) -> ServiceHost:
     async def wire(rt: Runtime) -> None:
         await _wire(rt)
         rt.extra["register"] = register
+        rt.extra["proof_key"] = signing_key(settings.secrets.master_key_bytes())
         rt.extra["retries"] = asyncio.create_task(retries.run(
             rt.pool, rt.extra["requests"], timedelta(seconds=settings.erasure_retry_seconds),
             settings.erasure_escalate_after, lambda: rt.relay.stopping,

@@ -137,6 +137,54 @@ async def get_privacy_export(request_id: str, ups: Ups, session: CurrentSession)
                                   headers=session.headers()))
 
 
+class ErasureProofOut(BaseModel):
+    """The signed proof of a completed erasure (PRV-5, RET-5); holds no personal data."""
+
+    proof: dict[str, Any] = Field(
+        description="The signed statement: format, format_version, request_id, subject_sha256 "
+                    "(SHA-256 of the account id), requested_at, key_destroyed_at, "
+                    "completed_at, receipts [{service, confirmed_at}], key_id.")
+    signature: str = Field(description="Ed25519 over the proof as JSON with sorted keys and "
+                                       "no spaces, base64.")
+    algorithm: Literal["Ed25519"]
+
+
+class ProofKeyOut(BaseModel):
+    """The public key that verifies erasure proofs."""
+
+    algorithm: Literal["Ed25519"]
+    key_id: str = Field(description="The first 16 hex digits of the key's SHA-256.")
+    public_key: str = Field(description="The raw 32-byte public key, base64.")
+
+
+@router.get(
+    "/v1/privacy-requests/{request_id}/proof", response_model=ErasureProofOut,
+    responses={401: {"description": "Neither a session nor a valid status token.", **_ERR},
+               404: {"description": "No such request, or another member's.", **_ERR},
+               409: {"description": "`not_ready`: not a completed erasure.", **_ERR}},
+)
+async def get_erasure_proof(
+    request_id: str, ups: Ups, token: Annotated[str | None, Depends(bearer_token)],
+    request: Request,
+) -> Response:
+    """The signed proof of erasure, with the status token (or the session, before it ends)."""
+    if not _is_uuid(request_id):
+        raise ApiError(404, "not_found", "no such privacy request")
+    if token is not None and token.startswith(STATUS_TOKEN_PREFIX):
+        headers = {"X-Status-Token": token}
+    else:
+        headers = _require(await _session(request, token)).headers()
+    return forward(await ups.call("retention", "GET",
+                                  f"/internal/privacy-requests/{request_id}/proof",
+                                  headers=headers))
+
+
+@router.get("/v1/erasure-proof-key", response_model=ProofKeyOut)
+async def erasure_proof_key(ups: Ups) -> Response:
+    """The platform's public key for checking erasure proofs (no session needed)."""
+    return forward(await ups.call("retention", "GET", "/internal/erasure-proof-key"))
+
+
 async def _session(request: Request, token: str | None) -> Session | None:
     if token is None:
         return None

@@ -78,6 +78,13 @@ CREATE INDEX IF NOT EXISTS legal_holds_active_idx
     ON retention.legal_holds (subject_id) WHERE released_at IS NULL;
 COMMENT ON TABLE retention.legal_holds IS
   'Legal holds (RET-4): who froze whose data from deletion, why, until when.';
+CREATE TABLE IF NOT EXISTS retention.erasure_proofs (
+    request_id text  PRIMARY KEY,
+    proof      jsonb NOT NULL,
+    signature  text  NOT NULL
+);
+COMMENT ON TABLE retention.erasure_proofs IS
+  'Signed proofs of completed erasures (PRV-5, RET-5); no personal data.';
 CREATE TABLE IF NOT EXISTS retention.staff_roles (
     account_id  text NOT NULL,
     role        text NOT NULL,

@@ -75,6 +75,7 @@ class PrivacyRequest:
     expected_services: tuple[str, ...] = ()
     receipts: dict[str, Receipt] = field(default_factory=dict)
     orders: int = 0
+    first_order_at: datetime | None = None
     last_order_at: datetime | None = None
     escalated: tuple[str, ...] = ()
     version: int = 0
@@ -270,6 +271,7 @@ class PrivacyRequest:
             if not self.expected_services:
                 self.expected_services = tuple(event.services)
             self.orders, self.last_order_at = self.orders + 1, at
+            self.first_order_at = self.first_order_at or at
         elif isinstance(event, ErasureEscalated):
             self.escalated = tuple(event.services)
         elif isinstance(event, SubjectExportOrdered):

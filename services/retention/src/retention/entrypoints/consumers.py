@@ -32,7 +32,8 @@ def _receipts(rt: Runtime) -> Handler:
             (d.event, d.envelope.occurred_at, d.envelope.event_id)
             for d in batch if isinstance(d.event, ErasureReceiptIssued)
         ]
-        await handlers.record_receipts(conn, rt.extra["requests"], items, datetime.now(UTC))
+        await handlers.record_receipts(conn, rt.extra["requests"], items, datetime.now(UTC),
+                                       rt.extra["proof_key"])
 
     return handle
 

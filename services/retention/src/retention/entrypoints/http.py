@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from contracts.privacy import EXPORT_TYPES, RequestType
 from kernel.http import ApiError
 from kernel.service import Runtime
-from retention.domain import commands
+from retention.adapters import proofs
+from retention.domain import commands, proof
 from retention.service_layer import exports, handlers
 
 router = APIRouter()
@@ -95,6 +96,39 @@ async def export(request_id: str, request: Request,
                            {"Retry-After": "1"}) from exc
         except exports.ExportExpired as exc:
             raise ApiError(410, "expired", "the export has expired; ask again") from exc
+
+
+@router.get("/internal/privacy-requests/{request_id}/proof")
+async def erasure_proof(
+    request_id: str, request: Request,
+    x_account_id: Annotated[str | None, Header()] = None,
+    x_status_token: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """The signed proof of a completed erasure, for its subject or status-token holder."""
+    rt = _rt(request)
+    try:
+        async with rt.pool.acquire() as conn:
+            await handlers.request_status(
+                conn, _part(rt, "requests"), request_id, x_account_id, x_status_token, _now(),
+                rt.settings.status_token_days,  # type: ignore[attr-defined]
+            )
+            found = await proofs.get(conn, request_id)
+    except handlers.RequestNotFound as exc:
+        raise ApiError(404, "not_found", "no such privacy request") from exc
+    except handlers.BadStatusToken as exc:
+        raise ApiError(401, "unauthenticated", "the status token is invalid or expired") from exc
+    if found is None:
+        raise ApiError(409, "not_ready", "only a completed erasure has a proof")
+    statement, signature = found
+    return {"proof": statement, "signature": signature, "algorithm": "Ed25519"}
+
+
+@router.get("/internal/erasure-proof-key")
+async def erasure_proof_key(request: Request) -> dict[str, str]:
+    """The public key that verifies erasure proofs (Ed25519, raw, base64)."""
+    key = _part(_rt(request), "proof_key").public_key()
+    return {"algorithm": "Ed25519", "key_id": proof.key_id(key),
+            "public_key": proof.public_key_b64(key)}
 
 
 @router.get("/internal/subjects/{subject_id}")

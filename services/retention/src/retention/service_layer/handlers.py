@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.envelope import event_class
 from contracts.personal import categories_of
@@ -19,10 +20,10 @@ from kernel.consumer import Delivered
 from kernel.eventstore import ConcurrencyError
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
-from retention.adapters import exports, holds
+from retention.adapters import exports, holds, proofs
 from retention.adapters.requests import RequestRepository
 from retention.adapters.subjects import SubjectProjection
-from retention.domain import commands
+from retention.domain import commands, proof
 from retention.domain.requests import PrivacyRequest
 from retention.domain.subjects import Sighting, fold
 from retention.service_layer import tokens
@@ -151,6 +152,7 @@ def view(row: asyncpg.Record | dict[str, Any],
 async def record_receipts(
     conn: asyncpg.Connection, repo: RequestRepository,
     receipts: Sequence[tuple[ErasureReceiptIssued, datetime, Any]], now: datetime,
+    signer: Ed25519PrivateKey | None = None,
 ) -> None:
     """Record services' erasure receipts; completes a request on its last receipt (PRV-5).
 
@@ -159,6 +161,7 @@ async def record_receipts(
         repo: Request repository.
         receipts: Each receipt with the instant it was issued and its event id.
         now: The current instant.
+        signer: Signs the proof of each erasure that completes (PRV-5, RET-5).
     """
     by_request: dict[str, list[tuple[ErasureReceiptIssued, datetime, Any]]] = defaultdict(list)
     for item in receipts:
@@ -171,15 +174,28 @@ async def record_receipts(
                     if req is None:
                         log.warning("privacy.receipt_for_unknown_request", request_id=request_id)
                         break
+                    was = req.status
                     for receipt, at, _ in items:
                         req.record_receipt(receipt.service, receipt.status, at, now)
                     await repo.save(conn, req, causation_id=items[-1][2])
+                    if req.status == "completed" and was != "completed" and signer:
+                        await _issue_proof(conn, req, signer)
                 if req.status == "completed":
                     log.info("privacy.erasure_completed", request_id=request_id)
                 break
             except ConcurrencyError:
                 if attempt == 2:
                     raise
+
+
+async def _issue_proof(conn: asyncpg.Connection, req: PrivacyRequest,
+                       signer: Ed25519PrivateKey) -> None:
+    assert req.received_at and req.first_order_at and req.ended_at
+    statement = proof.build_proof(
+        req.request_id, req.subject_id, req.received_at, req.first_order_at, req.ended_at,
+        [(r.service, r.at) for r in req.receipt_list()], proof.key_id(signer.public_key()))
+    await proofs.keep(conn, req.request_id, statement, proof.sign(statement, signer))
+    log.info("privacy.erasure_proof_issued", request_id=req.request_id)
 
 
 async def record_carried_out(conn: asyncpg.Connection, repo: RequestRepository,
