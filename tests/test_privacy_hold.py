@@ -44,7 +44,7 @@ def staff(client: httpx.Client, platform: Platform) -> dict[str, Member]:
                           params={"purpose": "abuse_report"})
         assert resp.status_code == 200, resp.text
 
-    eventually(known, timeout=20)
+    eventually(known, timeout=45)
     return {"dpo": dpo, "tns": tns}
 
 

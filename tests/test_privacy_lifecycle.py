@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from members import Member, sign_up
+from members import Member, sign_up, step_up
 from stack import Infra, Platform, eventually
 from test_privacy_register import grant
 
@@ -43,7 +43,7 @@ def staff(client: httpx.Client, platform: Platform) -> dict[str, Member]:
             resp = client.get("/v1/staff/privacy-requests", headers=m.auth)
             assert resp.status_code == 200, resp.text
 
-    eventually(known, timeout=15)
+    eventually(known, timeout=45)
     return {"support": support, "dpo": dpo}
 
 
@@ -169,3 +169,35 @@ def test_prv7_a_request_past_its_month_is_listed_as_overdue(
     now = datetime.now(UTC)
     assert entered["request_id"] not in asyncio.run(overdue_at(now))
     assert entered["request_id"] in asyncio.run(overdue_at(now + timedelta(days=32)))
+
+
+def test_prv3_rectification_with_changes_is_applied_and_completed_at_once(
+    client: httpx.Client, staff: dict[str, Member],
+) -> None:
+    member = sign_up(client, "m")
+    step_up(client, member)
+    new_name = f"Rectified {member.username}"
+    resp = client.post("/v1/privacy-requests", headers=member.auth, json={
+        "type": "rectification", "changes": {"name": new_name}})
+    assert resp.status_code == 202, resp.text
+    got = status(client, resp.json())
+    assert got["status"] == "completed" and got["type"] == "rectification"
+    assert client.get("/v1/me", headers=member.auth).json()["name"] == new_name
+
+    wrong = client.post("/v1/privacy-requests", headers=member.auth, json={
+        "type": "access", "changes": {"name": "x"}})
+    assert wrong.status_code == 422 and "x" not in wrong.json()["error"]["message"]
+    bad = client.post("/v1/privacy-requests", headers=member.auth, json={
+        "type": "rectification", "changes": {"email": "not-an-address"}})
+    assert bad.status_code == 422 and "not-an-address" not in bad.text
+
+    # What the member cannot change themselves, support staff correct and complete.
+    other = client.post("/v1/privacy-requests", headers=member.auth, json={
+        "type": "rectification", "details": "my listing shows a wrong city"})
+    assert other.status_code == 202
+    assert status(client, other.json())["status"] == "verified"
+    url = f"/v1/staff/privacy-requests/{other.json()['request_id']}/complete"
+    assert client.post(url, headers=member.auth).status_code == 403
+    done = client.post(url, headers=staff["support"].auth)
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    assert client.post(url, headers=staff["support"].auth).status_code == 409

@@ -153,7 +153,7 @@ def test_ret1_register_is_readable_over_the_api_by_dpos_and_auditors_only(
             body: dict[str, Any] = resp.json()
             return body
 
-        body = eventually(readable, timeout=15)
+        body = eventually(readable, timeout=45)
         assert body["version"] == shipped.version
         got = {c["category"]: c for c in body["categories"]}
         assert set(got) == {c.value for c in DataCategory}

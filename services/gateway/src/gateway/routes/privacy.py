@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.personal import DataCategory
 from contracts.privacy import HOLD_REFERENCE_PATTERN, SubjectExport
 from gateway.deps import CurrentSession, Session, Ups, bearer_token, forward, optional_session
+from gateway.routes.members import MeUpdate
 from kernel.http import ApiError
 
 router = APIRouter(tags=["privacy"])
@@ -34,6 +35,11 @@ class PrivacyRequestIn(BaseModel):
     details: str | None = Field(
         None, max_length=2000,
         description="Free text (e.g. what to rectify or object to); not used for erasure.",
+    )
+    changes: MeUpdate | None = Field(
+        None, description="For a rectification of account data (PRV-3): the corrected fields, "
+                          "as `PATCH /v1/me` takes them; applied at once and the request "
+                          "completed. Without it, support staff carry the rectification out.",
     )
 
 
@@ -84,10 +90,19 @@ async def submit_privacy_request(
     if not session.stepped_up():
         raise ApiError(403, "reauth_required",
                        "re-enter your password (POST /v1/sessions/current/reauth) first")
+    applied = False
+    if body.changes is not None:
+        if body.type != "rectification":
+            raise ApiError(422, "invalid", "changes: only a rectification carries changes")
+        done = await ups.call("accounts", "PATCH", f"/internal/accounts/{session.account_id}",
+                              json=body.changes.changes(), headers=session.headers())
+        if done.status_code != 200:
+            return forward(done)
+        applied = True
     resp = await ups.call(
         "retention", "POST", "/internal/privacy-requests", headers=session.headers(),
         json={"subject_id": session.account_id, "type": body.type, "channel": "app",
-              "identity_verified": True},
+              "identity_verified": True, "carried_out": applied},
     )
     return forward(resp)
 
@@ -331,6 +346,19 @@ async def verify_privacy_request(request_id: str, session: CurrentSession,
         raise ApiError(404, "not_found", "no such privacy request")
     return forward(await ups.call("retention", "POST",
                                   f"/internal/privacy-requests/{request_id}/verify",
+                                  headers=session.headers()))
+
+
+@router.post("/v1/staff/privacy-requests/{request_id}/complete", response_model=StatusOut,
+             responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
+                        404: _ERR, 409: {"description": "`invalid_transition`.", **_ERR}})
+async def complete_privacy_request(request_id: str, session: CurrentSession,
+                                   ups: Ups) -> Response:
+    """Staff carried out a verified rectification the member could not make (PRV-3)."""
+    if not _is_uuid(request_id):
+        raise ApiError(404, "not_found", "no such privacy request")
+    return forward(await ups.call("retention", "POST",
+                                  f"/internal/privacy-requests/{request_id}/complete",
                                   headers=session.headers()))
 
 

@@ -26,6 +26,8 @@ class PrivacyRequestIn(BaseModel):
     type: RequestType = Field(description="Which right.")
     channel: Literal["app", "form", "email", "post"] = Field("app", description="How it came.")
     identity_verified: bool = Field(False, description="Identity verified on receipt.")
+    carried_out: bool = Field(
+        False, description="A rectification already applied to the account (PRV-3).")
 
 
 def _rt(request: Request) -> Runtime:
@@ -50,7 +52,7 @@ async def submit(body: PrivacyRequestIn, request: Request) -> dict[str, str]:
     """Record a request; a verified erasure shreds the subject's key at once."""
     rt = _rt(request)
     cmd = commands.SubmitPrivacyRequest(body.subject_id, body.type, body.channel,
-                                        body.identity_verified)
+                                        body.identity_verified, body.carried_out)
     done = await handlers.submit_request(rt.pool, _part(rt, "requests"), rt.keys, cmd, _now())
     return {"request_id": done.request_id, "status_token": done.status_token}
 

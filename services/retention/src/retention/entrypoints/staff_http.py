@@ -139,6 +139,22 @@ async def verify(request_id: str, request: Request,
     return {"request_id": request_id, "status": new}
 
 
+@router.post("/internal/privacy-requests/{request_id}/complete")
+async def complete(request_id: str, request: Request,
+                   x_account_id: AccountId = None) -> dict[str, str]:
+    """Staff applied a verified rectification the member could not make (PRV-3)."""
+    rt = _rt(request)
+    staff = await require_role(rt, x_account_id, REQUEST_WORKERS)
+    try:
+        new = await handlers.complete_request(rt.pool, _part(rt, "requests"), request_id, _now())
+    except handlers.RequestNotFound as exc:
+        raise ApiError(404, "not_found", "no such privacy request") from exc
+    except InvalidTransition as exc:
+        raise ApiError(409, "invalid_transition", str(exc)) from exc
+    log.info("privacy.request_completed_by_staff", request_id=request_id, staff_account_id=staff)
+    return {"request_id": request_id, "status": new}
+
+
 @router.post("/internal/privacy-requests/{request_id}/refuse")
 async def refuse(request_id: str, body: RefusalIn, request: Request,
                  x_account_id: AccountId = None) -> dict[str, str]:

@@ -24,7 +24,7 @@ from retention.adapters import exports, holds, proofs
 from retention.adapters.requests import RequestRepository
 from retention.adapters.subjects import SubjectProjection
 from retention.domain import commands, proof
-from retention.domain.requests import PrivacyRequest
+from retention.domain.requests import InvalidTransition, PrivacyRequest
 from retention.domain.subjects import Sighting, fold
 from retention.service_layer import tokens
 
@@ -65,6 +65,8 @@ async def submit_request(
         held = bool(await holds.active(conn, cmd.subject_id))
         req = PrivacyRequest.receive(request_id, cmd.subject_id, cmd.type, cmd.channel,
                                      cmd.identity_verified, now, ERASURE_SERVICES, held)
+        if cmd.carried_out and cmd.type == "rectification":
+            req.carried_out("rectification", now)
         shred = req.status == "in_progress" and req.type == "erasure"
         await repo.save(conn, req, token_hash, correlation_id=uuid.UUID(request_id))
         if shred:
@@ -88,6 +90,19 @@ async def verify_request(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyS
         await repo.save(conn, req)
         if req.status == "in_progress" and req.type == "erasure":
             await keys.destroy(req.subject_id)
+    return req.status
+
+
+async def complete_request(pool: asyncpg.Pool, repo: RequestRepository, request_id: str,
+                           now: datetime) -> str:
+    """Staff carried out a verified rectification (a correction the member cannot make)."""
+    async with pool.acquire() as conn, conn.transaction():
+        req = await repo.get(conn, request_id)
+        if req is None:
+            raise RequestNotFound(request_id)
+        if not req.carried_out("rectification", now):
+            raise InvalidTransition("only a verified rectification is completed by staff")
+        await repo.save(conn, req)
     return req.status
 
 
