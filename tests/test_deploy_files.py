@@ -171,5 +171,8 @@ def test_consumers_scale_by_replicas_up_to_the_partition_count() -> None:
         assert hpa["spec"]["scaleTargetRef"]["name"] in BACKENDS
         assert 1 < hpa["spec"]["maxReplicas"] <= PARTITIONS
     job = next(d for d in docs if d["kind"] == "Job")
+    cron = next(d for d in docs if d["kind"] == "CronJob")
+    seal = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert seal["command"] == ["marketplace-audit", "seal"]  # AUD-2: heads sealed
     assert "--replication-factor 3" in " ".join(
         job["spec"]["template"]["spec"]["containers"][0]["command"])

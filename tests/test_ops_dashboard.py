@@ -47,7 +47,7 @@ def test_ops_1_queue_deadlines_actions_and_rates_are_folded_from_the_log() -> No
     f.fold("retention.events.v1", ms - 300, _env("retention.SubjectKeyShredded",
                                                  {"request_id": "r-done"}, now))
     f.fold("messaging.events.v1", ms - 200, _env("messaging.MessageScanned",
-                                                 {"verdict": "quarantined"}, now))
+                                                 {"outcome": "quarantined"}, now))
     f.fold("consent.events.v1", ms - 100, _env("consent.ConsentDecisionRecorded",
                                                {"action": "sealed"}, now))
     f.fold("accounts.dead-letter.v1", ms - 100, b"not json")
@@ -179,3 +179,61 @@ async def test_ops_1_figures_need_a_token_off_the_embedded_default() -> None:
     with pytest.raises(ApiError) as err:
         await require_ops(request, open_=False)
     assert (err.value.status, err.value.code) == (401, "unauthenticated")
+
+
+class _Resp:
+    def __init__(self, status_code: int, body: dict[str, Any]) -> None:
+        self.status_code, self._body = status_code, body
+
+    def json(self) -> dict[str, Any]:
+        return self._body
+
+
+class _Accounts:
+    """The accounts service as the gateway sees it: a session, and its staff roles."""
+
+    def __init__(self, roles: list[str]) -> None:
+        self.roles = roles
+
+    async def call(self, service: str, method: str, path: str, **_: Any) -> _Resp:
+        if path == "/internal/sessions/introspect":
+            return _Resp(200, {"account_id": "a1", "session_id": "s1",
+                               "expires_at": "2099-01-01T00:00:00+00:00"})
+        assert path == "/internal/staff/me"
+        return _Resp(200, {"roles": self.roles, "permissions": []})
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("roles", "allowed"), [(["ops"], True), (["support"], False),
+                                                ([], False)])
+async def test_ops_1_off_the_embedded_default_only_the_ops_role_reads_the_figures(
+    roles: list[str], allowed: bool,
+) -> None:
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from gateway.ops import require_ops
+    from kernel.http import ApiError
+
+    app = SimpleNamespace(state=SimpleNamespace(upstreams=_Accounts(roles)))
+    request = Request({"type": "http", "method": "GET", "path": "/ops/data.json",
+                       "headers": [(b"authorization", b"Bearer tok")], "query_string": b"",
+                       "app": app})
+    if allowed:
+        await require_ops(request, open_=False)
+    else:
+        with pytest.raises(ApiError) as err:
+            await require_ops(request, open_=False)
+        assert (err.value.status, err.value.code) == (403, "forbidden")
+
+
+@pytest.mark.unit
+def test_ops_1_records_are_counted_by_their_header_without_parsing_the_payload() -> None:
+    f = LogFigures()
+    f.fold("consent.events.v1", 1000, b"not even json", "consent.ConsentDecisionRecorded")
+    f.fold("retention.events.v1", 1000, b"not even json", "retention.SubjectKeyShredded")
+    f.fold("accounts.events.v1", 1000, b"not even json", "accounts.AccountRegistered")
+    snap = f.snapshot()
+    assert snap["consent_decisions_logged"] == 1
+    assert snap["retention_actions"] == {"SubjectKeyShredded": 1}

@@ -59,4 +59,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         config={"cleanup.policy": "compact"},
         description="Latest public username per account (compacted; tombstoned on erasure).",
     ),
+    TopicSpec(
+        "platform.stream-heads.v1",  # STREAM_HEADS_TOPIC
+        partitions=1,
+        config={"cleanup.policy": "compact"},
+        description="Each stream's sealed head (version, hash, HMAC), keyed by stream: the "
+        "auditor finds events cut from the end of a stream (AUD-2).",
+    ),
 )
+
+STREAM_HEADS_TOPIC = "platform.stream-heads.v1"
+"""Where ``marketplace-audit seal`` publishes each stream's signed head."""

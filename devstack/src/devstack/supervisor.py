@@ -24,7 +24,7 @@ from devstack.ports import HOST, ensure_free, is_listening
 from devstack.postgres import Postgres
 from devstack.procs import reap_orphans, stop_all
 from devstack.services import SERVICES, ServiceProcess, ServiceSpec, base_url, services_env
-from devstack.topics import create_topics
+from devstack.topics import create_topics, mark_epoch
 
 log = structlog.get_logger("devstack")
 
@@ -123,6 +123,7 @@ class Stack:
         self.postgres.ensure_databases(DATABASES)
         self.broker.start()
         create_topics(self.kafka_bootstrap, TOPICS)
+        mark_epoch(self.kafka_bootstrap)
         self.infra_env = {
             "MARKET_PG_HOST": HOST,
             "MARKET_PG_PORT": str(self.pg_port),
@@ -171,6 +172,7 @@ class Stack:
     def _restart_broker(self) -> None:
         self.broker.start()
         create_topics(self.kafka_bootstrap, TOPICS)
+        mark_epoch(self.kafka_bootstrap)
 
     @property
     def pids_file(self) -> Path:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterable
 
 import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
 
-from contracts.topics import TOPICS, TopicSpec
+from contracts.topics import EPOCH_TOPIC, TOPICS, TopicSpec
 from devstack.aio import run_sync
 from devstack.errors import StackError
 
@@ -89,3 +91,45 @@ async def _connected_admin(bootstrap: str, within: float) -> AIOKafkaAdminClient
             if time.monotonic() > deadline:
                 raise StackError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
             await asyncio.sleep(0.2)
+
+
+def mark_epoch(bootstrap: str, timeout: float = 30.0) -> str:
+    """Write the broker's epoch marker once, right after its topics are made.
+
+    A broker that comes back empty (tansu keeps nothing) gets a new marker here, from one
+    writer, before the relays look for it: otherwise every service's relay finds none and
+    writes one at the same instant, and tansu, writing the partition's first batch from
+    several connections at once, fails some of them (``AlreadyExists`` in its log).
+
+    Returns:
+        The marker now on the broker (an existing one is kept).
+    """
+    return run_sync(_mark_epoch(bootstrap, timeout))
+
+
+async def _mark_epoch(bootstrap: str, within: float) -> str:
+    tp = TopicPartition(EPOCH_TOPIC, 0)
+    deadline = time.monotonic() + within
+    while True:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                    enable_auto_commit=False)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        try:
+            await consumer.start()
+            await producer.start()
+            consumer.assign([tp])
+            consumer.seek(tp, 0)
+            found = (await consumer.getmany(tp, timeout_ms=500, max_records=1)).get(tp, [])
+            if found and found[0].value:
+                return str(found[0].value.decode())
+            marker = uuid.uuid4().hex
+            await producer.send_and_wait(EPOCH_TOPIC, marker.encode(), partition=0)
+            log.info("topics.epoch_marked")
+            return marker
+        except (KafkaConnectionError, KafkaError, OSError) as exc:
+            if time.monotonic() > deadline:
+                raise StackError(f"cannot mark the broker's epoch at {bootstrap}: {exc}") from exc
+            await asyncio.sleep(0.2)
+        finally:
+            await producer.stop()
+            await consumer.stop()

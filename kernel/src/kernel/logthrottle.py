@@ -28,6 +28,7 @@ THROTTLED_EVENTS = frozenset({
     "consumer.database_unavailable",
     "consumer.dead_letter_retry",
     "http.database_unavailable",
+    "ops_feed.broker_unavailable",
     "gateway.upstream_unavailable",
 })
 """The kernel's own events that repeat once per attempt while a dependency is down."""

@@ -235,7 +235,12 @@ class OutboxRelay:
         """
         assert self._producer is not None
         epoch = await self._read_epoch()
-        if epoch is None:
+        for _ in range(10):  # a broker that just came back is marked by whoever runs it
+            if epoch is not None:
+                break
+            await asyncio.sleep(0.2)
+            epoch = await self._read_epoch()
+        if epoch is None:  # nobody did (a cluster without devstack): mark it here
             await self._producer.send_and_wait(
                 EPOCH_TOPIC, uuid.uuid4().hex.encode(), partition=0
             )

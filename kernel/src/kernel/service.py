@@ -42,7 +42,7 @@ from kernel.logs import get_logger, setup_logging
 from kernel.metrics import CONSUMER_LAG, REGISTRY
 from kernel.relay import OutboxRelay
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings, TelemetrySettings
-from kernel.telemetry import setup_tracing
+from kernel.telemetry import FASTAPI_TELEMETRY, TraceMiddleware, setup_tracing
 
 log = get_logger(__name__)
 
@@ -195,7 +195,7 @@ class ServiceHost:
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title=f"{self.name} (internal)", lifespan=self._lifespan,
-                      docs_url=None, redoc_url=None)
+                      docs_url=None, redoc_url=None, telemetry=FASTAPI_TELEMETRY)
         install_error_handlers(app)
         for router in self.routers:
             app.include_router(router)
@@ -220,6 +220,7 @@ class ServiceHost:
         app.add_middleware(InternalAuthMiddleware, verifier=CallVerifier(
             auth.key_bytes(), auth.internal_call_seconds))
         app.add_middleware(LatencyMiddleware, service=self.name)
+        app.add_middleware(TraceMiddleware, service=self.name)
         app.add_middleware(BodyLimitMiddleware)
         return app
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _configured = False
 
@@ -73,3 +75,60 @@ def batch_links(
             if len(links) >= MAX_LINKS:
                 break
     return links
+
+
+FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False, "metrics": False, "logs": False, "operation_spans": False,
+}
+"""FastAPI's own spans are off: they record ``url.path`` and ``url.query`` (ids and e-mail
+addresses in the query, SEC-4). :class:`TraceMiddleware` makes the server spans instead."""
+
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/ops/data.json"})
+"""Polled routes that make no span (probes, scrapes, the dashboard's polling)."""
+
+
+class TraceMiddleware:
+    """One server span per HTTP request, continuing the caller's ``traceparent`` (OPS-2).
+
+    The span is named by method and route template and carries only the method, the route
+    template and the status: never the concrete path, query string, client address or any
+    header value (SEC-4). The gateway's span starts the trace every later hop continues:
+    service calls carry it as a header, stored events in their row, Kafka records in theirs.
+    """
+
+    def __init__(
+        self, app: ASGIApp, service: str, provider: trace.TracerProvider | None = None,
+    ) -> None:
+        self.app = app
+        self.service = service
+        # a proxy until setup_tracing installs the provider (the stack is built before)
+        self._tracer = (provider or trace.get_tracer_provider()).get_tracer(f"{service}.http")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in QUIET_PATHS:
+            await self.app(scope, receive, send)
+            return
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                   if k in (b"traceparent", b"tracestate")}
+        method = scope["method"]
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with self._tracer.start_as_current_span(
+            method, context=propagate.extract(carrier), kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": method},
+        ) as span:
+            try:
+                await self.app(scope, receive, capture)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(trace.Status(trace.StatusCode.ERROR))

@@ -20,7 +20,7 @@ from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_ha
 from kernel.internal_auth import CallSigner
 from kernel.logs import get_logger, setup_logging
 from kernel.settings import KafkaSettings
-from kernel.telemetry import setup_tracing
+from kernel.telemetry import FASTAPI_TELEMETRY, TraceMiddleware, setup_tracing
 
 log = get_logger(__name__)
 
@@ -62,6 +62,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Marketplace API", version="1.0.0", lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,
         description="The public API of the privacy-first job marketplace.",
     )
     install_error_handlers(app)
@@ -117,5 +118,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     app.add_middleware(LatencyMiddleware, service="gateway")
+    app.add_middleware(TraceMiddleware, service="gateway")
     app.add_middleware(BodyLimitMiddleware)
     return app

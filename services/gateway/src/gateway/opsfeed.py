@@ -28,6 +28,9 @@ RATE_SECONDS = 10
 """The events/s figure is the mean over this many whole seconds."""
 VERDICTS = ("delivered", "quarantined", "blocked")
 OPEN = ("received", "verified", "in_progress")
+PARSED = frozenset({"retention.PrivacyRequestReceived", "retention.PrivacyRequestStatusChanged",
+                    "messaging.MessageScanned"})
+"""The only event types whose payload is read; the others are counted by their header."""
 
 
 @dataclass
@@ -63,15 +66,23 @@ class LogFigures:
     verdicts: Counter[str] = field(default_factory=Counter)
     consent_decisions: int = 0
 
-    def fold(self, topic: str, timestamp_ms: int, value: bytes | None) -> None:
-        """Count one record of ``topic`` produced at ``timestamp_ms``."""
+    def fold(self, topic: str, timestamp_ms: int, value: bytes | None,
+             event_type: str | None = None) -> None:
+        """Count one record of ``topic`` produced at ``timestamp_ms``; ``event_type`` is
+        its header, if any (a record of an uninteresting type is then never parsed)."""
         second = timestamp_ms // 1000
-        self.per_second.setdefault(topic, Counter())[second] += 1
+        counts = self.per_second.setdefault(topic, Counter())
+        counts[second] += 1
+        if len(counts) > 4 * WINDOW:  # nobody polled for a while: forget the old seconds
+            self.prune(second)
         self.totals[topic] += 1
         if topic.endswith(".dead-letter.v1"):
             self.dead_letters[topic.split(".", 1)[0]] += 1
             return
         if value is None or not topic.endswith(".events.v1"):
+            return
+        if event_type is not None and event_type not in PARSED:
+            self._event(event_type, {}, "")
             return
         try:
             env = orjson.loads(value)
@@ -94,9 +105,8 @@ class LogFigures:
             self.consent_decisions += 1
         if event_type.startswith("retention.") and event_type != "retention.PrivacyRequestReceived":
             self.retention_actions[event_type.split(".", 1)[1]] += 1
-        verdict = payload.get("verdict")
-        if isinstance(verdict, str) and verdict in VERDICTS:
-            self.verdicts[verdict] += 1
+        elif event_type == "messaging.MessageScanned" and payload.get("outcome") in VERDICTS:
+            self.verdicts[str(payload["outcome"])] += 1
 
     def prune(self, now_s: int) -> None:
         """Forget per-second counts older than the window."""
@@ -130,6 +140,13 @@ class LogFigures:
             "scanner_verdicts": {v: self.verdicts[v] for v in VERDICTS},
             "consent_decisions_logged": self.consent_decisions,
         }
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in headers or ():
+        if key == name:
+            return bytes(value).decode("utf-8", "replace")
+    return None
 
 
 class OpsFeed:
@@ -186,10 +203,13 @@ class OpsFeed:
                 if not assigned:
                     await asyncio.sleep(1.0)
                     continue
-                got = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                # small batches, a pause between: the gateway's requests share this loop
+                got = await consumer.getmany(timeout_ms=1000, max_records=500)
                 for tp, recs in got.items():
                     for rec in recs:
-                        self.figures.fold(tp.topic, rec.timestamp, rec.value)
+                        self.figures.fold(tp.topic, rec.timestamp, rec.value,
+                                          _header(rec.headers, "event_type"))
+                await asyncio.sleep(0)
         finally:
             await consumer.stop()
 

@@ -1,11 +1,12 @@
-"""The auditors' command line (AUD-1, AUD-2): ``marketplace-audit replay|events|verify``.
+"""The auditors' command line (AUD-1, AUD-2): ``marketplace-audit replay|events|verify|seal``.
 
 Each command reads every ``*.events.v1`` topic from the beginning and checks every hash
 chain. ``replay [--subject ID] [--until T]`` decrypts with the key store and prints the
 reconstructed state of every aggregate as JSON; ``events [--after-position N] [--since T]
 [--type T]...`` prints the selected events as JSON lines (metadata and the decrypted
 payload); an erased subject's personal fields read "erased". ``verify`` exits 1 on any
-break. Progress and warnings go to standard error. Settings come from the ``MARKET_*``
+break, including a stream that ends before the head ``seal`` signed (retention.heads).
+Progress and warnings go to standard error. Settings come from the ``MARKET_*``
 environment; root secrets not set there are read from the embedded stack's
 ``<data dir>/secrets.env`` (``--data-dir``, default ``$MARKET_DATA_DIR`` or ``.stack``), so
 the command works from the project's root beside a running ``make run``.
@@ -32,8 +33,12 @@ from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 from kernel.keystore import PostgresKeyStore
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
+from retention.adapters.sealed_heads import load_heads, publish_heads, read_heads, store_heads
 from retention.adapters.store_log import read_event_stores, stored_hashes
+from retention.audit_parallel import replay_parallel
+from retention.audit_progress import Reporter, pick_mode
 from retention.bootstrap import load_contracts
+from retention.heads import check_sealed, heads_key, newest, seal
 from retention.service_layer.replay import (
     EventQuery,
     LogEvent,
@@ -48,8 +53,16 @@ from retention.service_layer.replay import (
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
 
 
+class _Out:
+    report = Reporter()
+
+
 def _progress(message: str) -> None:
-    print(f"marketplace-audit: {message}", file=sys.stderr, flush=True)
+    _Out.report.say(message)
+
+
+def _count(done: int, total: int | None) -> None:
+    _Out.report.count("reading the Kafka log", done, total)
 
 
 def _checked(records: Sequence[tuple[str, bytes | None]], where: str,
@@ -73,7 +86,7 @@ def _checked(records: Sequence[tuple[str, bytes | None]], where: str,
 
 async def _from_kafka() -> Verification:
     started = time.perf_counter()
-    return _checked(await read_event_topics(KafkaSettings().bootstrap, _progress),
+    return _checked(await read_event_topics(KafkaSettings().bootstrap, _progress, _count),
                     "the Kafka log", started)
 
 
@@ -148,12 +161,37 @@ async def replay(subject: str | None, until: datetime | None, with_events: bool,
     sys.stdout.flush()
     if checked.breaks:
         _progress("warning: the log has hash-chain breaks (see verification.breaks)")
+    _Out.report.finish("replay", checked.events)
     return EXIT_OK
+
+
+def replay_command(subject: str | None, until: datetime | None, with_events: bool,
+                   src: str = "auto", workers: int = 1) -> int:
+    """``replay``: from the Kafka log in ``workers`` processes when there is more than one
+    (each verifying and decrypting its share of the partitions), else in this process,
+    which also falls back to the event stores; returns the exit code."""
+    if workers > 1 and src in ("auto", "kafka"):
+        merged = None
+        try:
+            merged = replay_parallel(subject, until, with_events, workers)
+        except Exception as exc:  # the broker unreachable, for one: the path below says
+            _progress(f"parallel replay unavailable ({type(exc).__name__}); one process")
+        if merged is not None and merged["verification"]["events"]:
+            _progress(f"source: the Kafka log ({workers} processes)")
+            sys.stdout.buffer.write(orjson.dumps({"source": "kafka", **merged},
+                                                 option=orjson.OPT_INDENT_2) + b"\n")
+            sys.stdout.flush()
+            if merged["verification"]["breaks"]:
+                _progress("warning: the log has hash-chain breaks (see verification.breaks)")
+            _Out.report.finish("replay", merged["verification"]["events"])
+            return EXIT_OK
+        if merged is None:
+            _progress("a stream spans two partitions: replaying in one process")
+    return asyncio.run(replay(subject, until, with_events, src))
 
 
 async def events(query: EventQuery, src: str = "auto") -> int:
     """Print the selected events as JSON lines, oldest first per producer (AUD-1)."""
-    started = time.perf_counter()
     checked, _ = await _load_log(src)
     picked = select(checked, query)
     needed = {ev.subject_id for ev in picked if ev.subject_id and ev.has_tokens()}
@@ -162,9 +200,8 @@ async def events(query: EventQuery, src: str = "auto") -> int:
     for ev in picked:
         out.write(orjson.dumps(event_record(ev, keys)) + b"\n")
     sys.stdout.flush()
-    seconds = time.perf_counter() - started
-    _progress(f"{len(picked)} event(s) selected of {checked.events} in {seconds:.1f}s "
-              f"({checked.events / max(seconds, 1e-9):,.0f} events/s)")
+    _progress(f"{len(picked)} event(s) selected of {checked.events}")
+    _Out.report.finish("events", checked.events)
     return EXIT_OK
 
 
@@ -186,6 +223,7 @@ async def verify_all(src: str = "auto") -> int:
             log = await _from_kafka()
         except (KafkaError, OSError):
             _progress("warning: the broker is unreachable; checking the event stores only")
+    breaks += await _sealed(stores, log, pending)
     if log is not None:
         sources.insert(0, "kafka")
         breaks += [{**b, "source": "kafka"} for b in log.breaks]
@@ -196,10 +234,70 @@ async def verify_all(src: str = "auto") -> int:
     return _verified(sources, stores, breaks, log.duplicates if log else 0)
 
 
+async def seal_heads(producer: str | None = None) -> int:
+    """Sign the head of every unbroken stream of the event stores (of ``producer`` only, if
+    given) and keep the seals in PostgreSQL and on the heads topic (AUD-2); 1 if a broken
+    stream was left unsealed."""
+    stores, _ = await _from_stores()
+    if producer is not None:
+        stores.streams = {k: v for k, v in stores.streams.items() if k[0] == producer}
+        stores.breaks = [b for b in stores.breaks if b["producer"] == producer]
+    key = heads_key(SecretsSettings().index_key_bytes())
+    broken = sorted({(b["producer"], b["stream_id"]) for b in stores.breaks})
+    now = datetime.now(UTC).isoformat()
+    heads = [seal(key, owner, stream, chain[-1].version, chain[-1].hash, now)
+             for (owner, stream), chain in sorted(stores.streams.items())
+             if chain and (owner, stream) not in set(broken)]
+    await store_heads(PostgresSettings().dsn(), heads)
+    published = True
+    try:
+        await publish_heads(KafkaSettings().bootstrap, heads)
+    except (KafkaError, OSError):
+        published = False
+        _progress("warning: the broker is unreachable: the seals are kept in PostgreSQL only")
+    report = {"sealed": len(heads), "sealed_at": now, "published": published,
+              "unsealed_broken_streams": [{"producer": p, "stream_id": s} for p, s in broken]}
+    sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+    _Out.report.finish("seal", stores.events)
+    return EXIT_BROKEN if broken else EXIT_OK
+
+
+async def _sealed(stores: Verification, log: Verification | None,
+                  pending: set[str]) -> list[dict[str, Any]]:
+    """Streams that end before, or differ at, their sealed head, in the stores and in the
+    log; seals whose signature fails. Needs the root secrets (the sealing key)."""
+    try:
+        key = heads_key(SecretsSettings().index_key_bytes())
+    except ValidationError:
+        _progress("warning: no root secrets: sealed heads not checked")
+        return []
+    heads = await load_heads(PostgresSettings().dsn())
+    if log is not None:
+        on_topic, malformed = await read_heads(KafkaSettings().bootstrap)
+        heads += on_topic
+        if malformed:
+            _progress(f"warning: {malformed} record(s) on the heads topic are not seals")
+    best, forged = newest(key, heads)
+    _progress(f"{len(best)} sealed head(s) checked")
+    found = [{"producer": h.producer, "stream_id": h.stream_id, "version": h.version,
+              "reason": "a sealed head whose signature does not verify (forged)",
+              "source": "seal"} for h in forged]
+    found += [{**b, "source": "seal"}
+              for b in check_sealed(stores.streams, best, "the event store")]
+    if log is not None:
+        waiting = {k for k, h in best.items() for ev in stores.streams.get(k, [])
+                   if ev.version >= h.version and ev.event_id in pending}
+        found += [{**b, "source": "seal"} for b in check_sealed(
+            log.streams, {k: h for k, h in best.items() if k not in waiting}, "the Kafka log")]
+    return found
+
+
 def _verified(sources: list[str], checked: Verification, breaks: list[dict[str, Any]],
               duplicates: int) -> int:
     report = {"sources": sources, "streams": len(checked.streams), "events": checked.events,
               "duplicates": duplicates, "breaks": breaks, "ok": not breaks}
+    _Out.report.finish("verify", checked.events)
     sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
     return EXIT_BROKEN if breaks else EXIT_OK
@@ -230,6 +328,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="marketplace-audit", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=os.environ.get("MARKET_DATA_DIR", ".stack"),
                    help="the embedded stack's data directory, for its secrets.env")
+    p.add_argument("--json", action="store_true",
+                   help="progress and the closing throughput as JSON lines on standard "
+                        "error, for machines (default: a progress bar on a terminal)")
     p.add_argument("--source", choices=("auto", "kafka", "stores"), default="auto",
                    help="replay/events: the Kafka log, the event stores, or auto (Kafka; "
                         "the stores when the broker is unreachable or lost its data); "
@@ -239,6 +340,9 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--subject", help="only events about this data subject")
     rp.add_argument("--until", type=_instant, help="state as of this ISO-8601 instant")
     rp.add_argument("--state-only", action="store_true", help="omit each stream's history")
+    rp.add_argument("--workers", type=int, default=1,
+                    help="processes reading the Kafka log's partitions in parallel, each "
+                         "verifying and decrypting its share (default 1: this process)")
     ev = sub.add_parser("events", help="the events an auditor follows, as JSON lines (AUD-1)")
     ev.add_argument("--after-position", type=int, help="only past this global position")
     ev.add_argument("--since", type=_instant, help="only at or after this ISO-8601 instant")
@@ -247,7 +351,11 @@ def parser() -> argparse.ArgumentParser:
                     help="only this event type (repeatable), e.g. accounts.AccountRegistered")
     ev.add_argument("--producer", help="only the events of this service")
     ev.add_argument("--subject", help="only events about this data subject")
-    sub.add_parser("verify", help="check every hash chain; exit 1 on a break (AUD-2)")
+    sub.add_parser("verify", help="check every hash chain and sealed head; exit 1 on a "
+                   "break (AUD-2)")
+    se = sub.add_parser("seal", help="sign every stream's head (version and hash) and keep "
+                        "it in PostgreSQL and on Kafka, so that verify finds a cut tail (AUD-2)")
+    se.add_argument("--producer", help="only the streams of this service")
     return p
 
 
@@ -269,8 +377,9 @@ def load_stack_secrets(data_dir: Path) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``marketplace-audit``; returns (and exits with) the exit code."""
     args = parser().parse_args(argv)
+    _Out.report = Reporter(pick_mode(args.json))
     load_stack_secrets(Path(args.data_dir))
-    if args.command in ("replay", "events"):
+    if args.command in ("replay", "events", "seal"):
         try:
             SecretsSettings()
         except ValidationError as exc:
@@ -283,12 +392,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_contracts()
     try:
         if args.command == "replay":
-            code = asyncio.run(replay(args.subject, args.until, not args.state_only,
-                                      args.source))
+            code = replay_command(args.subject, args.until, not args.state_only,
+                                  args.source, args.workers)
         elif args.command == "events":
             code = asyncio.run(events(EventQuery(
                 args.after_position, args.since, args.until, frozenset(args.types),
                 args.producer, args.subject), args.source))
+        elif args.command == "seal":
+            code = asyncio.run(seal_heads(args.producer))
         else:
             code = asyncio.run(verify_all(args.source))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

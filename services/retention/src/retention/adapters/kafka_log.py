@@ -11,11 +11,16 @@ EVENTS_SUFFIX = ".events.v1"
 
 async def read_event_topics(
     bootstrap: str, progress: Callable[[str], None] = lambda _: None,
+    count: Callable[[int, int | None], None] = lambda _done, _total: None,
+    share: tuple[int, int] = (0, 1),
 ) -> list[tuple[str, bytes | None]]:
     """Every record of every event topic as ``(topic, value)``, partition by partition.
 
     Uses no consumer group (nothing is committed) and stops at the high-water marks
-    taken at the start, so a live stack can be replayed while it keeps writing.
+    taken at the start, so a live stack can be replayed while it keeps writing. ``count``
+    is told the records read so far and, once every partition's end is known, how many
+    there are in all. ``share`` ``(i, n)`` reads only the i-th of every n partitions (in
+    topic and partition order), for n processes reading the log in parallel.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
@@ -28,11 +33,16 @@ async def read_event_topics(
         topics = sorted(t for t in await consumer.topics() if t.endswith(EVENTS_SUFFIX))
         parts = [TopicPartition(t, p) for t in topics
                  for p in sorted(consumer.partitions_for_topic(t) or ())]
+        parts = parts[share[0]::share[1]]
         if not parts:
             return []
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         progress(f"reading {len(topics)} topic(s), {len(parts)} partition(s)")
+        try:
+            begins: dict[TopicPartition, int] = await consumer.beginning_offsets(parts)
+        except Exception:  # a Kafka-API broker may not answer it: count from zero
+            begins = {}
         # The end of each partition is its high-water mark as fetch responses report it:
         # a Kafka-API broker's ListOffsets answer (end_offsets) can be too low after
         # batched produce requests (tansu does this), which would cut the log short.
@@ -56,7 +66,9 @@ async def read_event_topics(
                         left.discard(tp)
             if idle_polls >= 6:  # 3 s with nothing to fetch: the rest is empty
                 break
-            progress(f"read {len(out)} record(s)")
+            known = len(ends) == len(parts)
+            count(len(out), sum(ends[tp] - begins.get(tp, 0) for tp in parts) if known
+                  else None)
         return out
     finally:
         await consumer.stop()

@@ -61,9 +61,12 @@ async def stored_hashes(
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         found: dict[tuple[str, str, int], str] = {}
+        stores = {r["s"] for r in await conn.fetch(
+            "SELECT table_schema AS s FROM information_schema.tables "
+            "WHERE table_name = 'events' AND table_type = 'BASE TABLE'")}
         for schema, stream, version in wanted:
-            if not schema.isidentifier():
-                continue
+            if not schema.isidentifier() or schema not in stores:
+                continue  # a producer with a topic but no event store here: nothing stored
             digest = await conn.fetchval(
                 f"SELECT hash FROM {schema}.events WHERE stream_id = $1 AND version = $2",
                 stream, version)

@@ -1,0 +1,81 @@
+"""How the audit command reports while it works: a rich progress bar on a terminal, plain
+lines elsewhere, JSON lines with ``--json``; always the throughput at the end (stderr)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Literal
+
+import orjson
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+Mode = Literal["rich", "plain", "json"]
+
+
+def pick_mode(json_lines: bool) -> Mode:
+    """``json`` when asked, ``rich`` on a terminal, ``plain`` lines otherwise."""
+    if json_lines:
+        return "json"
+    return "rich" if sys.stderr.isatty() else "plain"
+
+
+class Reporter:
+    """Progress messages, a records counter, and the closing throughput line."""
+
+    def __init__(self, mode: Mode = "plain") -> None:
+        self.mode = mode
+        self.started = time.perf_counter()
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        if mode == "rich":
+            self._bar = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                console=Console(stderr=True), transient=True)
+
+    def say(self, message: str) -> None:
+        """One progress or warning message."""
+        if self.mode == "json":
+            line = {"event": "progress", "message": message}
+            sys.stderr.buffer.write(orjson.dumps(line) + b"\n")
+            sys.stderr.flush()
+        elif self._bar is not None and self._bar.live.is_started:
+            self._bar.console.print(f"marketplace-audit: {message}", markup=False)
+        else:
+            print(f"marketplace-audit: {message}", file=sys.stderr, flush=True)
+
+    def count(self, what: str, done: int, total: int | None) -> None:
+        """Records handled so far of ``total`` (unknown: ``None``); drives the bar."""
+        if self._bar is None:
+            return
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task(what, total=total, rate="")
+        self._bar.update(self._task, description=what, completed=done, total=total,
+                         rate=f"{done / elapsed:,.0f}/s")
+
+    def finish(self, what: str, events: int) -> None:
+        """Close the bar and print the throughput of the whole command."""
+        if self._bar is not None and self._bar.live.is_started:
+            self._bar.stop()
+        seconds = time.perf_counter() - self.started
+        rate = events / max(seconds, 1e-9)
+        if self.mode == "json":
+            line = {"event": "done", "command": what, "events": events,
+                    "seconds": round(seconds, 3), "events_per_second": round(rate, 1)}
+            sys.stderr.buffer.write(orjson.dumps(line) + b"\n")
+            sys.stderr.flush()
+        else:
+            print(f"marketplace-audit: {what}: {events:,} event(s) in {seconds:.2f}s "
+                  f"({rate:,.0f} events/s)", file=sys.stderr, flush=True)

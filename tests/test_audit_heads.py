@@ -1,0 +1,172 @@
+"""AUD-2: ``verify`` names a flipped byte, a deleted event, a swapped pair and a truncated
+stream tail; the tail is found through the heads ``seal`` signed, even where the broker has
+lost its data or the heads table was rolled back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from stack import Infra
+
+from contracts.accounts import SessionEnded
+from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
+from kernel.keystore import InMemoryKeyStore
+from retention.heads import SealedHead, authentic, check_sealed, heads_key, newest, seal
+
+STREAMS = ("intact", "flip", "delete", "swap", "tail")
+
+
+def _audit(infra: Infra, *args: str, topic: str) -> subprocess.CompletedProcess[bytes]:
+    # a heads topic of the test's own: other tests' verify runs never see these seals
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "retention.audit", *args], capture_output=True, timeout=180,
+        env={**os.environ, **infra.env, "MARKET_AUDIT_HEADS_TOPIC": topic}, check=False)
+
+
+async def _write(infra: Infra, schema: str) -> None:
+    """Four events per stream in an event store of its own, published as a relay would."""
+    conn = await asyncpg.connect(infra.pg_dsn())
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        store = EventStore(schema, InMemoryKeyStore())
+        await store.migrate(conn)
+        for stream in STREAMS:
+            events = [NewEvent(SessionEnded(session_id=f"s{i}", account_id="a",
+                                            reason="logout"), None) for i in range(1, 5)]
+            async with conn.transaction():
+                await store.append(conn, stream, StreamHead(), events)
+        await conn.execute(f"DELETE FROM {schema}.outbox")
+        rows = await conn.fetch(f"SELECT * FROM {schema}.events ORDER BY position")
+        for row in rows:
+            rec = RecordedEvent.from_row(row)
+            await producer.send_and_wait(f"{schema}.events.v1", rec.envelope_bytes(schema),
+                                         key=rec.stream_id.encode())
+    finally:
+        await producer.stop()
+        await conn.close()
+
+
+async def _tamper(infra: Infra, schema: str) -> None:
+    """As a database superuser would: past the append-only trigger."""
+    conn = await asyncpg.connect(infra.pg_dsn())
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            t = f"{schema}.events"
+            await conn.execute(  # one byte of one stored payload: "s2" becomes "t2"
+                f"UPDATE {t} SET payload = convert_to(replace(convert_from(payload, 'UTF8'), "
+                f"'\"s2\"', '\"t2\"'), 'UTF8') WHERE stream_id = 'flip' AND version = 2")
+            await conn.execute(f"DELETE FROM {t} WHERE stream_id = 'delete' AND version = 2")
+            await conn.execute(f"UPDATE {t} SET version = 100 WHERE stream_id = 'swap' "
+                               "AND version = 2")
+            await conn.execute(f"UPDATE {t} SET version = 2 WHERE stream_id = 'swap' "
+                               "AND version = 3")
+            await conn.execute(f"UPDATE {t} SET version = 3 WHERE stream_id = 'swap' "
+                               "AND version = 100")
+            await conn.execute(f"DELETE FROM {t} WHERE stream_id = 'tail' AND version = 4")
+    finally:
+        await conn.close()
+
+
+async def _sql(infra: Infra, *statements: str) -> None:
+    conn = await asyncpg.connect(infra.pg_dsn())
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def schema(infra: Infra) -> Iterator[str]:
+    name = f"heads_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_write(infra, name))
+    try:
+        yield name
+    finally:
+        asyncio.run(_sql(infra, f"DROP SCHEMA IF EXISTS {name} CASCADE",
+                         f"DELETE FROM audit.stream_heads WHERE producer = '{name}'"))
+
+
+def _breaks(result: subprocess.CompletedProcess[bytes], schema: str) -> dict[str, list[Any]]:
+    report = orjson.loads(result.stdout)
+    found: dict[str, list[Any]] = {}
+    for b in report["breaks"]:
+        if b["producer"] == schema:
+            found.setdefault(b["stream_id"], []).append(b)
+    return found
+
+
+@pytest.mark.integration
+def test_aud2_verify_names_each_tampering_and_the_cut_tail_through_its_seal(
+    infra: Infra, schema: str,
+) -> None:
+    topic = f"{schema}.heads"
+    sealed = _audit(infra, "seal", "--producer", schema, topic=topic)
+    report = orjson.loads(sealed.stdout)
+    assert report["sealed"] == len(STREAMS) and report["published"], sealed.stderr.decode()
+    assert report["unsealed_broken_streams"] == []
+
+    asyncio.run(_tamper(infra, schema))
+    # the broker lost its data: the event stores alone, the seals tell the cut tail
+    stores_only = _audit(infra, "--source", "stores", "verify", topic=topic)
+    assert stores_only.returncode == 1, stores_only.stderr.decode()
+    found = _breaks(stores_only, schema)
+    assert "intact" not in found
+    assert any("altered" in b["reason"] and b["version"] == 2 for b in found["flip"])
+    assert any("missing event(s) before version 3" in b["reason"] for b in found["delete"])
+    assert any(b["version"] in (2, 3) and ("wrong predecessor" in b["reason"]
+                                           or "altered" in b["reason"]) for b in found["swap"])
+    (tail,) = found["tail"]
+    assert tail["source"] == "seal" and tail["version"] == 4
+    assert "cut from the end" in tail["reason"]
+
+    # someone rolls the heads table back: the seal on Kafka still tells
+    asyncio.run(_sql(infra, f"DELETE FROM audit.stream_heads WHERE producer = '{schema}'"))
+    both = _audit(infra, "verify", topic=topic)
+    assert both.returncode == 1
+    tail_breaks = _breaks(both, schema)["tail"]
+    assert any(b["source"] == "seal" and "the event store ends at version 3" in b["reason"]
+               for b in tail_breaks), tail_breaks
+
+
+@pytest.mark.integration
+def test_aud2_a_forged_seal_is_a_break(infra: Infra, schema: str) -> None:
+    topic = f"{schema}.heads"
+    assert _audit(infra, "seal", "--producer", schema, topic=topic).stdout
+    asyncio.run(_sql(infra, "UPDATE audit.stream_heads SET version = 9 "
+                            f"WHERE producer = '{schema}' AND stream_id = 'intact'"))
+    found = _breaks(_audit(infra, "--source", "stores", "verify", topic=topic), schema)
+    assert any("forged" in b["reason"] for b in found["intact"])
+
+
+@pytest.mark.unit
+def test_aud2_seals_sign_every_field_and_the_newest_authentic_one_counts() -> None:
+    key = heads_key(b"k" * 32)
+    old = seal(key, "svc", "s", 3, "aa", "2026-01-01T00:00:00+00:00")
+    new = seal(key, "svc", "s", 5, "bb", "2026-01-02T00:00:00+00:00")
+    assert authentic(key, old) and not authentic(heads_key(b"x" * 32), old)
+    forged = SealedHead("svc", "s", 9, "cc", new.sealed_at, new.mac)
+    best, bad = newest(key, [old, forged, new])
+    assert best[("svc", "s")] == new and bad == [forged]
+
+    class Ev:
+        def __init__(self, version: int, digest: str) -> None:
+            self.version, self.hash = version, digest
+
+    assert check_sealed({("svc", "s"): [Ev(4, "x"), Ev(5, "bb")]}, best, "log") == []
+    (cut,) = check_sealed({("svc", "s"): [Ev(4, "x")]}, best, "log")
+    assert cut["version"] == 5 and "cut from the end" in cut["reason"]
+    (other,) = check_sealed({("svc", "s"): [Ev(5, "zz")]}, best, "log")
+    assert "another event" in other["reason"]

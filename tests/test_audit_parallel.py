@@ -1,0 +1,87 @@
+"""AUD-1: ``replay`` in parallel processes, each with its share of the log's partitions,
+prints exactly what one process prints; a stream spread over two partitions is replayed
+in one process instead of being reported broken."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from stack import Infra
+
+from contracts.accounts import SessionEnded
+from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
+from kernel.keystore import InMemoryKeyStore
+
+pytestmark = pytest.mark.integration
+
+
+def _replay(infra: Infra, workers: int) -> tuple[dict[str, Any], str]:
+    got = subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "retention.audit", "replay", "--state-only",
+         "--workers", str(workers)],
+        capture_output=True, timeout=180, env={**os.environ, **infra.env}, check=False)
+    assert got.returncode == 0, got.stderr.decode()
+    out = orjson.loads(got.stdout)
+    breaks = out["verification"]["breaks"]
+    out["verification"]["breaks"] = sorted(
+        breaks, key=lambda b: orjson.dumps(b, option=orjson.OPT_SORT_KEYS))
+    return out, got.stderr.decode()
+
+
+async def _publish(infra: Infra, schema: str, streams: int, split: bool) -> None:
+    conn = await asyncpg.connect(infra.pg_dsn())
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        store = EventStore(schema, InMemoryKeyStore())
+        await store.migrate(conn)
+        for n in range(streams):
+            events = [NewEvent(SessionEnded(session_id=f"s{i}", account_id=f"a{n}",
+                                            reason="logout"), None) for i in range(3)]
+            async with conn.transaction():
+                await store.append(conn, f"stream-{n}", StreamHead(), events)
+        for row in await conn.fetch(f"SELECT * FROM {schema}.events ORDER BY position"):
+            rec = RecordedEvent.from_row(row)
+            # split: each event of a stream under its own key, so partitions differ
+            key = f"{rec.stream_id}-{rec.version}" if split else rec.stream_id
+            await producer.send_and_wait(f"{schema}.events.v1", rec.envelope_bytes(schema),
+                                         key=key.encode())
+    finally:
+        await producer.stop()
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+
+
+@pytest.fixture
+def fresh(infra: Infra) -> Iterator[str]:
+    yield f"par_{uuid.uuid4().hex[:10]}"
+
+
+def test_aud1_parallel_replay_prints_what_one_process_prints(infra: Infra, fresh: str) -> None:
+    asyncio.run(_publish(infra, fresh, streams=40, split=False))
+    one, _ = _replay(infra, 1)
+    two, err = _replay(infra, 2)
+    assert "(2 processes)" in err
+    assert two == one
+    assert len(two["services"][fresh]) == 40
+    assert two["services"][fresh]["stream-7"]["version"] == 3
+
+
+def test_aud1_a_stream_over_two_partitions_is_replayed_in_one_process(
+    infra: Infra, fresh: str,
+) -> None:
+    asyncio.run(_publish(infra, fresh, streams=8, split=True))
+    two, err = _replay(infra, 2)
+    assert "replaying in one process" in err
+    assert not [b for b in two["verification"]["breaks"] if b["producer"] == fresh]
+    assert two["services"][fresh]["stream-3"]["version"] == 3
