@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 BENCHES = ("write_path", "pipeline", "latency", "erasure", "audit_replay", "recovery",
-           "consent_withdrawal", "listings_search", "soak")
+           "consent_withdrawal", "listings_search", "soak", "scanner", "messaging", "export")
 """Modules of ``bench``, each printing its figures beside their targets."""
 
 

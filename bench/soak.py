@@ -44,6 +44,11 @@ SERVICES = ("accounts", "consent", "listings", "messaging", "retention")
 IN_FLIGHT = 32
 
 
+def _transient(resp: httpx.Response) -> bool:
+    """A rate limit or an outage: the answer says nothing about the data yet."""
+    return resp.status_code == 429 or resp.status_code >= 500
+
+
 @dataclass
 class Member:
     """What the client knows of one member, from its acknowledged writes."""
@@ -117,14 +122,25 @@ class Soak:
             self.members.append(m)
             self.report.acked["sign-up"] += 1
 
-    async def _log_in(self, m: Member) -> bool:
-        resp = await self.client.post("/v1/sessions", json={
-            "email": m.email, "password": m.password, "remember_me": False})
-        if resp.status_code == 201:
-            m.token = resp.json()["token"]
-            self.report.acked["log-in"] += 1
-            return True
-        return False
+    async def _log_in(self, m: Member, patient: bool = False) -> bool:
+        """Log in; ``patient`` waits out rate limits (429) and outages (5xx), up to 60 s."""
+        deadline = time.monotonic() + (90 if patient else 0)
+        while True:
+            try:
+                resp = await self.client.post("/v1/sessions", json={
+                    "email": m.email, "password": m.password, "remember_me": False})
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1)
+                continue
+            if resp.status_code == 201:
+                m.token = resp.json()["token"]
+                self.report.acked["log-in"] += 1
+                return True
+            if not _transient(resp) or time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(float(resp.headers.get("Retry-After", "1")))
 
     def _auth(self, m: Member) -> dict[str, str]:
         return {"Authorization": f"Bearer {m.token}"}
@@ -293,11 +309,17 @@ class Soak:
         r = self.report
         while not await asyncio.to_thread(self.run.ready):
             await asyncio.sleep(0.5)
+        self.client.timeout = httpx.Timeout(30)  # checks wait out a slow moment, not faults
         for m in self.members:
-            if m.erasure is not None:
-                await self._check_erased(m)
-            else:
-                await self._check_member(m)
+            check = self._check_erased if m.erasure is not None else self._check_member
+            for attempt in range(3):
+                try:
+                    await check(m)
+                    break
+                except httpx.HTTPError:
+                    if attempt == 2:
+                        r.lose(f"member {m.account_id}: the platform did not answer the checks")
+                    await asyncio.sleep(2)
         for listing_id, (author, word) in self.listings.items():
             if author.erasure is not None:
                 continue
@@ -314,7 +336,7 @@ class Soak:
 
             async def listed(sender: Member = sender, conv: str = conv,
                              message_id: str = message_id) -> bool:
-                if not sender.token and not await self._log_in(sender):
+                if not sender.token and not await self._log_in(sender, patient=True):
                     return False
                 got = await self.client.get(f"/v1/conversations/{conv}/messages",
                                             headers=self._auth(sender), params={"limit": 100})
@@ -328,7 +350,7 @@ class Soak:
             r.lose("consumer lag or outbox backlog did not return to zero")
 
     async def _check_member(self, m: Member) -> None:
-        if not await self._log_in(m):
+        if not await self._log_in(m, patient=True):
             self.report.lose(f"member {m.account_id}: acknowledged sign-up cannot log in")
             return
         me = (await self.client.get("/v1/me", headers=self._auth(m))).json()
@@ -343,7 +365,12 @@ class Soak:
             return all(states.get(p) in allowed for p, allowed in m.consents.items())
 
         if not await self._eventually(consents_match, 30):
-            self.report.lose(f"member {m.account_id}: acknowledged consent change lost")
+            got = (await self.client.get("/v1/me/consents", headers=self._auth(m))).json()
+            states = {p["purpose"]: p["granted"] for p in got.get("purposes", [])}
+            wrong = {p: (sorted(allowed), states.get(p)) for p, allowed in m.consents.items()
+                     if states.get(p) not in allowed}
+            self.report.lose(f"member {m.account_id}: acknowledged consent change lost "
+                             f"(purpose: (acknowledged, now)): {wrong}")
 
     async def _check_erased(self, m: Member) -> None:
         assert m.erasure is not None
@@ -356,8 +383,13 @@ class Soak:
 
         if not await self._eventually(completed, 120):
             self.report.lose(f"erasure {request_id} acknowledged but never completed")
-        login = await self.client.post("/v1/sessions", json={
-            "email": m.email, "password": m.password, "remember_me": False})
+        deadline = time.monotonic() + 60
+        while True:
+            login = await self.client.post("/v1/sessions", json={
+                "email": m.email, "password": m.password, "remember_me": False})
+            if not _transient(login) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(float(login.headers.get("Retry-After", "1")))
         if login.status_code != 401:
             self.report.lose(f"erased member {m.account_id} can still log in")
 
@@ -464,14 +496,23 @@ class Soak:
         return self.report
 
 
-def soak(seconds: float, rate: float, fault_every: float) -> Report:
-    """Run one soak on a private ``make run`` and return its report."""
+def soak(seconds: float, rate: float, fault_every: float, keep: bool = False) -> Report:
+    """Run one soak on a private ``make run`` and return its report.
+
+    Args:
+        keep: Leave the stack running afterwards, for a look at what went wrong.
+    """
     run = StackRun()
     try:
         run.start()
         return asyncio.run(Soak(run, seconds, rate, fault_every).main())
     finally:
-        run.stop()
+        if keep:
+            print(f"stack kept running: data {run.data_dir}, gateway {run.gateway_url}, "
+                  f"PostgreSQL port {run.pg_port}, broker port {run.kafka_port}, "
+                  f"run pid {run.proc.pid if run.proc else None}")
+        else:
+            run.stop()
 
 
 def print_report(r: Report, seconds: float, rate: float) -> None:
@@ -495,8 +536,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=180)
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--fault-every", type=float, default=20)
+    parser.add_argument("--keep", action="store_true", help="leave the stack running after")
     args = parser.parse_args()
-    report = soak(args.seconds, args.rate, args.fault_every)
+    report = soak(args.seconds, args.rate, args.fault_every, args.keep)
     print_report(report, args.seconds, args.rate)
     return 1 if report.losses else 0
 

@@ -10,20 +10,34 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from fastapi import FastAPI
 from listings_market import Market, Member, eventually
 
+from accounts import bootstrap as accounts_bootstrap
+from accounts.settings import AccountsSettings
 from contracts.envelope import Envelope
 from contracts.privacy import SubjectKeyShredded
 from contracts.topics import PARTITIONS, events_topic
+from gateway.routes.listings import router as listings_router
+from gateway.routes.members import router as members_router
+from gateway.routes.messaging import router as messaging_router
+from gateway.testing import InProcessUpstreams
 from kernel.eventstore import EventStore, NewEvent, StreamHead
+from kernel.http import install_error_handlers
 from kernel.keystore import InMemoryKeyStore
 from kernel.service import ServiceHost
-from messaging.scanning.api import Attachment, Reason, Verdict
+from listings import bootstrap as listings_bootstrap
+from listings.config import ListingsSettings
+from messaging import bootstrap
+from messaging.config import MessagingSettings
+from messaging.scanning.api import Attachment, Reason, Scanner, Verdict
 from messaging.service_layer.context import Context
 
 
@@ -37,6 +51,8 @@ class WordScanner:
             return Verdict("blocked", (Reason("phishing", "lookalike_domain", 0.97, domains),))
         if any(a.content.startswith(b"X5O!P%@AP") for a in attachments):
             return Verdict("blocked", (Reason("malware", "eicar"),))
+        if "CRASH" in body:
+            raise RuntimeError("the engine fell over")
         if "QUARANTINE" in body:
             return Verdict("quarantined", (Reason("spam", "spam_score", 0.8),))
         return Verdict("delivered")
@@ -182,3 +198,31 @@ class Messaging:
 
         found: Envelope = await eventually(find, what=what)
         return found
+
+
+@asynccontextmanager
+async def running(kafka_bootstrap: str, settings: MessagingSettings, scanner: Scanner | None
+                  ) -> AsyncIterator[Messaging]:
+    """Accounts, listings and messaging in this process, behind the public routes.
+
+    ``scanner=None`` is the composition root's own choice: the scanner engines.
+    """
+    accounts = accounts_bootstrap.build(AccountsSettings(  # type: ignore[call-arg]
+        argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1))
+    listings = listings_bootstrap.build(ListingsSettings())
+    messaging = bootstrap.build(settings, scanner=scanner)
+    async with (accounts.app.router.lifespan_context(accounts.app),
+                listings.app.router.lifespan_context(listings.app),
+                messaging.app.router.lifespan_context(messaging.app)):
+        for host in (accounts, listings, messaging):
+            await host.wait_ready(60)
+        app = FastAPI()
+        install_error_handlers(app)
+        for router in (members_router, listings_router, messaging_router):
+            app.include_router(router)
+        app.state.upstreams = InProcessUpstreams({
+            "accounts": accounts.app, "listings": listings.app, "messaging": messaging.app})
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://gateway") as client:
+            yield Messaging(Market(client, accounts, listings, kafka_bootstrap), messaging)
+        await app.state.upstreams.close()

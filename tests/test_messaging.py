@@ -7,21 +7,18 @@ double behind the ``Scanner`` protocol (the engines have their own tests, MSG-2)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
-from listings_market import Market, eventually
-from messaging_market import Messaging, WordScanner
+from listings_market import eventually
+from messaging_market import Messaging, WordScanner, running
 
-from accounts import bootstrap as accounts_bootstrap
-from accounts.settings import AccountsSettings
 from contracts.messaging import (
     DisputeClosed,
     DisputeOpened,
@@ -31,16 +28,8 @@ from contracts.messaging import (
     SuspiciousActivityNoticed,
 )
 from contracts.personal import ERASED
-from gateway.routes.listings import router as listings_router
-from gateway.routes.members import router as members_router
-from gateway.routes.messaging import router as messaging_router
-from gateway.testing import InProcessUpstreams
 from kernel.codec import decode_fields
 from kernel.crypto import is_token
-from kernel.http import install_error_handlers
-from listings import bootstrap as listings_bootstrap
-from listings.config import ListingsSettings
-from messaging import bootstrap
 from messaging.config import MessagingSettings
 from messaging.service_layer import expiry
 
@@ -51,29 +40,12 @@ EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 @pytest.fixture(scope="module")
 async def msg(infra: Any) -> AsyncIterator[Messaging]:
-    """Accounts, listings and messaging in this process, behind the public routes."""
-    accounts = accounts_bootstrap.build(AccountsSettings(  # type: ignore[call-arg]
-        argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1))
-    listings = listings_bootstrap.build(ListingsSettings())
-    messaging = bootstrap.build(MessagingSettings(  # type: ignore[call-arg]
+    """Accounts, listings and messaging (with the scanner double) behind the public routes."""
+    settings = MessagingSettings(  # type: ignore[call-arg]
         messages_per_minute=10, reports_per_hour=3, same_text_recipients=3,
-        new_conversations=4, blocked_domain_repeats=2, expiry_interval_seconds=0.2),
-        scanner=WordScanner())
-    async with (accounts.app.router.lifespan_context(accounts.app),
-                listings.app.router.lifespan_context(listings.app),
-                messaging.app.router.lifespan_context(messaging.app)):
-        for host in (accounts, listings, messaging):
-            await host.wait_ready(60)
-        app = FastAPI()
-        install_error_handlers(app)
-        for router in (members_router, listings_router, messaging_router):
-            app.include_router(router)
-        app.state.upstreams = InProcessUpstreams({
-            "accounts": accounts.app, "listings": listings.app, "messaging": messaging.app})
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://gateway") as client:
-            yield Messaging(Market(client, accounts, listings, infra.kafka_bootstrap), messaging)
-        await app.state.upstreams.close()
+        new_conversations=4, blocked_domain_repeats=2, expiry_interval_seconds=0.2)
+    async with running(infra.kafka_bootstrap, settings, WordScanner()) as market:
+        yield market
 
 
 async def test_msg1_only_participants_read_a_conversation(msg: Messaging) -> None:
@@ -131,10 +103,14 @@ async def test_msg2_verdicts_are_events_and_quarantine_waits_for_trust_and_safet
     blocked = (await msg.send(writer, cid, "my cv", eicar)).json()
     assert blocked["verdict"] == "blocked"
 
+    crashed = (await msg.send(writer, cid, "this one makes the engine CRASH")).json()
+    assert crashed["verdict"] == "quarantined"  # a failing scanner holds, never lets through
+
     assert (await msg.read(owner, cid)).json()["items"] == []  # nothing reached the recipient
     own = (await msg.read(writer, cid)).json()["items"]
     assert [(m["verdict"], m["body"]) for m in own] == [
-        ("quarantined", "Cheap offer QUARANTINE now"), ("blocked", None)]
+        ("quarantined", "Cheap offer QUARANTINE now"), ("blocked", None),
+        ("quarantined", "this one makes the engine CRASH")]
 
     scanned = await msg.published(MessageScanned.event_type,
                                   lambda p: p["message_id"] == blocked["message_id"],
@@ -160,6 +136,15 @@ async def test_msg2_verdicts_are_events_and_quarantine_waits_for_trust_and_safet
                                  and p["subject_id"] == writer.account_id,
                                  "the staff access on Kafka")
     assert held["message_id"] in access.payload["item_ids"]
+    auditor = await msg.sign_up()
+    await msg.grant(auditor, "auditor")
+    assert (await msg.client.get("/v1/staff/messaging/access-log",
+                                 headers=staff.auth)).status_code == 403
+    log = (await msg.client.get("/v1/staff/messaging/access-log", headers=auditor.auth,
+                                params={"subject_id": writer.account_id})).json()["items"]
+    assert [(e["access_id"], e["staff_account_id"], e["kind"], e["purpose"]) for e in log] == [
+        (access_id, staff.account_id, "quarantine", "abuse_report")]
+    assert "QUARANTINE" not in str(log)  # ids and codes, never the text
 
     resp = await msg.client.post(f"/v1/staff/messages/{held['message_id']}/review",
                                  headers=staff.auth, json={"decision": "deliver"})
@@ -192,7 +177,16 @@ async def test_msg3_bodies_expire_everywhere_while_the_conversation_stays(
     assert [m["body"] for m in (await msg.read(owner, cid)).json()["items"]] == [text]
 
     real = ctx.clock
-    later = real() + timedelta(days=ctx.settings.body_retention_days + 62)
+    period = ctx.settings.body_retention_days
+    early = real() + timedelta(days=period - 32)  # every body lives a period less a month
+    ctx.clock = lambda: early
+    try:
+        await expiry.expire_bodies(ctx)
+    finally:
+        ctx.clock = real
+    assert [m["body"] for m in (await msg.read(owner, cid)).json()["items"]] == [text]
+
+    later = real() + timedelta(days=period)  # and never longer than the period (RET-1)
     ctx.clock = lambda: later  # the scheduled expiry runs every 0.2 s in this session
     try:
         async def gone() -> bool:
@@ -275,6 +269,18 @@ async def test_sec3_one_text_to_many_raises_a_notice_by_username(msg: Messaging)
     hashes = await msg.ctx.pool.fetch(
         "SELECT digest FROM messaging.text_hashes WHERE sender_id = $1", sender.account_id)
     assert len(hashes) == 3 and all(text.encode() not in bytes(h["digest"]) for h in hashes)
+    real = msg.ctx.clock
+    later = real() + timedelta(hours=1, seconds=1)
+    msg.ctx.clock = lambda: later
+    try:
+        async def pruned() -> bool:  # the scheduled housekeeping forgets them after the window
+            return not await msg.ctx.pool.fetchval(
+                "SELECT count(*) FROM messaging.text_hashes WHERE sender_id = $1",
+                sender.account_id)
+
+        await eventually(pruned, what="the counted texts to be forgotten")
+    finally:
+        msg.ctx.clock = real
 
 
 async def test_sec3_a_blocked_domain_repeated_and_many_new_conversations(
@@ -294,6 +300,19 @@ async def test_sec3_a_blocked_domain_repeated_and_many_new_conversations(
         signals[signal] = env.payload
     assert signals["blocked_domain_repeated"]["indicator"] == "rab0bank-login.nl"
     assert signals["many_new_conversations"]["count"] == 4
+    staff = await msg.sign_up()
+    assert (await msg.client.get("/v1/staff/notices", headers=staff.auth, params={
+        "purpose": "fraud_investigation"})).status_code == 403
+    await msg.grant(staff, "trust_and_safety")
+    desk = (await msg.client.get("/v1/staff/notices", headers=staff.auth, params={
+        "purpose": "fraud_investigation"})).json()
+    mine = {n["signal"]: n for n in desk["items"] if n["account_id"] == sender.account_id}
+    assert set(mine) == {"blocked_domain_repeated", "many_new_conversations"}
+    assert {n["username"] for n in mine.values()} == {sender.body["username"]}
+    assert sender.body["name"] not in str(desk)
+    await msg.published(StaffAccessRecorded.event_type,
+                        lambda p: p["access_id"] == desk["access_id"] and p["kind"] == "notices"
+                        and p["subject_id"] == sender.account_id, "the notices read recorded")
 
 
 async def test_sec3_disputes_register_linked_to_accounts(msg: Messaging) -> None:
@@ -359,7 +378,70 @@ async def test_erased_members_messages_read_as_erased_for_the_other(msg: Messagi
         (writer.account_id, ERASED), (owner.account_id, "A reply that stays")]
     listed = (await msg.client.get("/v1/conversations", headers=owner.auth)).json()["items"]
     assert cid in [c["conversation_id"] for c in listed]
+    # the eraser dropped the member from the directory: nobody writes to them any more
+    resp = await msg.send(owner, cid, "Are you still there?")
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "conflict"
     pool: asyncpg.Pool = msg.ctx.pool
     assert not await pool.fetchval(
         "SELECT count(*) FROM messaging.messages WHERE sender_id = $1 "
         "AND body_token IS NOT NULL", writer.account_id)
+
+
+async def test_bad_input_answers_422_naming_the_field_never_the_value(msg: Messaging) -> None:
+    owner, writer = await msg.sign_up(), await msg.sign_up()
+    cid = await msg.conversation(writer, owner, await msg.listing(owner))
+    secret = "s3cret-value-never-echoed"
+    for payload in ({"body": ""}, {"body": "x" * 5001}, {"body": "hi", "extra": secret},
+                    {"body": "hi", "attachments": [{"filename": "a.txt",
+                                                     "content_base64": secret + "!!"}]}):
+        resp = await msg.client.post(f"/v1/conversations/{cid}/messages", headers=writer.auth,
+                                     json=payload)
+        assert resp.status_code == 422, (payload, resp.text)
+        assert secret not in resp.text and "x" * 50 not in resp.text
+        assert resp.json()["error"]["code"]
+    resp = await msg.client.post("/v1/reports", json={"kind": "complaint", "text": secret})
+    assert resp.status_code == 422 and secret not in resp.text
+    resp = await msg.client.post("/v1/conversations", headers=writer.auth, json={
+        "listing_id": "bad id with spaces", "recipient_account_id": owner.account_id})
+    assert resp.status_code == 422 and "bad id" not in resp.text
+
+
+async def test_msg4_a_concurrent_burst_lets_exactly_the_limit_through(msg: Messaging) -> None:
+    owner, writer = await msg.sign_up(), await msg.sign_up()
+    cid = await msg.conversation(writer, owner, await msg.listing(owner))
+    answers = await asyncio.gather(*(msg.send(writer, cid, f"burst {i}") for i in range(16)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] * 10 + [429] * 6
+    delivered = (await msg.read(owner, cid, limit=100)).json()["items"]
+    assert len(delivered) == 10
+
+
+async def test_msg1_conversations_list_newest_first_in_pages(msg: Messaging) -> None:
+    owner = await msg.sign_up()
+    listing_id = await msg.listing(owner)
+    writers = [await msg.sign_up() for _ in range(3)]
+    cids = [await msg.conversation(w, owner, listing_id) for w in writers]
+    page = (await msg.client.get("/v1/conversations", headers=owner.auth,
+                                 params={"limit": 2})).json()
+    rest = (await msg.client.get("/v1/conversations", headers=owner.auth,
+                                 params={"limit": 2, "cursor": page["next_cursor"]})).json()
+    assert [c["conversation_id"] for c in page["items"] + rest["items"]] == cids[::-1]
+    assert rest["next_cursor"] is None
+    # MSG-4: the listings of conversations and messages hand out no one's contact data
+    seen = str(page) + str(rest) + str([(await msg.read(owner, c)).json() for c in cids])
+    for w in writers:
+        assert w.body["email"] not in seen and w.body["name"] not in seen
+        assert w.body.get("phone", "+31612345678") not in seen
+
+
+async def test_msg1_both_sides_starting_at_once_get_one_conversation(msg: Messaging) -> None:
+    owner, writer = await msg.sign_up(), await msg.sign_up()
+    listing_id = await msg.listing(owner)
+    answers = await asyncio.gather(*(
+        msg.client.post("/v1/conversations", headers=m.auth, json={
+            "listing_id": listing_id, "recipient_account_id": other.account_id})
+        for m, other in [(writer, owner), (owner, writer)] * 3))
+    assert {r.status_code for r in answers} <= {201, 409}
+    ids = {r.json()["conversation_id"] for r in answers if r.status_code == 201}
+    assert len(ids) == 1
+    assert await msg.conversation(writer, owner, listing_id) in ids

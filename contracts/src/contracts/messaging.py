@@ -18,7 +18,7 @@ from contracts.staff import AccessPurpose, StaffRole
 
 Outcome = Literal["delivered", "quarantined", "blocked"]
 ReportKind = Literal["abuse", "vulnerability"]
-Register = Literal["quarantine", "reports", "disputes"]
+Register = Literal["quarantine", "reports", "disputes", "notices"]
 Signal = Literal["same_text_to_many", "many_new_conversations", "blocked_domain_repeated"]
 
 
@@ -101,7 +101,7 @@ class StaffAccessRecorded(_MessagingEvent):
     role: StaffRole = Field(description="The role the read was made under.")
     subject_id: str = Field(description="Whose data was shown.")
     purpose: AccessPurpose = Field(description="Why the staff member looked.")
-    kind: Register = Field(description="What was read: quarantine, reports or disputes.")
+    kind: Register = Field(description="What was read: quarantine, reports, disputes, notices.")
     item_ids: list[str] = Field(description="The messages, reports or disputes shown.")
 
 

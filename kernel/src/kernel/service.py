@@ -150,6 +150,7 @@ class ServiceHost:
         on_start: Callable[[Runtime], Awaitable[None]] | None = None,
     ) -> None:
         # Every service runs the contact guard (CNS-7) over its own consent projection.
+        from kernel.export import export_consumer  # builds on this module too
         from kernel.guard import guard_consumer, guard_migration  # builds on this module
         from kernel.outbound import dispatch_forever, outbound_migration
 
@@ -157,7 +158,7 @@ class ServiceHost:
         self.settings = settings
         self.routers = routers
         self.consumer_specs = consumers
-        self._specs = [*consumers, guard_consumer()]
+        self._specs = [*consumers, guard_consumer(), export_consumer()]
         self.migrate = outbound_migration(name, guard_migration(name, migrate))
         self._dispatch = dispatch_forever
         self.on_start = on_start

@@ -105,7 +105,7 @@ async def test_prv7_stepped_up_request_goes_to_retention_as_verified_for_the_ses
     (call,) = [c for c in ups.calls if c[0] == "retention"]
     assert call[2] == "/internal/privacy-requests"
     assert call[3] == {"subject_id": ALICE, "type": "erasure", "channel": "app",
-                       "identity_verified": True}
+                       "identity_verified": True, "carried_out": False}
 
 
 async def test_prv7_unknown_request_type_is_422(client: httpx.AsyncClient) -> None:

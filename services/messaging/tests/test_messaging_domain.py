@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from messaging.domain.errors import Invalid, NotFound, NotKnownYet, RateLimited
+from messaging.domain.messages import record
 from messaging.domain.rules import (
     Listing,
     check_new_conversation,
     check_rate,
     normalised,
     participant_or_404,
-    visible_to,
 )
+from messaging.scanning.api import Reason, Verdict
 
 pytestmark = pytest.mark.unit
 
@@ -50,13 +51,6 @@ def test_msg1_a_non_participant_gets_404_and_learns_nothing() -> None:
         assert err.value.message == "no such conversation"
 
 
-def test_msg2_a_recipient_sees_only_delivered_messages() -> None:
-    assert visible_to("s", "s", "quarantined")
-    assert visible_to("r", "s", "delivered")
-    assert not visible_to("r", "s", "quarantined")
-    assert not visible_to("r", "s", "blocked")
-
-
 def test_msg4_ten_a_minute_pass_the_eleventh_waits_until_the_oldest_leaves() -> None:
     sent = [NOW - timedelta(seconds=50 - i) for i in range(9)]
     check_rate(sent, NOW, 10)
@@ -70,3 +64,12 @@ def test_msg4_ten_a_minute_pass_the_eleventh_waits_until_the_oldest_leaves() -> 
 def test_sec3_texts_compare_without_case_width_or_spacing() -> None:
     assert normalised("  Earn  500 EURO\tnow ") == normalised("earn 500 euro now")
     assert normalised("\uff26\uff35\uff2c\uff2c width") == "full width"
+
+
+def test_msg2_a_blocked_message_records_its_verdict_and_no_body() -> None:
+    verdict = Verdict("blocked", (Reason("phishing", "lookalike_domain", 0.9, ("rab0bank.nl",)),))
+    scanned, posted = record("m1", "c1", "s", "r", "log in at rab0bank.nl", 0, verdict)
+    assert (scanned.outcome, posted.outcome, posted.body) == ("blocked", "blocked", None)
+    assert scanned.reasons[0].indicators == ["rab0bank.nl"]
+    _, kept = record("m2", "c1", "s", "r", "hello", 1, Verdict("quarantined"))
+    assert (kept.body, kept.attachments) == ("hello", 1)

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.privacy import (
+    ErasureEscalated,
     ErasureReceiptRecorded,
     PrivacyRequestReceived,
     PrivacyRequestStatusChanged,
+    SubjectExportOrdered,
     SubjectKeyShredded,
 )
 from retention.domain.requests import InvalidTransition, PrivacyRequest, one_month_after
@@ -52,9 +54,33 @@ def test_prv7_unverified_request_waits_as_received_until_staff_verify() -> None:
     assert req.status == "in_progress"
 
 
-def test_prv7_verified_access_request_is_recorded_as_verified() -> None:
+def test_prv1_verified_access_request_orders_an_export_from_every_service() -> None:
     req = PrivacyRequest.receive("r2", "s1", "access", "app", True, T0, SERVICES)
-    assert req.status == "verified" and req.receipt_list() == []
+    assert req.status == "in_progress"
+    order = req.pending[-1]
+    assert isinstance(order, SubjectExportOrdered) and order.services == list(SERVICES)
+    assert [r.status for r in req.receipt_list()] == ["pending"] * 3
+
+
+def test_prv2_export_completes_on_the_last_part_and_repeats_change_nothing() -> None:
+    req = PrivacyRequest.receive("r3", "s1", "portability", "app", True, T0, SERVICES)
+    later = T0 + timedelta(seconds=1)
+    assert req.record_part("accounts", later, later)
+    assert not req.record_part("accounts", later, later)
+    assert not req.record_part("billing", later, later)
+    assert req.record_part("consent", later, later) and req.status == "in_progress"
+    assert req.record_part("retention", later, later) and req.status == "completed"
+    rebuilt = PrivacyRequest.from_history("r3", [(e, later) for e in req.pending])
+    assert rebuilt.status == "completed" and set(rebuilt.receipts) == set(SERVICES)
+
+
+def test_prv7_unverified_export_waits_and_erasure_parts_are_refused() -> None:
+    req = PrivacyRequest.receive("r4", "s1", "access", "form", False, T0, SERVICES)
+    assert req.status == "received" and not req.record_part("accounts", T0, T0)
+    req.verify(T0)
+    req.start(SERVICES, T0)
+    assert req.status == "in_progress"
+    assert not _erasure().record_part("accounts", T0, T0)
 
 
 def test_prv5_request_completes_only_when_every_receipt_completed() -> None:
@@ -121,3 +147,27 @@ def test_ret2_fold_merges_sightings_per_subject_category_and_service() -> None:
     assert (contact.first_seen, contact.last_seen, contact.events) == (T0, t1, 2)
     assert by_key[("s1", "identity", "accounts")].events == 1
     assert len(got) == 3
+
+
+def test_prv5_missing_services_are_asked_again_and_escalated_once() -> None:
+    req = _erasure()
+    later = T0 + timedelta(seconds=30)
+    req.record_receipt("accounts", "completed", later, later)
+    req.record_receipt("consent", "failed", later, later)
+    req.pending.clear()
+    assert req.retry(later, escalate_after=2)
+    [order] = req.pending
+    assert isinstance(order, SubjectKeyShredded) and order.services == ["consent", "retention"]
+    assert req.expected_services == SERVICES and req.orders == 2 and not req.escalated
+    assert req.retry(later, escalate_after=2)
+    escalation, again = req.pending[1:]
+    assert isinstance(escalation, ErasureEscalated) and escalation.attempts == 2
+    assert req.escalated == ("consent", "retention") and isinstance(again, SubjectKeyShredded)
+    assert req.retry(later, escalate_after=2)
+    assert sum(isinstance(e, ErasureEscalated) for e in req.pending) == 1
+    rebuilt = PrivacyRequest.from_history("r1", [(e, later) for e in [*_erasure().pending,
+                                                                      *req.pending]])
+    assert rebuilt.orders == 4 and rebuilt.expected_services == SERVICES
+    for service in ("consent", "retention"):
+        req.record_receipt(service, "completed", later, later)
+    assert req.status == "completed" and not req.retry(later, escalate_after=2)

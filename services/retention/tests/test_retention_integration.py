@@ -160,7 +160,8 @@ async def _status(svc: Running, request_id: str, token: str) -> dict[str, Any]:
 async def test_prv7_status_readable_by_subject_or_token_only(retention: Running) -> None:
     subject = str(uuid.uuid4())
     resp = await retention.client.post("/internal/privacy-requests", json={
-        "subject_id": subject, "type": "access", "channel": "app", "identity_verified": True})
+        "subject_id": subject, "type": "rectification", "channel": "app",
+        "identity_verified": True})
     assert resp.status_code == 202
     request_id, token = resp.json()["request_id"], resp.json()["status_token"]
     url = f"/internal/privacy-requests/{request_id}"
@@ -185,15 +186,24 @@ async def test_prv7_status_readable_by_subject_or_token_only(retention: Running)
 async def test_prv7_staff_verify_then_refuse_with_reason(retention: Running) -> None:
     subject = str(uuid.uuid4())
     resp = await retention.client.post("/internal/privacy-requests", json={
-        "subject_id": subject, "type": "portability", "channel": "post",
+        "subject_id": subject, "type": "rectification", "channel": "post",
         "identity_verified": False})
     request_id = resp.json()["request_id"]
     url = f"/internal/privacy-requests/{request_id}"
     assert (await retention.client.get(url, headers={"X-Account-Id": subject})
             ).json()["status"] == "received"
-    assert (await retention.client.post(f"{url}/verify")).json()["status"] == "verified"
-    assert (await retention.client.post(f"{url}/verify")).status_code == 409
-    refused = await retention.client.post(f"{url}/refuse", json={"reason": "manifestly unfounded"})
+    agent = str(uuid.uuid4())
+    staff = {"X-Account-Id": agent}
+    assert (await retention.client.post(f"{url}/verify", headers=staff)).status_code == 403
+    rt = retention.host.runtime
+    assert rt is not None
+    async with rt.pool.acquire() as conn:
+        await rt.extra["staff"].granted(conn, agent, "support")
+    assert (await retention.client.post(f"{url}/verify", headers=staff)
+            ).json()["status"] == "verified"
+    assert (await retention.client.post(f"{url}/verify", headers=staff)).status_code == 409
+    refused = await retention.client.post(f"{url}/refuse", headers=staff,
+                                          json={"reason": "manifestly unfounded"})
     assert refused.json()["status"] == "refused"
     got = (await retention.client.get(url, headers={"X-Account-Id": subject})).json()
     assert got["status"] == "refused" and got["reason"] == "manifestly unfounded"

@@ -37,7 +37,8 @@ class HoldEverything:
 def default_scanner() -> Scanner:
     """The scanner engines (``messaging.scanning.default_scanner``, MSG-2).
 
-    Where they are not installed, :class:`HoldEverything`, said loudly in the log.
+    Where they are not installed or cannot start, :class:`HoldEverything`, said loudly
+    in the log.
     """
     from messaging import scanning
 
@@ -45,7 +46,12 @@ def default_scanner() -> Scanner:
     if make is None:
         log.error("messaging.scanner_missing", fallback="quarantine every message")
         return HoldEverything()
-    scanner: Scanner = make()
+    try:
+        scanner: Scanner = make()
+    except Exception as exc:  # e.g. a signature database missing: hold, never let through
+        log.error("messaging.scanner_unavailable", error=type(exc).__name__,
+                  fallback="quarantine every message")
+        return HoldEverything()
     return scanner
 
 

@@ -17,8 +17,9 @@ class MessagingSettings(ServiceSettings):
     messages_per_minute: int = Field(
         20, ge=10, description="Per-sender message limit; API.md: never below 10 a minute.")
     body_retention_days: int = Field(
-        90, ge=1, description="Retention of message bodies (data register, RET-1): a month's "
-        "bodies become unreadable once this many days have passed since the month ended.")
+        90, ge=32, description="Retention of message bodies (data register, RET-1: 90 days "
+        "from collection): no body is readable longer; a month's key goes once this many "
+        "days have passed since the month began, so its last bodies go a month early.")
     expiry_interval_seconds: float = Field(
         3600.0, gt=0, description="How often the expiry of message bodies runs (MSG-3).")
     reports_per_hour: int = Field(

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import pkgutil
+from datetime import timedelta
 
 import contracts
 from kernel.service import Runtime, ServiceHost
+from retention.adapters.proofs import signing_key
+from retention.adapters.register import load_register
 from retention.adapters.requests import RequestRepository
 from retention.adapters.schema import migrate
+from retention.adapters.staff import StaffRoles
 from retention.adapters.subjects import SubjectProjection
 from retention.entrypoints.consumers import consumer_specs
 from retention.entrypoints.http import router
+from retention.entrypoints.staff_http import router as staff_router
+from retention.service_layer import retries
 from retention.settings import RetentionSettings
 
 
@@ -24,12 +31,25 @@ def load_contracts() -> None:
 async def _wire(rt: Runtime) -> None:
     rt.extra["requests"] = RequestRepository(rt.store)
     rt.extra["subjects"] = SubjectProjection()
+    rt.extra["staff"] = StaffRoles()
 
 
 def build(settings: RetentionSettings | None = None) -> ServiceHost:
     """The retention service, ready to ``serve()`` or to enter its lifespan in tests."""
     load_contracts()
+    settings = settings or RetentionSettings()
+    register = load_register(settings.register_file)  # a bad register stops the start (RET-1)
+
+    async def wire(rt: Runtime) -> None:
+        await _wire(rt)
+        rt.extra["register"] = register
+        rt.extra["proof_key"] = signing_key(settings.secrets.master_key_bytes())
+        rt.extra["retries"] = asyncio.create_task(retries.run(
+            rt.pool, rt.extra["requests"], timedelta(seconds=settings.erasure_retry_seconds),
+            settings.erasure_escalate_after, lambda: rt.relay.stopping,
+        ), name="retention-erasure-retries")
+
     return ServiceHost(
-        "retention", settings or RetentionSettings(), routers=[router],
-        consumers=consumer_specs(), migrate=migrate, on_start=_wire,
+        "retention", settings, routers=[router, staff_router],
+        consumers=consumer_specs(), migrate=migrate, on_start=wire,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -16,4 +18,19 @@ class RetentionSettings(ServiceSettings):
     http_port: int = Field(8105, description="Internal API port.")
     status_token_days: int = Field(
         30, description="Days a privacy request's status token stays valid after it ends."
+    )
+    register_file: Path | None = Field(
+        None, description="The data register (RET-1) to load instead of the one shipped with "
+                          "the service (a TOML file; see retention/data/register.toml)."
+    )
+    export_days: int = Field(
+        7, ge=1, description="Days an access or portability export may be read (PRV-1, PRV-2); "
+                             "then it is deleted."
+    )
+    erasure_retry_seconds: float = Field(
+        10.0, gt=0, description="Seconds an erasure waits for a service's receipt before that "
+                                "service is asked again (PRV-5)."
+    )
+    erasure_escalate_after: int = Field(
+        5, ge=1, description="Unanswered erasure orders after which the DPO is told (PRV-5)."
     )

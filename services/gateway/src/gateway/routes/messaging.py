@@ -112,11 +112,70 @@ class DisputeClosing(BaseModel):
     resolution: Literal["upheld", "rejected", "withdrawn"] = Field(description="Outcome.")
 
 
+class ConversationCreated(BaseModel):
+    """The conversation (an existing one for the same pair and listing)."""
+
+    conversation_id: str
+
+
+class MessageSent(BaseModel):
+    """The message and the scanner's verdict on it."""
+
+    message_id: str
+    verdict: Literal["delivered", "quarantined", "blocked"] = Field(
+        description="delivered: the recipient reads it; quarantined: it waits for review; "
+                    "blocked: it is never delivered and its body is not kept.")
+
+
+class MessageItem(BaseModel):
+    """One message; participants appear by account id only (MSG-4)."""
+
+    message_id: str
+    conversation_id: str
+    sender_id: str
+    verdict: Literal["delivered", "quarantined", "blocked"]
+    body: str | None = Field(description='The text; `"erased"` once expired or its sender '
+                                         "erased; null when blocked.")
+    attachments: int = Field(description="How many files were attached (files are not kept).")
+    posted_at: str
+    seq: int
+
+
+class MessagesPage(BaseModel):
+    """A page of messages, oldest first: the recipient sees delivered ones only."""
+
+    items: list[MessageItem]
+    next_cursor: str | None = Field(description="`cursor` for the next page; null at the end.")
+
+
+class ConversationItem(BaseModel):
+    """One of the caller's conversations."""
+
+    conversation_id: str
+    listing_id: str
+    with_account_id: str = Field(description="The other participant's account id.")
+    started_at: str
+
+
+class ConversationsPage(BaseModel):
+    """The caller's conversations, newest first."""
+
+    items: list[ConversationItem]
+    next_cursor: str | None
+
+
+class ReportCreated(BaseModel):
+    """The report's id."""
+
+    report_id: str
+
+
 def _conv(conversation_id: str, suffix: str = "") -> str:
     return f"/internal/conversations/{conversation_id}{suffix}"
 
 
-@router.post("/v1/conversations", status_code=201, responses={401: ERR, 404: ERR, 422: ERR})
+@router.post("/v1/conversations", status_code=201, response_model=ConversationCreated,
+             responses={401: ERR, 404: ERR, 409: ERR, 422: ERR})
 async def start_conversation(body: ConversationRequest, session: CurrentSession, ups: Ups
                              ) -> Response:
     """Start a conversation about a listing with its owner, or as owner (MSG-1)."""
@@ -124,7 +183,7 @@ async def start_conversation(body: ConversationRequest, session: CurrentSession,
                                   json=body.model_dump(), headers=session.headers()))
 
 
-@router.get("/v1/conversations", responses={401: ERR})
+@router.get("/v1/conversations", response_model=ConversationsPage, responses={401: ERR})
 async def my_conversations(
     session: CurrentSession, ups: Ups,
     cursor: Annotated[str | None, Query(pattern=ID, description="next_cursor of a page.")] = None,
@@ -137,7 +196,8 @@ async def my_conversations(
 
 
 @router.post("/v1/conversations/{conversation_id}/messages", status_code=201,
-             responses={401: ERR, 404: ERR, 422: ERR, 429: LIMITED})
+             response_model=MessageSent,
+             responses={401: ERR, 404: ERR, 409: ERR, 422: ERR, 429: LIMITED})
 async def post_message(conversation_id: ConversationId, body: MessageRequest,
                        session: CurrentSession, ups: Ups) -> Response:
     """Send a message: scanned first; `{message_id, verdict}` (MSG-2, MSG-4)."""
@@ -145,7 +205,8 @@ async def post_message(conversation_id: ConversationId, body: MessageRequest,
                                   json=body.model_dump(), headers=session.headers()))
 
 
-@router.get("/v1/conversations/{conversation_id}/messages", responses={401: ERR, 404: ERR})
+@router.get("/v1/conversations/{conversation_id}/messages", response_model=MessagesPage,
+            responses={401: ERR, 404: ERR})
 async def list_messages(
     conversation_id: ConversationId, session: CurrentSession, ups: Ups,
     cursor: Annotated[int, Query(ge=0, le=2**62, description="next_cursor of a page.")] = 0,
@@ -162,7 +223,7 @@ async def list_messages(
 
 
 @router.post("/v1/conversations/{conversation_id}/report", status_code=201,
-             responses={401: ERR, 404: ERR, 422: ERR})
+             response_model=ReportCreated, responses={401: ERR, 404: ERR, 422: ERR})
 async def report_conversation(conversation_id: ConversationId, body: AbuseReportRequest,
                               session: CurrentSession, ups: Ups) -> Response:
     """Report a conversation for abuse; trust and safety reviews it (MSG-4)."""
@@ -170,7 +231,8 @@ async def report_conversation(conversation_id: ConversationId, body: AbuseReport
                                   json=body.model_dump(), headers=session.headers()))
 
 
-@router.post("/v1/reports", status_code=201, responses={422: ERR, 429: LIMITED})
+@router.post("/v1/reports", status_code=201, response_model=ReportCreated,
+             responses={422: ERR, 429: LIMITED})
 async def report(body: ReportRequest, request: Request, session: OptionalSession, ups: Ups
                  ) -> Response:
     """Report abuse or a security vulnerability, with or without a token (SEC-5)."""
@@ -251,7 +313,28 @@ async def list_disputes(
 
 
 @router.get("/v1/staff/notices", responses={401: ERR, 403: FORBIDDEN})
-async def notices(session: CurrentSession, ups: Ups) -> Response:
-    """Suspicious-activity notices by public username (trust_and_safety, SEC-3)."""
+async def notices(session: CurrentSession, ups: Ups, purpose: Purpose) -> Response:
+    """Suspicious-activity notices by public username (trust_and_safety, SEC-3); recorded."""
     return forward(await ups.call("messaging", "GET", "/internal/staff/notices",
-                                  headers=session.headers()))
+                                  params={"purpose": purpose}, headers=session.headers()))
+
+
+@router.get("/v1/staff/messaging/access-log", responses={401: ERR, 403: FORBIDDEN})
+async def messaging_access_log(
+    session: CurrentSession, ups: Ups,
+    subject_id: Annotated[str | None, Query(pattern=ID, description="Reads of this member.")]
+    = None,
+    staff_account_id: Annotated[str | None, Query(pattern=ID,
+                                                  description="Reads by this staff member.")]
+    = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Staff reads of messages, reports, disputes and notices, newest first (DPO, auditor).
+
+    `{items: [{access_id, staff_account_id, role, subject_id, purpose, kind, item_ids,
+    accessed_at}]}`: ids and codes, never values (SEC-2).
+    """
+    return forward(await ups.call(
+        "messaging", "GET", "/internal/staff/access-log",
+        params={"subject_id": subject_id, "staff_account_id": staff_account_id, "limit": limit},
+        headers=session.headers()))

@@ -100,8 +100,18 @@ CREATE TABLE IF NOT EXISTS {S}.disputes (
     closed_at timestamptz, closed_by text, resolution text);
 CREATE INDEX IF NOT EXISTS disputes_account ON {S}.disputes (account_id)""", "account_id")
 
+STAFF_ACCESS = ProjectionTable("staff_access", f"""
+CREATE TABLE IF NOT EXISTS {S}.staff_access (
+    access_id text NOT NULL, subject_id text NOT NULL, staff_account_id text NOT NULL,
+    role text NOT NULL, purpose text NOT NULL, kind text NOT NULL, item_ids text[] NOT NULL,
+    accessed_at timestamptz NOT NULL, PRIMARY KEY (access_id, subject_id));
+CREATE INDEX IF NOT EXISTS staff_access_subject ON {S}.staff_access (subject_id, accessed_at);
+CREATE INDEX IF NOT EXISTS staff_access_staff
+    ON {S}.staff_access (staff_account_id, accessed_at)""", None)
+"""Staff reads (SEC-2): ids, role, purpose, never values; kept past erasure, as accounts'."""
+
 PROJECTIONS: tuple[ProjectionTable, ...] = (
     ACCOUNTS, LISTINGS, STAFF_ROLES, CONVERSATIONS, MESSAGES, SEND_LOG, TEXT_HASHES,
-    LINK_DOMAINS, NOTICES, REPORTS, INTAKE_LOG, DISPUTES,
+    LINK_DOMAINS, NOTICES, REPORTS, INTAKE_LOG, DISPUTES, STAFF_ACCESS,
 )
 """Every projection table of the service."""

@@ -47,11 +47,6 @@ def participant_or_404(caller: str, participants: tuple[str, str] | None) -> str
     return b if caller == a else a
 
 
-def visible_to(caller: str, sender: str, status: str) -> bool:
-    """A sender sees their own messages; a recipient only delivered ones (MSG-2)."""
-    return sender == caller or status == "delivered"
-
-
 def check_rate(sent_in_window: list[datetime], now: datetime, limit: int,
                window: timedelta = timedelta(minutes=1)) -> None:
     """Refuse past ``limit`` messages in the sliding window, saying when to retry (MSG-4)."""

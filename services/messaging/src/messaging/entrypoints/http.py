@@ -9,8 +9,9 @@ import base64
 import binascii
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from kernel.http import ApiError, error_response
@@ -121,9 +122,13 @@ async def post(conversation_id: str, body: NewMessage, account: Account, ctx: Ct
 @router.get("/conversations/{conversation_id}/messages")
 async def messages(conversation_id: str, account: Account, ctx: Ctx,
                    cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
-                   limit: Annotated[int, Query(ge=1, le=100)] = 50) -> dict[str, Any]:
-    """A page of messages, oldest first (MSG-1); participants only (others 404)."""
-    return await conversations.messages(account, conversation_id, cursor, limit, ctx)
+                   limit: Annotated[int, Query(ge=1, le=100)] = 50) -> Response:
+    """A page of messages, oldest first (MSG-1); participants only (others 404).
+
+    Serialised once, by orjson: a page is the service's largest answer.
+    """
+    page = await conversations.messages(account, conversation_id, cursor, limit, ctx)
+    return Response(orjson.dumps(page), media_type="application/json")
 
 
 @router.post("/conversations/{conversation_id}/report", status_code=201)

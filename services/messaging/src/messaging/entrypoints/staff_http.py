@@ -92,6 +92,15 @@ async def disputes(account: Account, ctx: Ctx, purpose: str = "fraud_investigati
 
 
 @router.get("/notices")
-async def notices(account: Account, ctx: Ctx) -> dict[str, Any]:
-    """Suspicious-activity notices (SEC-3)."""
-    return await staff.notices(account, ctx)
+async def notices(account: Account, ctx: Ctx, purpose: str = "fraud_investigation"
+                  ) -> dict[str, Any]:
+    """Suspicious-activity notices (SEC-3); the read is recorded."""
+    return await staff.notices(account, purpose, ctx)
+
+
+@router.get("/access-log")
+async def access_log(account: Account, ctx: Ctx, subject_id: str | None = None,
+                     staff_account_id: str | None = None,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """Staff reads in messaging (DPO, auditor)."""
+    return await staff.access_log(account, subject_id, staff_account_id, limit, ctx)

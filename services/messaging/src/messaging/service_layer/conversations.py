@@ -8,7 +8,7 @@ month it was posted (MSG-3), and opened on read: "erased" once that key is gone.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -20,15 +20,16 @@ from contracts.messaging import (
     ConversationStarted,
     MessagePosted,
     MessageScanned,
-    ScanReason,
 )
+from contracts.personal import ERASED
 from kernel.codec import SealedField, scope_end
 from kernel.crypto import token_scope
-from kernel.eventstore import NewEvent, StreamHead
+from kernel.eventstore import NewEvent, RecordedEvent, StreamHead
 from kernel.logs import get_logger
 from messaging.adapters import directory
+from messaging.domain import messages as messages_domain
 from messaging.domain import rules
-from messaging.domain.errors import Invalid
+from messaging.domain.errors import Conflict, Invalid
 from messaging.scanning.api import Attachment, Verdict
 from messaging.service_layer import signals
 from messaging.service_layer.context import Context, sealed
@@ -59,9 +60,11 @@ async def start(caller: str, listing_id: str, recipient: str, ctx: Context) -> s
         if existing:
             return existing
         conversation_id = str(uuid4())
-        await conn.execute(
-            "INSERT INTO messaging.conversations VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            conversation_id, listing_id, caller, recipient, now, low, high)
+        if not await conn.fetchval(
+            "INSERT INTO messaging.conversations VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT (listing_id, pair_low, pair_high) DO NOTHING RETURNING 1",
+            conversation_id, listing_id, caller, recipient, now, low, high):
+            raise Conflict("the conversation was just started by the other side; retry")
         await ctx.store.append(conn, f"conversation-{conversation_id}", StreamHead(), [NewEvent(
             ConversationStarted(conversation_id=conversation_id, listing_id=listing_id,
                                 started_by=caller, recipient_id=recipient), caller,
@@ -85,9 +88,28 @@ async def _reserve(conn: asyncpg.Connection, sender: str, ctx: Context) -> None:
     await conn.execute("INSERT INTO messaging.send_log VALUES ($1, $2)", sender, now)
 
 
-def _reasons(verdict: Verdict) -> list[ScanReason]:
-    return [ScanReason(detector=r.detector, code=r.code, score=r.score,
-                       indicators=list(r.indicators)) for r in verdict.reasons]
+async def _scan(body: str, attachments: list[Attachment], ctx: Context) -> Verdict:
+    """The scanner's verdict, off the event loop; a scanner that fails holds the message."""
+    try:
+        return await asyncio.to_thread(ctx.scanner.scan, body, attachments)
+    except Exception as exc:  # a crashing engine must not let a message through (MSG-2)
+        log.error("messaging.scanner_failed", error=type(exc).__name__)
+        return Verdict("quarantined")
+
+
+async def _project(conn: asyncpg.Connection, rec: RecordedEvent, posted: MessagePosted,
+                   scanned: MessageScanned, now: datetime) -> None:
+    """The message's row: metadata in the clear, the body only as its sealed token (MSG-3)."""
+    token = sealed(rec, "body")
+    scope = token_scope(token)
+    await conn.execute(
+        "INSERT INTO messaging.messages (message_id, conversation_id, sender_id, "
+        "recipient_id, posted_at, status, outcome, reasons, attachments, event_id, "
+        "body_token, body_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, "
+        "$10, $11)",
+        posted.message_id, posted.conversation_id, posted.sender_id, posted.recipient_id, now,
+        posted.outcome, orjson.dumps([r.model_dump() for r in scanned.reasons]).decode(),
+        posted.attachments, rec.event_id, token, scope_end(scope) if scope else None)
 
 
 async def post(caller: str, conversation_id: str, body: str,
@@ -97,31 +119,17 @@ async def post(caller: str, conversation_id: str, body: str,
         raise Invalid("body: must not be empty")
     async with ctx.transaction() as conn:
         recipient = rules.participant_or_404(caller, await _participants(conn, conversation_id))
+        if await directory.account_status(conn, recipient) != "active":
+            raise Conflict("the other participant has left the platform")
         await _reserve(conn, caller, ctx)
-    verdict = await asyncio.to_thread(ctx.scanner.scan, body, attachments)
+    verdict = await _scan(body, attachments, ctx)
     message_id, now = str(uuid4()), ctx.clock()
-    reasons = _reasons(verdict)
-    stored = verdict.outcome != "blocked"
+    scanned, posted = messages_domain.record(message_id, conversation_id, caller, recipient,
+                                             body, len(attachments), verdict)
     async with ctx.transaction() as conn:
         recs = await ctx.store.append(conn, f"message-{message_id}", StreamHead(), [
-            NewEvent(MessageScanned(message_id=message_id, conversation_id=conversation_id,
-                                    sender_id=caller, outcome=verdict.outcome, reasons=reasons),
-                     caller, occurred_at=now),
-            NewEvent(MessagePosted(message_id=message_id, conversation_id=conversation_id,
-                                   sender_id=caller, recipient_id=recipient,
-                                   body=body if stored else None, attachments=len(attachments),
-                                   outcome=verdict.outcome), caller, occurred_at=now)])
-        posted = recs[1]
-        token = sealed(posted, "body")
-        scope = token_scope(token)
-        await conn.execute(
-            "INSERT INTO messaging.messages (message_id, conversation_id, sender_id, "
-            "recipient_id, posted_at, status, outcome, reasons, attachments, event_id, "
-            "body_token, body_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, "
-            "$10, $11)",
-            message_id, conversation_id, caller, recipient, now, verdict.outcome,
-            orjson.dumps([r.model_dump() for r in reasons]).decode(), len(attachments),
-            posted.event_id, token, scope_end(scope) if scope else None)
+            NewEvent(scanned, caller, occurred_at=now), NewEvent(posted, caller, occurred_at=now)])
+        await _project(conn, recs[1], posted, scanned, now)
         await signals.after_message(conn, ctx, caller, recipient, body, verdict, now)
     log.info("messaging.message_posted", message_id=message_id, outcome=verdict.outcome,
              reasons=[f"{r.detector}:{r.code}" for r in verdict.reasons])
@@ -133,7 +141,7 @@ async def bodies(rows: list[asyncpg.Record], ctx: Context) -> list[Any]:
     wanted = [i for i, r in enumerate(rows) if r["body_token"]]
     opened = await ctx.open([SealedField(rows[i]["sender_id"], rows[i]["event_id"], "body",
                                          rows[i]["body_token"]) for i in wanted])
-    out: list[Any] = [None if r["status"] == "blocked" else "erased" for r in rows]
+    out: list[Any] = [None if r["status"] == "blocked" else ERASED for r in rows]
     for i, value in zip(wanted, opened, strict=True):
         out[i] = value
     return out
@@ -153,6 +161,7 @@ async def messages(caller: str, conversation_id: str, after: int, limit: int, ct
     limit = max(1, min(limit, MAX_PAGE))
     async with ctx.pool.acquire() as conn:
         rules.participant_or_404(caller, await _participants(conn, conversation_id))
+        # one's own messages, whatever their verdict; the other's once delivered (MSG-2)
         rows = await conn.fetch(
             "SELECT * FROM messaging.messages WHERE conversation_id = $1 AND seq > $2 "
             "AND (sender_id = $3 OR status = 'delivered') ORDER BY seq LIMIT $4",
@@ -169,8 +178,10 @@ async def conversations(caller: str, after: str | None, limit: int, ctx: Context
     limit = max(1, min(limit, MAX_PAGE))
     rows = await ctx.pool.fetch(
         "SELECT * FROM messaging.conversations WHERE (pair_low = $1 OR pair_high = $1) "
-        "AND ($2::text IS NULL OR conversation_id < $2) "
-        "ORDER BY conversation_id DESC LIMIT $3", caller, after, limit + 1)
+        "AND ($2::text IS NULL OR (started_at, conversation_id) < (SELECT started_at, "
+        "conversation_id FROM messaging.conversations WHERE conversation_id = $2 "
+        "AND (pair_low = $1 OR pair_high = $1))) "
+        "ORDER BY started_at DESC, conversation_id DESC LIMIT $3", caller, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [{"conversation_id": r["conversation_id"], "listing_id": r["listing_id"],

@@ -82,3 +82,14 @@ async def after_conversation(conn: asyncpg.Connection, ctx: Context, starter: st
     if started >= ctx.settings.new_conversations:
         await _notice(conn, ctx, starter, "many_new_conversations", started,
                       CONVERSATION_WINDOW, now)
+
+
+async def prune(ctx: Context) -> None:
+    """Forget counted texts, domains and sends once outside every window (kept no longer)."""
+    now = ctx.clock()
+    async with ctx.transaction() as conn:
+        await conn.execute("DELETE FROM messaging.text_hashes WHERE at <= $1", now - TEXT_WINDOW)
+        await conn.execute("DELETE FROM messaging.blocked_domains WHERE at <= $1",
+                           now - DOMAIN_WINDOW)
+        await conn.execute("DELETE FROM messaging.send_log WHERE at <= $1",
+                           now - timedelta(minutes=1))

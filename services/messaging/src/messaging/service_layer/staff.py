@@ -36,6 +36,8 @@ DESK = ("trust_and_safety",)
 """Roles that work the quarantine, the abuse reports and the disputes register."""
 SECURITY = ("trust_and_safety", "ops")
 """Roles that read vulnerability reports."""
+OVERSIGHT = ("dpo", "auditor")
+"""Roles that read the log of staff reads."""
 
 
 async def _role(conn: asyncpg.Connection, staff: str, roles: tuple[str, ...]) -> str:
@@ -55,6 +57,10 @@ async def _record(conn: asyncpg.Connection, ctx: Context, staff: str, role: str,
         occurred_at=ctx.clock()) for subject, ids in shown.items()]
     if events:
         await ctx.store.append(conn, f"staff-access-{access_id}", StreamHead(), events)
+        await conn.executemany(
+            "INSERT INTO messaging.staff_access VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [(access_id, subject, staff, role, purpose, register, ids, ctx.clock())
+             for subject, ids in shown.items()])
         log.info("messaging.staff_read", access_id=access_id, register=register,
                  subjects=len(shown))
     return access_id
@@ -220,13 +226,35 @@ async def disputes(staff: str, purpose: str, account_id: str | None, ctx: Contex
         "resolution": r["resolution"]} for r in rows]}
 
 
-async def notices(staff: str, ctx: Context) -> dict[str, Any]:
-    """Suspicious-activity notices, newest first, by public username (SEC-3)."""
-    async with ctx.pool.acquire() as conn:
-        await _role(conn, staff, DESK)
+async def notices(staff: str, purpose: str, ctx: Context) -> dict[str, Any]:
+    """Suspicious-activity notices, newest first, by public username (SEC-3); recorded."""
+    async with ctx.transaction() as conn:
+        role = await _role(conn, staff, DESK)
         rows = await conn.fetch(
             "SELECT n.*, a.username FROM messaging.notices n LEFT JOIN messaging.accounts a "
             "USING (account_id) ORDER BY n.at DESC LIMIT 200")
-    return {"items": [{"notice_id": r["notice_id"], "account_id": r["account_id"],
-                       "username": r["username"], "signal": r["signal"], "count": r["count"],
-                       "indicator": r["indicator"], "at": r["at"].isoformat()} for r in rows]}
+        shown: dict[str, list[str]] = defaultdict(list)
+        for r in rows:
+            shown[r["account_id"]].append(r["notice_id"])
+        access_id = await _record(conn, ctx, staff, role, purpose, "notices", dict(shown))
+    return {"access_id": access_id, "items": [
+        {"notice_id": r["notice_id"], "account_id": r["account_id"], "username": r["username"],
+         "signal": r["signal"], "count": r["count"], "indicator": r["indicator"],
+         "at": r["at"].isoformat()} for r in rows]}
+
+
+async def access_log(staff: str, subject_id: str | None, staff_account_id: str | None,
+                     limit: int, ctx: Context) -> dict[str, Any]:
+    """Staff reads in messaging, newest first: who, whose, why, which items (DPO, auditor)."""
+    async with ctx.pool.acquire() as conn:
+        await _role(conn, staff, OVERSIGHT)
+        rows = await conn.fetch(
+            "SELECT * FROM messaging.staff_access WHERE ($1::text IS NULL OR subject_id = $1) "
+            "AND ($2::text IS NULL OR staff_account_id = $2) "
+            "ORDER BY accessed_at DESC LIMIT $3", subject_id, staff_account_id,
+            max(1, min(limit, 1000)))
+    return {"items": [{"access_id": r["access_id"], "staff_account_id": r["staff_account_id"],
+                       "role": r["role"], "subject_id": r["subject_id"],
+                       "purpose": r["purpose"], "kind": r["kind"],
+                       "item_ids": list(r["item_ids"]),
+                       "accessed_at": r["accessed_at"].isoformat()} for r in rows]}

@@ -13,10 +13,13 @@ from retention.domain.requests import PrivacyRequest
 
 _UPSERT = """
 INSERT INTO retention.privacy_requests AS p (request_id, subject_id, type, channel, status,
-    received_at, due_at, ended_at, reason, expected_services, receipts, token_hash, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)
+    received_at, due_at, ended_at, reason, expected_services, receipts, token_hash, version,
+    last_order_at, orders, escalated)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16)
 ON CONFLICT (request_id) DO UPDATE SET
     status = excluded.status, ended_at = excluded.ended_at, reason = excluded.reason,
+    last_order_at = excluded.last_order_at, orders = excluded.orders,
+    escalated = excluded.escalated,
     expected_services = excluded.expected_services, receipts = excluded.receipts,
     token_hash = coalesce(excluded.token_hash, p.token_hash), version = excluded.version
 """
@@ -79,7 +82,7 @@ class RequestRepository:
             _UPSERT, req.request_id, req.subject_id, req.type, req.channel, req.status,
             req.received_at, req.due_at, req.ended_at, req.reason,
             list(req.expected_services), orjson.dumps(receipts).decode(), token_hash,
-            req.version,
+            req.version, req.last_order_at, req.orders, list(req.escalated),
         )
 
     async def row(self, conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
@@ -87,3 +90,32 @@ class RequestRepository:
         return await conn.fetchrow(
             "SELECT * FROM retention.privacy_requests WHERE request_id = $1", request_id
         )
+
+
+async def open_rows(conn: asyncpg.Connection, now: Any, overdue_only: bool,
+                    limit: int) -> list[asyncpg.Record]:
+    """Requests not yet ended, the soonest due first; only the overdue ones if asked."""
+    return list(await conn.fetch(
+        "SELECT * FROM retention.privacy_requests WHERE ended_at IS NULL "
+        "AND ($1::boolean IS FALSE OR due_at < $2) ORDER BY due_at LIMIT $3",
+        overdue_only, now, limit,
+    ))
+
+
+async def count_open(conn: asyncpg.Connection, now: Any) -> tuple[int, int]:
+    """How many requests are open, and how many of them are past their deadline."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS open, count(*) FILTER (WHERE due_at < $1) AS overdue "
+        "FROM retention.privacy_requests WHERE ended_at IS NULL", now)
+    assert row is not None
+    return int(row["open"]), int(row["overdue"])
+
+
+async def due_for_retry(conn: asyncpg.Connection, ordered_before: Any,
+                        limit: int = 100) -> list[str]:
+    """Erasures still awaiting receipts whose last order is older than ``ordered_before``."""
+    rows = await conn.fetch(
+        "SELECT request_id FROM retention.privacy_requests WHERE status = 'in_progress' "
+        "AND type = 'erasure' AND last_order_at < $1 ORDER BY last_order_at LIMIT $2",
+        ordered_before, limit)
+    return [r["request_id"] for r in rows]

@@ -20,6 +20,12 @@ CREATE TABLE IF NOT EXISTS retention.privacy_requests (
     token_hash        bytea,
     version           integer     NOT NULL
 );
+ALTER TABLE retention.privacy_requests
+    ADD COLUMN IF NOT EXISTS last_order_at timestamptz,
+    ADD COLUMN IF NOT EXISTS orders integer NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS escalated text[] NOT NULL DEFAULT '{}';
+CREATE INDEX IF NOT EXISTS privacy_requests_retry_idx
+    ON retention.privacy_requests (last_order_at) WHERE status = 'in_progress';
 CREATE INDEX IF NOT EXISTS privacy_requests_subject_idx
     ON retention.privacy_requests (subject_id);
 CREATE INDEX IF NOT EXISTS privacy_requests_open_due_idx
@@ -37,6 +43,56 @@ CREATE TABLE IF NOT EXISTS retention.subject_data (
 );
 COMMENT ON TABLE retention.subject_data IS
   'Which categories of each subject''s personal data each service holds (RET-2).';
+CREATE TABLE IF NOT EXISTS retention.export_parts (
+    request_id  text        NOT NULL,
+    service     text        NOT NULL,
+    subject_id  text        NOT NULL,
+    event_id    uuid        NOT NULL,
+    sealed      text        NOT NULL,
+    given_at    timestamptz NOT NULL,
+    PRIMARY KEY (request_id, service)
+);
+CREATE INDEX IF NOT EXISTS export_parts_subject_idx ON retention.export_parts (subject_id);
+COMMENT ON TABLE retention.export_parts IS
+  'Each service''s part of an access or portability export (PRV-1, PRV-2), as it was '
+  'published: sealed under the subject''s key. Deleted when the export expires.';
+CREATE TABLE IF NOT EXISTS retention.exports (
+    request_id   text        PRIMARY KEY,
+    subject_id   text        NOT NULL,
+    generated_at timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retention.legal_holds (
+    hold_id        text        PRIMARY KEY,
+    subject_id     text        NOT NULL,
+    category       text,
+    reason         text        NOT NULL,
+    authority      text        NOT NULL,
+    case_reference text        NOT NULL,
+    placed_by      text        NOT NULL,
+    placed_at      timestamptz NOT NULL,
+    released_by    text,
+    released_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS legal_holds_active_idx
+    ON retention.legal_holds (subject_id) WHERE released_at IS NULL;
+COMMENT ON TABLE retention.legal_holds IS
+  'Legal holds (RET-4): who froze whose data from deletion, why, until when.';
+CREATE TABLE IF NOT EXISTS retention.erasure_proofs (
+    request_id text  PRIMARY KEY,
+    proof      jsonb NOT NULL,
+    signature  text  NOT NULL
+);
+COMMENT ON TABLE retention.erasure_proofs IS
+  'Signed proofs of completed erasures (PRV-5, RET-5); no personal data.';
+CREATE TABLE IF NOT EXISTS retention.staff_roles (
+    account_id  text NOT NULL,
+    role        text NOT NULL,
+    PRIMARY KEY (account_id, role)
+);
+COMMENT ON TABLE retention.staff_roles IS
+  'Staff roles, from the accounts service''s role events (SEC-2): who may read the register '
+  'and work privacy requests.';
 """
 
 

@@ -13,6 +13,8 @@ class SubmitPrivacyRequest:
     type: str
     channel: str
     identity_verified: bool
+    carried_out: bool = False
+    """The right was exercised already (a rectification applied to the account, PRV-3)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,15 @@ from typing import Any
 
 from contracts.envelope import Event
 from contracts.privacy import (
+    EXPORT_TYPES,
+    ErasureEscalated,
     ErasureReceiptRecorded,
+    ExportPartRecorded,
     PrivacyRequestReceived,
     PrivacyRequestStatusChanged,
     ReceiptStatus,
     RequestStatus,
+    SubjectExportOrdered,
     SubjectKeyShredded,
 )
 
@@ -70,6 +74,10 @@ class PrivacyRequest:
     reason: str = ""
     expected_services: tuple[str, ...] = ()
     receipts: dict[str, Receipt] = field(default_factory=dict)
+    orders: int = 0
+    first_order_at: datetime | None = None
+    last_order_at: datetime | None = None
+    escalated: tuple[str, ...] = ()
     version: int = 0
     pending: list[Event] = field(default_factory=list)
 
@@ -77,6 +85,7 @@ class PrivacyRequest:
     def receive(
         cls, request_id: str, subject_id: str, type: str, channel: str,
         identity_verified: bool, now: datetime, erasure_services: Sequence[str],
+        held: bool = False,
     ) -> PrivacyRequest:
         """Record a new request; a verified erasure starts at once (PRV-5).
 
@@ -88,6 +97,8 @@ class PrivacyRequest:
             identity_verified: Whether the subject's identity was verified on receipt.
             now: The instant of receipt.
             erasure_services: Services whose receipts an erasure awaits.
+            held: Whether a legal hold freezes the subject's data (RET-4): a verified
+                erasure then waits, as ``verified``, until the last hold is released.
         """
         req = cls(request_id)
         req._record(
@@ -98,8 +109,8 @@ class PrivacyRequest:
             ),
             now,
         )
-        if identity_verified and type == "erasure":
-            req.start_erasure(erasure_services, now)
+        if identity_verified and not (held and type == "erasure"):
+            req.start(erasure_services, now)
         return req
 
     @classmethod
@@ -121,6 +132,39 @@ class PrivacyRequest:
     def verify(self, now: datetime) -> None:
         """Staff verified the subject's identity (requests by form, e-mail or post)."""
         self._move("verified", now)
+
+    def start(self, services: Sequence[str], now: datetime) -> None:
+        """Carry out a verified request that retention orchestrates (erasure, exports)."""
+        if self.type == "erasure":
+            self.start_erasure(services, now)
+        elif self.type in EXPORT_TYPES:
+            self.start_export(services, now)
+
+    def start_export(self, services: Sequence[str], now: datetime) -> None:
+        """Ask every service for the subject's data it holds (PRV-1, PRV-2)."""
+        if self.type not in EXPORT_TYPES:
+            raise InvalidTransition(f"a {self.type} request is not an export")
+        self._move("in_progress", now)
+        self._record(
+            SubjectExportOrdered(request_id=self.request_id, subject_id=self.subject_id,
+                                 services=list(services)),
+            now,
+        )
+
+    def record_part(self, service: str, at: datetime, now: datetime) -> bool:
+        """Record one service's part of an export; completes the request on the last one.
+
+        Returns:
+            Whether anything changed (repeats and unexpected services change nothing).
+        """
+        if (self.type not in EXPORT_TYPES or self.status != "in_progress"
+                or service not in self.expected_services or service in self.receipts):
+            return False
+        self._record(ExportPartRecorded(request_id=self.request_id, subject_id=self.subject_id,
+                                        service=service, at=at), now)
+        if len(self.receipts) == len(self.expected_services):
+            self._move("completed", now)
+        return True
 
     def start_erasure(self, services: Sequence[str], now: datetime) -> None:
         """Start a verified erasure: the subject's key is shredded and receipts awaited."""
@@ -170,6 +214,30 @@ class PrivacyRequest:
             self._move("completed", now)
         return True
 
+    def missing(self) -> list[str]:
+        """Services whose erasure receipt is not (yet) ``completed``."""
+        return [r.service for r in self.receipt_list() if r.status != "completed"]
+
+    def retry(self, now: datetime, escalate_after: int) -> bool:
+        """Ask the services that have not confirmed an erasure again (PRV-5).
+
+        Each retry is a new order to those services (their erasure is idempotent). Once
+        ``escalate_after`` orders went unanswered, the DPO is told, once; asking goes on.
+
+        Returns:
+            Whether anything was recorded.
+        """
+        missing = self.missing()
+        if self.type != "erasure" or self.status != "in_progress" or not missing:
+            return False
+        if self.orders >= escalate_after and not self.escalated:
+            self._record(ErasureEscalated(request_id=self.request_id,
+                                          subject_id=self.subject_id, services=missing,
+                                          attempts=self.orders), now)
+        self._record(SubjectKeyShredded(request_id=self.request_id, subject_id=self.subject_id,
+                                        services=missing), now)
+        return True
+
     def receipt_list(self) -> list[Receipt]:
         """A receipt per expected service, ``pending`` until it arrives (API.md order)."""
         return [self.receipts.get(s, Receipt(s, "pending", None)) for s in self.expected_services]
@@ -199,6 +267,16 @@ class PrivacyRequest:
             if event.status in ENDED:
                 self.ended_at = at
         elif isinstance(event, SubjectKeyShredded):
+            # A retry asks only the missing services; the expected ones stay (PRV-5).
+            if not self.expected_services:
+                self.expected_services = tuple(event.services)
+            self.orders, self.last_order_at = self.orders + 1, at
+            self.first_order_at = self.first_order_at or at
+        elif isinstance(event, ErasureEscalated):
+            self.escalated = tuple(event.services)
+        elif isinstance(event, SubjectExportOrdered):
             self.expected_services = tuple(event.services)
+        elif isinstance(event, ExportPartRecorded):
+            self.receipts[event.service] = Receipt(event.service, "completed", event.at)
         elif isinstance(event, ErasureReceiptRecorded):
             self.receipts[event.service] = Receipt(event.service, event.status, event.at)

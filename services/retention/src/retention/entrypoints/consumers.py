@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from contracts.consent import PrivacyRequestCarriedOut
-from contracts.privacy import ErasureReceiptIssued
+from contracts.messaging import DisputeClosed, DisputeOpened
+from contracts.privacy import ErasureReceiptIssued, SubjectDataExported
+from contracts.staff import StaffRoleGranted, StaffRoleRevoked
 from contracts.topics import SERVICES, events_topic
 from kernel.consumer import Delivered, Handler
 from kernel.erasure import erasure_consumer
 from kernel.service import ConsumerSpec, Runtime
-from retention.service_layer import handlers
+from retention.service_layer import exports, handlers, holds
 
 ALL_EVENT_TOPICS = [events_topic(s) for s in SERVICES]
 
@@ -30,7 +32,41 @@ def _receipts(rt: Runtime) -> Handler:
             (d.event, d.envelope.occurred_at, d.envelope.event_id)
             for d in batch if isinstance(d.event, ErasureReceiptIssued)
         ]
-        await handlers.record_receipts(conn, rt.extra["requests"], items, datetime.now(UTC))
+        await handlers.record_receipts(conn, rt.extra["requests"], items, datetime.now(UTC),
+                                       rt.extra["proof_key"])
+
+    return handle
+
+
+def _export_parts(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        parts = [
+            exports.Part(d.envelope.payload["request_id"], d.envelope.payload["subject_id"],
+                         d.envelope.payload["service"], d.envelope.event_id,
+                         d.envelope.payload["content"], d.envelope.occurred_at)
+            for d in batch if d.envelope.event_type == SubjectDataExported.event_type
+        ]
+        keep_for = timedelta(days=rt.settings.export_days)  # type: ignore[attr-defined]
+        await exports.record_parts(conn, rt.extra["requests"], parts, datetime.now(UTC),
+                                   keep_for)
+
+    return handle
+
+
+def _disputes(rt: Runtime) -> Handler:
+    """An open dispute is a legal hold on its account until it closes (SEC-3, RET-4)."""
+
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        for d in batch:
+            ev, now = d.event, datetime.now(UTC)
+            if isinstance(ev, DisputeOpened):
+                await holds.place_hold(
+                    conn, rt.store, ev.account_id, None, "open dispute",
+                    f"dispute reported by {ev.source}", ev.reference or ev.dispute_id,
+                    "dispute", now, hold_id=f"dispute-{ev.dispute_id}")
+            elif isinstance(ev, DisputeClosed):
+                await holds.release_hold(conn, rt.store, rt.extra["requests"], rt.keys,
+                                         f"dispute-{ev.dispute_id}", "dispute", now)
 
     return handle
 
@@ -46,6 +82,19 @@ def _carried_out(rt: Runtime) -> Handler:
     return handle
 
 
+def _staff_roles(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        roles = rt.extra["staff"]
+        for d in batch:
+            ev = d.event
+            if isinstance(ev, StaffRoleGranted):
+                await roles.granted(conn, ev.account_id, ev.role)
+            elif isinstance(ev, StaffRoleRevoked):
+                await roles.revoked(conn, ev.account_id, ev.role)
+
+    return handle
+
+
 async def _erase(rt: Runtime, conn: asyncpg.Connection, subject_id: str) -> tuple[bool, str]:
     return await handlers.erase_subject(conn, rt.extra["subjects"], subject_id)
 
@@ -56,7 +105,13 @@ def consumer_specs() -> list[ConsumerSpec]:
         ConsumerSpec("subjects", ALL_EVENT_TOPICS, _subjects),
         ConsumerSpec("receipts", ALL_EVENT_TOPICS, _receipts,
                      event_types=[ErasureReceiptIssued.event_type]),
+        ConsumerSpec("export-parts", ALL_EVENT_TOPICS, _export_parts,
+                     event_types=[SubjectDataExported.event_type]),
+        ConsumerSpec("disputes", [events_topic("messaging")], _disputes,
+                     event_types=[DisputeOpened.event_type, DisputeClosed.event_type]),
         ConsumerSpec("carried-out", [events_topic("consent")], _carried_out,
                      event_types=[PrivacyRequestCarriedOut.event_type]),
+        ConsumerSpec("staff-roles", [events_topic("accounts")], _staff_roles,
+                     event_types=[StaffRoleGranted.event_type, StaffRoleRevoked.event_type]),
         erasure_consumer(_erase),
     ]

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from contracts.privacy import RequestType
+from contracts.privacy import EXPORT_TYPES, RequestType
 from kernel.http import ApiError
 from kernel.service import Runtime
-from retention.domain import commands
-from retention.domain.requests import InvalidTransition
-from retention.service_layer import handlers
+from retention.adapters import proofs
+from retention.domain import commands, proof
+from retention.service_layer import exports, handlers
 
 router = APIRouter()
 
@@ -26,12 +26,8 @@ class PrivacyRequestIn(BaseModel):
     type: RequestType = Field(description="Which right.")
     channel: Literal["app", "form", "email", "post"] = Field("app", description="How it came.")
     identity_verified: bool = Field(False, description="Identity verified on receipt.")
-
-
-class RefusalIn(BaseModel):
-    """Why a request is refused."""
-
-    reason: str = Field(min_length=1, max_length=500, description="Reason; no personal data.")
+    carried_out: bool = Field(
+        False, description="A rectification already applied to the account (PRV-3).")
 
 
 def _rt(request: Request) -> Runtime:
@@ -56,7 +52,7 @@ async def submit(body: PrivacyRequestIn, request: Request) -> dict[str, str]:
     """Record a request; a verified erasure shreds the subject's key at once."""
     rt = _rt(request)
     cmd = commands.SubmitPrivacyRequest(body.subject_id, body.type, body.channel,
-                                        body.identity_verified)
+                                        body.identity_verified, body.carried_out)
     done = await handlers.submit_request(rt.pool, _part(rt, "requests"), rt.keys, cmd, _now())
     return {"request_id": done.request_id, "status_token": done.status_token}
 
@@ -83,34 +79,58 @@ async def status(
         raise ApiError(401, "unauthenticated", "the status token is invalid or expired") from exc
 
 
-@router.post("/internal/privacy-requests/{request_id}/verify")
-async def verify(request_id: str, request: Request) -> dict[str, str]:
-    """Support staff verified the identity behind a form, e-mail or post request."""
+@router.get("/internal/privacy-requests/{request_id}/export")
+async def export(request_id: str, request: Request,
+                 x_account_id: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    """The export of the subject's own access or portability request (PRV-1, PRV-2)."""
     rt = _rt(request)
-    try:
-        new = await handlers.verify_request(rt.pool, _part(rt, "requests"), rt.keys,
-                                            commands.VerifyPrivacyRequest(request_id), _now())
-    except handlers.RequestNotFound as exc:
-        raise ApiError(404, "not_found", "no such privacy request") from exc
-    except InvalidTransition as exc:
-        raise ApiError(409, "invalid_transition", str(exc)) from exc
-    return {"request_id": request_id, "status": new}
+    async with rt.pool.acquire() as conn:
+        row = await _part(rt, "requests").row(conn, request_id)
+        if row is None or x_account_id is None or row["subject_id"] != x_account_id:
+            raise ApiError(404, "not_found", "no such privacy request")
+        if row["type"] not in EXPORT_TYPES:
+            raise ApiError(409, "not_an_export", "only access and portability requests have "
+                                                 "an export")
+        try:
+            return await exports.document(conn, rt.keys, _part(rt, "register"), row, _now())
+        except exports.ExportNotReady as exc:
+            raise ApiError(409, "not_ready", "the export is still being assembled",
+                           {"Retry-After": "1"}) from exc
+        except exports.ExportExpired as exc:
+            raise ApiError(410, "expired", "the export has expired; ask again") from exc
 
 
-@router.post("/internal/privacy-requests/{request_id}/refuse")
-async def refuse(request_id: str, body: RefusalIn, request: Request) -> dict[str, str]:
-    """Refuse a request with its reason."""
+@router.get("/internal/privacy-requests/{request_id}/proof")
+async def erasure_proof(
+    request_id: str, request: Request,
+    x_account_id: Annotated[str | None, Header()] = None,
+    x_status_token: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """The signed proof of a completed erasure, for its subject or status-token holder."""
     rt = _rt(request)
     try:
-        new = await handlers.refuse_request(
-            rt.pool, _part(rt, "requests"), commands.RefusePrivacyRequest(request_id, body.reason),
-            _now(),
-        )
+        async with rt.pool.acquire() as conn:
+            await handlers.request_status(
+                conn, _part(rt, "requests"), request_id, x_account_id, x_status_token, _now(),
+                rt.settings.status_token_days,  # type: ignore[attr-defined]
+            )
+            found = await proofs.get(conn, request_id)
     except handlers.RequestNotFound as exc:
         raise ApiError(404, "not_found", "no such privacy request") from exc
-    except InvalidTransition as exc:
-        raise ApiError(409, "invalid_transition", str(exc)) from exc
-    return {"request_id": request_id, "status": new}
+    except handlers.BadStatusToken as exc:
+        raise ApiError(401, "unauthenticated", "the status token is invalid or expired") from exc
+    if found is None:
+        raise ApiError(409, "not_ready", "only a completed erasure has a proof")
+    statement, signature = found
+    return {"proof": statement, "signature": signature, "algorithm": "Ed25519"}
+
+
+@router.get("/internal/erasure-proof-key")
+async def erasure_proof_key(request: Request) -> dict[str, str]:
+    """The public key that verifies erasure proofs (Ed25519, raw, base64)."""
+    key = _part(_rt(request), "proof_key").public_key()
+    return {"algorithm": "Ed25519", "key_id": proof.key_id(key),
+            "public_key": proof.public_key_b64(key)}
 
 
 @router.get("/internal/subjects/{subject_id}")

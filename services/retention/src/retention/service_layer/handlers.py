@@ -11,22 +11,27 @@ from typing import Any
 
 import asyncpg
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.envelope import event_class
 from contracts.personal import categories_of
-from contracts.privacy import ERASURE_SERVICES, ErasureReceiptIssued
+from contracts.privacy import ERASURE_SERVICES, ErasureReceiptIssued, SubjectDataExported
 from kernel.consumer import Delivered
 from kernel.eventstore import ConcurrencyError
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
+from retention.adapters import exports, holds, proofs
 from retention.adapters.requests import RequestRepository
 from retention.adapters.subjects import SubjectProjection
-from retention.domain import commands
-from retention.domain.requests import PrivacyRequest
+from retention.domain import commands, proof
+from retention.domain.requests import InvalidTransition, PrivacyRequest
 from retention.domain.subjects import Sighting, fold
 from retention.service_layer import tokens
 
 log = get_logger(__name__)
+
+_COPIES = frozenset({SubjectDataExported.event_type})
+"""Export parts copy data a service holds; they are not holdings of their own (RET-2)."""
 
 
 class RequestNotFound(Exception):
@@ -56,10 +61,13 @@ async def submit_request(
     """
     request_id = str(uuid.uuid4())
     token, token_hash = tokens.new_token()
-    req = PrivacyRequest.receive(request_id, cmd.subject_id, cmd.type, cmd.channel,
-                                 cmd.identity_verified, now, ERASURE_SERVICES)
-    shred = req.status == "in_progress"
     async with pool.acquire() as conn, conn.transaction():
+        held = bool(await holds.active(conn, cmd.subject_id))
+        req = PrivacyRequest.receive(request_id, cmd.subject_id, cmd.type, cmd.channel,
+                                     cmd.identity_verified, now, ERASURE_SERVICES, held)
+        if cmd.carried_out and cmd.type == "rectification":
+            req.carried_out("rectification", now)
+        shred = req.status == "in_progress" and req.type == "erasure"
         await repo.save(conn, req, token_hash, correlation_id=uuid.UUID(request_id))
         if shred:
             existed = await keys.destroy(cmd.subject_id)
@@ -77,11 +85,24 @@ async def verify_request(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyS
         if req is None:
             raise RequestNotFound(cmd.request_id)
         req.verify(now)
-        if req.type == "erasure":
-            req.start_erasure(ERASURE_SERVICES, now)
+        if not (req.type == "erasure" and await holds.active(conn, req.subject_id)):
+            req.start(ERASURE_SERVICES, now)
         await repo.save(conn, req)
-        if req.status == "in_progress":
+        if req.status == "in_progress" and req.type == "erasure":
             await keys.destroy(req.subject_id)
+    return req.status
+
+
+async def complete_request(pool: asyncpg.Pool, repo: RequestRepository, request_id: str,
+                           now: datetime) -> str:
+    """Staff carried out a verified rectification (a correction the member cannot make)."""
+    async with pool.acquire() as conn, conn.transaction():
+        req = await repo.get(conn, request_id)
+        if req is None:
+            raise RequestNotFound(request_id)
+        if not req.carried_out("rectification", now):
+            raise InvalidTransition("only a verified rectification is completed by staff")
+        await repo.save(conn, req)
     return req.status
 
 
@@ -114,10 +135,18 @@ async def request_status(
             raise BadStatusToken(request_id)
     elif row is None or account_id is None or row["subject_id"] != account_id:
         raise RequestNotFound(request_id)
-    return view(row)
+    return view(row, await exceptions(conn, row))
 
 
-def view(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+async def exceptions(conn: asyncpg.Connection, row: asyncpg.Record) -> list[dict[str, Any]]:
+    """Lawful exceptions holding an open erasure back: the subject's legal holds (RET-4)."""
+    if row["type"] != "erasure" or row["ended_at"] is not None or row["status"] == "in_progress":
+        return []
+    return [holds.as_exception(h) for h in await holds.active(conn, row["subject_id"])]
+
+
+def view(row: asyncpg.Record | dict[str, Any],
+         exceptions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """API.md's shape of a request from its projection row."""
     got = row["receipts"]
     got = orjson.loads(got) if isinstance(got, str) else got
@@ -131,13 +160,14 @@ def view(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
         "channel": row["channel"], "received_at": row["received_at"].isoformat(),
         "due_at": row["due_at"].isoformat(),
         "ended_at": row["ended_at"].isoformat() if row["ended_at"] else None,
-        "reason": row["reason"] or None, "receipts": receipts, "exceptions": [],
+        "reason": row["reason"] or None, "receipts": receipts, "exceptions": exceptions or [],
     }
 
 
 async def record_receipts(
     conn: asyncpg.Connection, repo: RequestRepository,
     receipts: Sequence[tuple[ErasureReceiptIssued, datetime, Any]], now: datetime,
+    signer: Ed25519PrivateKey | None = None,
 ) -> None:
     """Record services' erasure receipts; completes a request on its last receipt (PRV-5).
 
@@ -146,6 +176,7 @@ async def record_receipts(
         repo: Request repository.
         receipts: Each receipt with the instant it was issued and its event id.
         now: The current instant.
+        signer: Signs the proof of each erasure that completes (PRV-5, RET-5).
     """
     by_request: dict[str, list[tuple[ErasureReceiptIssued, datetime, Any]]] = defaultdict(list)
     for item in receipts:
@@ -158,15 +189,28 @@ async def record_receipts(
                     if req is None:
                         log.warning("privacy.receipt_for_unknown_request", request_id=request_id)
                         break
+                    was = req.status
                     for receipt, at, _ in items:
                         req.record_receipt(receipt.service, receipt.status, at, now)
                     await repo.save(conn, req, causation_id=items[-1][2])
+                    if req.status == "completed" and was != "completed" and signer:
+                        await _issue_proof(conn, req, signer)
                 if req.status == "completed":
                     log.info("privacy.erasure_completed", request_id=request_id)
                 break
             except ConcurrencyError:
                 if attempt == 2:
                     raise
+
+
+async def _issue_proof(conn: asyncpg.Connection, req: PrivacyRequest,
+                       signer: Ed25519PrivateKey) -> None:
+    assert req.received_at and req.first_order_at and req.ended_at
+    statement = proof.build_proof(
+        req.request_id, req.subject_id, req.received_at, req.first_order_at, req.ended_at,
+        [(r.service, r.at) for r in req.receipt_list()], proof.key_id(signer.public_key()))
+    await proofs.keep(conn, req.request_id, statement, proof.sign(statement, signer))
+    log.info("privacy.erasure_proof_issued", request_id=req.request_id)
 
 
 async def record_carried_out(conn: asyncpg.Connection, repo: RequestRepository,
@@ -186,7 +230,7 @@ async def project_subjects(conn: asyncpg.Connection, projection: SubjectProjecti
     for item in batch:
         env = item.envelope
         # The kernel passes a redelivery that lands in the same batch twice; count it once.
-        if env.subject_id is None or env.event_id in seen:
+        if env.subject_id is None or env.event_id in seen or env.event_type in _COPIES:
             continue
         seen.add(env.event_id)
         cats = categories_of(event_class(env.event_type, env.schema_version), env.payload)
@@ -200,4 +244,8 @@ async def erase_subject(conn: asyncpg.Connection, projection: SubjectProjection,
                         subject_id: str) -> tuple[bool, str]:
     """Delete the subject from the subject projection; the request records stay as proof."""
     deleted = await projection.delete(conn, subject_id)
-    return deleted > 0, f"subject projection: {deleted} row(s) deleted; request records kept"
+    roles = await conn.execute("DELETE FROM retention.staff_roles WHERE account_id = $1",
+                               subject_id)
+    gone = int(roles.split()[-1]) + await exports.drop_subject(conn, subject_id)
+    return deleted + gone > 0, (f"subject projection: {deleted} row(s), staff roles and "
+                                f"export parts: {gone} row(s) deleted; request records kept")

@@ -1,0 +1,88 @@
+"""Quality and speed of the message scanner (MSG-2): ``make bench ARGS=scanner``.
+
+Runs ``messaging.scanning.default_scanner()`` over the labelled corpus in
+``tests/data/scanner/corpus.jsonl`` (ham, spam, phishing, malware attachments, prohibited;
+Dutch and English) and prints per class precision and recall, the false-positive rate on
+ham, and messages/s through the whole scanner, each beside its target (issue 14):
+recall >= 0.95 on phishing and malware, ham false positives <= 2 %, >= 500 messages/s.
+
+The spam classifier is trained on ``messaging/scanning/data/spam_train.jsonl``, a
+separate set: no corpus message is in it. The rules' patterns and weights were written
+alongside ``corpus.jsonl``, so its figures flatter them; ``holdout.jsonl`` (55 messages)
+was written after the rules were frozen and has never been used to tune them: its
+figures, printed after the corpus's, are the honest estimate. Keep it that way: a miss in
+the holdout is fixed by new corpus lines and rules, plus a fresh holdout.
+
+For throughput the corpus is scanned in a loop (a fresh scanner each pass, so no link
+lookup is cached from the pass before), on one core.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from bench.common import report
+from messaging.scanning import default_scanner
+from messaging.scanning.api import Scanner
+from messaging.scanning.evaluation import CLASSES, Sample, evaluate, load
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "scanner"
+CORPUS = DATA / "corpus.jsonl"
+HOLDOUT = DATA / "holdout.jsonl"
+PASSES = 10
+
+
+def main() -> int:
+    """Print the figures; exit 1 when a target is missed."""
+    started = time.perf_counter()
+    scanner = default_scanner()
+    built = time.perf_counter() - started
+    print(f"scanner built (rules compiled, spam model trained) in {built * 1000:.0f} ms",
+          flush=True)
+    samples = load(CORPUS)
+    ok = quality(scanner, "corpus", samples)
+    quality(scanner, "holdout (never tuned on)", load(HOLDOUT))
+    timings: list[float] = []
+    for _ in range(PASSES):
+        fresh = default_scanner()
+        t0 = time.perf_counter()
+        for s in samples:
+            fresh.scan(s.body, s.attachments)
+        timings.append(time.perf_counter() - t0)
+    rate = len(samples) / sorted(timings)[len(timings) // 2]
+    met = rate >= 500
+    ok &= met
+    report("messages/s through the whole scanner (median pass)", rate, "msg/s", ">= 500", met)
+    return 0 if ok else 1
+
+
+def quality(scanner: Scanner, name: str, samples: list[Sample]) -> bool:
+    """Print one set's precision and recall per class; whether its targets are met."""
+    result = evaluate(scanner, samples)
+    langs = sorted({s.lang for s in samples})
+    print(f"-- {name}: {len(samples)} messages ({', '.join(langs)}): "
+          + ", ".join(f"{c} {result.counts.get(c, 0)}" for c in CLASSES), flush=True)
+    ok = True
+    for c in CLASSES:
+        print(f"  {c:<11} precision {result.precision[c]:.3f}  recall {result.recall[c]:.3f}",
+              flush=True)
+    for c in ("phishing", "malware"):
+        met = result.recall[c] >= 0.95
+        ok &= met
+        report(f"recall on {c}", result.recall[c] * 100, "%", ">= 95 %", met)
+    met = result.ham_false_positive_rate <= 0.02
+    ok &= met
+    report("false positives on ham (not delivered)", result.ham_false_positive_rate * 100, "%",
+           "<= 2 %", met)
+    for c in ("spam", "prohibited"):
+        print(f"{'recall on ' + c:<58} {result.recall[c] * 100:>12,.1f} %         (no target)",
+              flush=True)
+    for sample_id, label, predicted in result.errors:
+        print(f"  missed: {sample_id} ({label} read as {predicted})", flush=True)
+    return ok
+
+
+if __name__ == "__main__":
+    sys.exit(main())

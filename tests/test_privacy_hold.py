@@ -1,0 +1,187 @@
+"""Legal hold and the finished erasure over the gateway (RET-4, PRV-5, RET-5, SEC-3).
+
+A held member's erasure waits, naming the hold in its ``exceptions``, and runs once the
+last hold is released; an open dispute holds the same way until it closes. A completed
+erasure has a signed proof anyone can check with the platform's public key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from members import Member, sign_up, step_up
+from stack import Platform, eventually
+from test_privacy_register import grant
+
+from contracts.privacy import ERASURE_SERVICES
+from retention.domain.proof import verify
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def client(platform: Platform) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def staff(client: httpx.Client, platform: Platform) -> dict[str, Member]:
+    """A DPO and a trust-and-safety agent, known to retention and messaging."""
+    dpo, tns = sign_up(client, "dpo"), sign_up(client, "tns")
+    grant(platform, dpo, "dpo")
+    grant(platform, tns, "trust_and_safety")
+
+    def known() -> None:
+        for m in (dpo, tns):
+            resp = client.get("/v1/staff/legal-holds", headers=m.auth)
+            assert resp.status_code == 200, resp.text
+        resp = client.get("/v1/staff/disputes", headers=tns.auth,
+                          params={"purpose": "abuse_report"})
+        assert resp.status_code == 200, resp.text
+
+    eventually(known, timeout=45)
+    return {"dpo": dpo, "tns": tns}
+
+
+def erase(client: httpx.Client, m: Member) -> dict[str, str]:
+    step_up(client, m)
+    resp = client.post("/v1/privacy-requests", json={"type": "erasure"}, headers=m.auth)
+    assert resp.status_code == 202, resp.text
+    body: dict[str, str] = resp.json()
+    return body
+
+
+def state(client: httpx.Client, req: dict[str, str]) -> dict[str, Any]:
+    resp = client.get(f"/v1/privacy-requests/{req['request_id']}",
+                      headers={"Authorization": f"Bearer {req['status_token']}"})
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def completes(client: httpx.Client, req: dict[str, str]) -> dict[str, Any]:
+    def done() -> dict[str, Any]:
+        got = state(client, req)
+        assert got["status"] == "completed", got
+        return got
+
+    got = eventually(done, timeout=30, interval=0.2)
+    assert {r["service"] for r in got["receipts"]} == set(ERASURE_SERVICES)
+    assert got["exceptions"] == []
+    return got
+
+
+def test_ret4_held_member_is_not_erased_and_the_answer_says_why_until_release(
+    client: httpx.Client, staff: dict[str, Member],
+) -> None:
+    m = sign_up(client, "held")
+    resp = client.post("/v1/staff/legal-holds", headers=staff["dpo"].auth, json={
+        "subject_id": m.account_id, "reason": "fraud investigation",
+        "authority": "public prosecutor", "case_reference": "OM-2026/77"})
+    assert resp.status_code == 201, resp.text
+    hold = resp.json()
+    assert hold["placed_by"] == staff["dpo"].account_id and hold["released_at"] is None
+
+    req = erase(client, m)
+    got = state(client, req)
+    assert got["status"] == "verified" and got["receipts"] == []
+    [exc] = got["exceptions"]
+    assert exc["kind"] == "legal_hold" and exc["hold_id"] == hold["hold_id"]
+    assert exc["case_reference"] == "OM-2026/77" and exc["authority"] == "public prosecutor"
+    # The data stays: the member's account still reads whole.
+    me = client.get("/v1/me", headers=m.auth)
+    assert me.status_code == 200 and me.json()["email"] == m.email
+
+    listed = client.get("/v1/staff/legal-holds", headers=staff["tns"].auth,
+                        params={"subject_id": m.account_id}).json()["items"]
+    assert [h["hold_id"] for h in listed] == [hold["hold_id"]]
+
+    url = f"/v1/staff/legal-holds/{hold['hold_id']}/release"
+    released = client.post(url, headers=staff["dpo"].auth)
+    assert released.status_code == 200 and released.json()["status"] == "released"
+    assert client.post(url, headers=staff["dpo"].auth).status_code == 404
+    completes(client, req)
+    assert client.get("/v1/me", headers=m.auth).status_code == 401
+
+
+def test_ret4_sec3_an_open_dispute_holds_erasure_until_it_closes(
+    client: httpx.Client, staff: dict[str, Member],
+) -> None:
+    m = sign_up(client, "disp")
+    resp = client.post("/v1/staff/disputes", headers=staff["tns"].auth, json={
+        "account_id": m.account_id, "source": "bank", "reference": "BANK-991"})
+    assert resp.status_code == 201, resp.text
+    dispute_id = resp.json()["dispute_id"]
+
+    def held() -> dict[str, Any]:
+        items = client.get("/v1/staff/legal-holds", headers=staff["dpo"].auth,
+                           params={"subject_id": m.account_id}).json()["items"]
+        assert [h["hold_id"] for h in items] == [f"dispute-{dispute_id}"], items
+        item: dict[str, Any] = items[0]
+        return item
+
+    hold = eventually(held, timeout=20)
+    assert hold["placed_by"] == "dispute" and hold["case_reference"] == "BANK-991"
+    req = erase(client, m)
+    got = state(client, req)
+    assert got["status"] == "verified"
+    assert [e["hold_id"] for e in got["exceptions"]] == [f"dispute-{dispute_id}"]
+    closed = client.post(f"/v1/staff/disputes/{dispute_id}/close", headers=staff["tns"].auth,
+                         json={"resolution": "rejected"})
+    assert closed.status_code == 200, closed.text
+    completes(client, req)
+
+
+def test_ret4_only_dpo_and_trust_and_safety_place_holds_and_bad_input_is_named(
+    client: httpx.Client, staff: dict[str, Member],
+) -> None:
+    m = sign_up(client, "m")
+    body = {"subject_id": m.account_id, "reason": "court order", "authority": "court",
+            "case_reference": "C-1"}
+    denied = client.post("/v1/staff/legal-holds", headers=m.auth, json=body)
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
+    assert client.get("/v1/staff/legal-holds", headers=m.auth).status_code == 403
+    secret = f"{m.email} case"
+    bad = client.post("/v1/staff/legal-holds", headers=staff["dpo"].auth,
+                      json={**body, "case_reference": secret})
+    assert bad.status_code == 422 and m.email not in bad.text
+    by_category = client.post("/v1/staff/legal-holds", headers=staff["tns"].auth,
+                              json={**body, "category": "messages"})
+    assert by_category.status_code == 201 and by_category.json()["category"] == "messages"
+    release = f"/v1/staff/legal-holds/{by_category.json()['hold_id']}/release"
+    assert client.post(release, headers=m.auth).status_code == 403
+    assert client.post(release, headers=staff["tns"].auth).status_code == 200
+
+
+def test_prv5_ret5_completed_erasure_has_a_signed_proof_without_personal_data(
+    client: httpx.Client,
+) -> None:
+    m = sign_up(client, "proof")
+    req = erase(client, m)
+    got = completes(client, req)
+    resp = client.get(f"/v1/privacy-requests/{req['request_id']}/proof",
+                      headers={"Authorization": f"Bearer {req['status_token']}"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    key = client.get("/v1/erasure-proof-key").json()
+    assert key["algorithm"] == "Ed25519" and body["proof"]["key_id"] == key["key_id"]
+    assert verify(body["proof"], body["signature"], key["public_key"])
+    proof = body["proof"]
+    assert proof["request_id"] == req["request_id"]
+    assert proof["subject_sha256"] == hashlib.sha256(m.account_id.encode()).hexdigest()
+    assert {r["service"] for r in proof["receipts"]} == {r["service"] for r in got["receipts"]}
+    assert all(r["confirmed_at"] for r in proof["receipts"])
+    text = resp.text
+    for value in [m.account_id, *m.personal_values()]:
+        assert value not in text
+    forged = {**proof, "completed_at": "2020-01-01T00:00:00+00:00"}
+    assert not verify(forged, body["signature"], key["public_key"])
+    # Nobody else reads it.
+    other = sign_up(client, "other")
+    assert client.get(f"/v1/privacy-requests/{req['request_id']}/proof",
+                      headers=other.auth).status_code == 404
