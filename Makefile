@@ -59,6 +59,8 @@ audit: install
 
 ## bench: every benchmark of bench/, each figure beside its target (TARGETS.md)
 bench: install
+	@if command -v uv >/dev/null 2>&1; then uv sync --frozen --quiet --group bench; \
+	  else $(PYTHON) -m uv sync --frozen --quiet --group bench; fi
 	$(VENV)/bin/python -m bench $(ARGS)
 
 ## schemas: renew the JSON Schema files of every event (contracts/schemas/)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from bench import stages
 from bench.common import median, private_stack, report, store_of
 from contracts.accounts import AccountRegistered, SessionStarted
 from kernel.eventstore import EventStore, NewEvent, StreamHead
@@ -58,13 +59,37 @@ async def run_once() -> float:
         return n / (time.perf_counter() - start)
 
 
+STAGE_EVENTS = 50_000
+
+
+async def stages_once(bootstrap: str) -> tuple[float, float, float, float]:
+    """Relay alone, consumer alone, then aiokafka's raw produce and consume (events/s)."""
+    relay, consumer, size = await stages.relay_then_consumer(bootstrap, STAGE_EVENTS)
+    produce, consume = await stages.raw_rates(bootstrap, STAGE_EVENTS, size)
+    return relay, consumer, produce, consume
+
+
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    with private_stack(services=True):
-        rates = [asyncio.run(run_once()) for _ in range(runs)]
-    rate = median(rates)
-    report("pipeline: outbox -> Kafka -> retention projection", rate, "events/s",
-           ">= 50,000", rate >= 50_000)
+    names = ("pipeline", "relay alone", "consumer alone", "raw produce", "raw consume")
+    with private_stack(services=True) as stack:
+        runs_of: list[tuple[float, ...]] = []
+        for _ in range(runs):  # each run: end to end, then every stage, on the same stack
+            rate = asyncio.run(run_once())
+            runs_of.append((rate, *asyncio.run(stages_once(stack.kafka_bootstrap))))
+            print("run (events/s): " + ", ".join(
+                f"{n} {v:,.0f}" for n, v in zip(names, runs_of[-1], strict=True)), flush=True)
+    med = [median([r[i] for r in runs_of]) for i in range(len(names))]
+    print("(a shared machine: absolute figures are noisy; figures of one run compare)",
+          flush=True)
+    report("pipeline: outbox -> Kafka -> retention projection", med[0], "events/s",
+           ">= 50,000", med[0] >= 50_000)
+    report("  stage: relay alone (pre-filled outbox -> Kafka)", med[1], "events/s",
+           "(stage)", True)
+    report("  stage: consumer alone (pre-filled topic -> projection)", med[2], "events/s",
+           "(stage)", True)
+    report("  aiokafka raw produce, same size of record", med[3], "events/s", "(ceiling)", True)
+    report("  aiokafka raw consume, same records", med[4], "events/s", "(ceiling)", True)
 
 
 if __name__ == "__main__":
