@@ -215,7 +215,7 @@ async def running(kafka_bootstrap: str, settings: MessagingSettings, scanner: Sc
                 listings.app.router.lifespan_context(listings.app),
                 messaging.app.router.lifespan_context(messaging.app)):
         for host in (accounts, listings, messaging):
-            await host.wait_ready(60)
+            await host.wait_ready(180)  # groups shared with the platform: slow under load
         app = FastAPI()
         install_error_handlers(app)
         for router in (members_router, listings_router, messaging_router):

@@ -22,7 +22,7 @@ async def accounts_host(infra: Any) -> AsyncIterator[ServiceHost]:
     )
     host = bootstrap.build(settings)
     async with host.app.router.lifespan_context(host.app):
-        await host.wait_ready(60)
+        await host.wait_ready(180)  # groups shared with the platform: slow under load
         yield host
 
 

@@ -24,7 +24,7 @@ async def consent_host(infra: Any) -> AsyncIterator[ServiceHost]:
     """The consent service in this process, ready (migrated, consumers joined)."""
     host = bootstrap.build(ConsentSettings())  # type: ignore[call-arg]
     async with host.app.router.lifespan_context(host.app):
-        await host.wait_ready(60)
+        await host.wait_ready(180)  # groups shared with the platform: slow under load
         yield host
 
 

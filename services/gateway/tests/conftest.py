@@ -34,7 +34,7 @@ async def accounts_gateway(infra: Any) -> AsyncIterator[AccountsGateway]:
     host = bootstrap.build(AccountsSettings(  # type: ignore[call-arg]
         argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1))
     async with host.app.router.lifespan_context(host.app):
-        await host.wait_ready(60)
+        await host.wait_ready(180)  # groups shared with the platform: slow under load
         app = FastAPI()
         install_error_handlers(app)
         app.include_router(members_router)

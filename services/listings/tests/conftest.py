@@ -28,8 +28,8 @@ async def market(infra: Any) -> AsyncIterator[Market]:
     listings = bootstrap.build(ListingsSettings())
     async with (accounts.app.router.lifespan_context(accounts.app),
                 listings.app.router.lifespan_context(listings.app)):
-        await accounts.wait_ready(60)
-        await listings.wait_ready(60)
+        await accounts.wait_ready(180)  # groups shared with the platform: slow under load
+        await listings.wait_ready(180)  # groups shared with the platform: slow under load
         app = FastAPI()
         install_error_handlers(app)
         app.include_router(members_router)
