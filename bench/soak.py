@@ -174,8 +174,8 @@ class Soak:
         m.consents.setdefault(purpose, set()).add(granted)
         resp = await self.client.put(f"/v1/me/consents/{purpose}", json={"granted": granted},
                                      headers=self._auth(m))
-        if resp.status_code == 200:
-            m.consents[purpose] = {granted}
+        if resp.status_code == 200:  # the answer says the state (a grant may be declined)
+            m.consents[purpose] = {bool(resp.json().get("granted"))}
             self.report.acked["consent change"] += 1
 
     async def _listing(self, m: Member) -> None:
