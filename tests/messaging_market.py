@@ -207,9 +207,16 @@ async def running(kafka_bootstrap: str, settings: MessagingSettings, scanner: Sc
 
     ``scanner=None`` is the composition root's own choice: the scanner engines.
     """
-    accounts = accounts_bootstrap.build(AccountsSettings(  # type: ignore[call-arg]
-        argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1))
-    listings = listings_bootstrap.build(ListingsSettings())
+    # groups of their own: joining the session platform's groups would take partitions
+    # from its running services (and, with tansu, not always give them back)
+    prefix = f"test-{uuid.uuid4().hex[:8]}."
+    accounts_settings = AccountsSettings(  # type: ignore[call-arg]
+        argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1)
+    listings_settings = ListingsSettings()
+    for s in (accounts_settings, listings_settings, settings):
+        s.kafka.group_prefix = prefix
+    accounts = accounts_bootstrap.build(accounts_settings)
+    listings = listings_bootstrap.build(listings_settings)
     messaging = bootstrap.build(settings, scanner=scanner)
     async with (accounts.app.router.lifespan_context(accounts.app),
                 listings.app.router.lifespan_context(listings.app),

@@ -174,7 +174,7 @@ class ServiceHost:
         )
         for spec in self._specs:
             sub = broker.subscriber(
-                *spec.topics, group_id=f"{self.name}.{spec.name}", batch=True,
+                *spec.topics, group_id=f"{k.group_prefix}{self.name}.{spec.name}", batch=True,
                 auto_offset_reset="earliest", max_records=k.consumer_batch,
                 session_timeout_ms=k.session_timeout_ms,
                 heartbeat_interval_ms=k.heartbeat_interval_ms, ack_policy=AckPolicy.ACK,

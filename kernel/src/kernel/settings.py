@@ -51,6 +51,10 @@ class KafkaSettings(BaseSettings):
     )
     relay_batch: int = Field(2000, description="Most outbox rows the relay publishes at once.")
     consumer_batch: int = Field(2000, description="Most records a consumer handles at once.")
+    group_prefix: str = Field(
+        "", description="Prefixed to every consumer group's name: in-process test hosts use "
+        "groups of their own, never the running platform's (whose members would lose "
+        "partitions to them).")
 
 
 def _decode_key(value: SecretStr) -> SecretStr:
