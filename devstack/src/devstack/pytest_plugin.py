@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,10 @@ def _session_dir() -> Path:
     return path
 
 
+GROUP_PREFIX = "MARKET_KAFKA_GROUP_PREFIX"
+"""Prefix of consumer group names (``kernel.settings.KafkaSettings.group_prefix``)."""
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     """PostgreSQL and tansu on free ports in a temporary data directory, for the session.
@@ -109,8 +114,12 @@ def infra() -> Iterator[Infra]:
     saved: dict[str, str | None] = {}
     try:
         env = stack.start_infra()
-        saved = {name: os.environ.get(name) for name in env}
+        saved = {name: os.environ.get(name) for name in (*env, GROUP_PREFIX)}
         os.environ.update(env)
+        # Services run in this process by tests use consumer groups of their own: joining
+        # the groups of the session's platform would take partitions from its running
+        # services, which tansu does not always give back when the test's host leaves.
+        os.environ[GROUP_PREFIX] = f"test-{uuid.uuid4().hex[:8]}."
         yield Infra(
             stack=stack,
             env=env,

@@ -133,6 +133,7 @@ class Stack:
             "MARKET_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "MARKET_DATA_DIR": str(self.data_dir),
             "MARKET_ERASURE_JOURNAL": str(journal_path(self.data_dir)),
+            "MARKET_KAFKA_GROUP_PREFIX": "",  # the platform's own groups, whatever the caller's
             **keys,
         }
         return dict(self.infra_env)
