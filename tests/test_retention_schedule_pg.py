@@ -14,12 +14,14 @@ import asyncpg
 import pytest
 
 from devstack.pytest_plugin import Infra
+from kernel.codec import key_scope
+from kernel.keystore import InMemoryKeyStore
 from retention.adapters.register import load_register
 from retention.adapters.schema import migrate
 from retention.adapters.subjects import SubjectProjection
 from retention.domain.schedule import Decision
 from retention.domain.subjects import Holding
-from retention.service_layer.schedule import sweep
+from retention.service_layer.schedule import run, sweep
 
 T0 = datetime(2091, 1, 1, tzinfo=UTC)
 REGISTER = load_register()
@@ -91,3 +93,49 @@ def test_ret4_hold_on_a_category_keeps_only_it(infra: Infra) -> None:
     got = asyncio.run(_run(infra, subject, "location", T0 + timedelta(days=90)))
     assert [(d.category, d.action, d.hold_id) for d in got[subject[0]]] == [
         ("device", "erase", None), ("location", "held", f"hold-{subject[0]}")]
+
+
+@pytest.mark.integration
+def test_ret2_run_destroys_the_ended_category_keys_and_notes_each_action(
+        infra: Infra) -> None:
+    """RET-2, RET-4, RET-7: the ended month's call-tracking key goes; device's stays; noted once.
+
+    The keys are the kernel's in-memory fake (its PostgreSQL ``expire`` is the kernel's
+    own test); the action table is the real one.
+    """
+
+    async def go() -> None:
+        keys = InMemoryKeyStore()
+        subject, held_subject = ids(2)
+        await keys.keys_for_writing([subject], {
+            subject: [key_scope("call_tracking", T0), key_scope("device", T0)]})
+        conn = await asyncpg.connect(infra.pg_dsn())
+        try:
+            await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
+            await migrate(conn)
+            await SubjectProjection().upsert(conn, [
+                Holding(s, c, "accounts", T0, T0, 1)
+                for s in (subject, held_subject) for c in ("call_tracking", "device")])
+            await conn.execute(
+                "INSERT INTO retention.legal_holds (hold_id, subject_id, category, reason, "
+                "authority, case_reference, placed_by, placed_at) "
+                "VALUES ($1, $2, 'device', 'court order', 'court', 'C-2', 'dpo', $3)",
+                f"hold-{held_subject}", held_subject, T0)
+            now = T0 + timedelta(days=95)
+            taken = {(s, d.category, d.action) for s, d in
+                     await run(conn, keys, REGISTER, now) if s in (subject, held_subject)}
+            assert taken == {(subject, "call_tracking", "erase"),
+                             (held_subject, "call_tracking", "erase"),
+                             (held_subject, "device", "held")}
+            live = (await keys.keys_for_reading([subject]))[subject]
+            assert live is not None
+            assert key_scope("call_tracking", T0) not in live.scoped
+            assert key_scope("device", T0) in live.scoped
+            again = [x for x in await run(conn, keys, REGISTER, now)
+                     if x[0] in (subject, held_subject)]
+            assert [(s, d.category, d.action) for s, d in again] == [
+                (held_subject, "device", "held")]
+        finally:
+            await conn.close()
+
+    asyncio.run(go())

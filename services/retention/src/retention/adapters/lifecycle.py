@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from retention.domain.schedule import CategoryUse, Hold
+from retention.domain.schedule import CategoryUse, Decision, Hold
 
 _USES = """
 SELECT subject_id, category, min(first_seen) AS collected, max(last_seen) AS used
@@ -41,3 +41,51 @@ async def holds_of(conn: asyncpg.Connection, subjects: Sequence[str]) -> dict[st
             list(subjects)):
         out[r["subject_id"]].append(Hold(r["hold_id"], r["category"]))
     return dict(out)
+
+
+DDL = """
+CREATE TABLE IF NOT EXISTS retention.schedule_actions (
+    subject_id      text        NOT NULL,
+    category        text        NOT NULL,
+    action          text        NOT NULL,
+    hold_id         text,
+    period_ended_at timestamptz NOT NULL,
+    taken_at        timestamptz NOT NULL,
+    PRIMARY KEY (subject_id, category)
+);
+COMMENT ON TABLE retention.schedule_actions IS
+  'What the retention schedule did per subject and category (RET-2, RET-6, RET-7); a held '
+  'category is noted and retried once its hold is released.';
+"""
+
+
+async def migrate(conn: asyncpg.Connection) -> None:
+    """Create the schedule's table (idempotent)."""
+    await conn.execute(DDL)
+
+
+async def done_of(conn: asyncpg.Connection, subjects: Sequence[str]) -> dict[str, set[str]]:
+    """The categories of each subject the schedule already erased or pseudonymised."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for r in await conn.fetch(
+            "SELECT subject_id, category FROM retention.schedule_actions "
+            "WHERE subject_id = ANY($1::text[]) AND action <> 'held'", list(subjects)):
+        out[r["subject_id"]].add(r["category"])
+    return dict(out)
+
+
+async def record(conn: asyncpg.Connection, taken: Sequence[tuple[str, Decision]],
+                 now: datetime) -> None:
+    """Note the decisions carried out, one statement; a held one is replaced when it goes."""
+    if not taken:
+        return
+    await conn.execute(
+        "INSERT INTO retention.schedule_actions AS a "
+        "(subject_id, category, action, hold_id, period_ended_at, taken_at) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+        "$5::timestamptz[], $6::timestamptz[]) "
+        "ON CONFLICT (subject_id, category) DO UPDATE SET action = excluded.action, "
+        "hold_id = excluded.hold_id, taken_at = excluded.taken_at WHERE a.action = 'held'",
+        [s for s, _ in taken], [d.category for _, d in taken], [d.action for _, d in taken],
+        [d.hold_id for _, d in taken], [d.period_ended_at for _, d in taken],
+        [now] * len(taken))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from retention.adapters import lifecycle
+
 DDL = """
 CREATE TABLE IF NOT EXISTS retention.privacy_requests (
     request_id        text PRIMARY KEY,
@@ -99,3 +101,4 @@ COMMENT ON TABLE retention.staff_roles IS
 async def migrate(conn: asyncpg.Connection) -> None:
     """Create the retention projections (idempotent; the host serialises callers)."""
     await conn.execute(DDL)
+    await lifecycle.migrate(conn)
