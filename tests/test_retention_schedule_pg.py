@@ -21,7 +21,7 @@ from retention.adapters.schema import migrate
 from retention.adapters.subjects import SubjectProjection
 from retention.domain.schedule import Decision
 from retention.domain.subjects import Holding
-from retention.service_layer.schedule import run, sweep
+from retention.service_layer.schedule import loop, run, sweep
 
 T0 = datetime(2091, 1, 1, tzinfo=UTC)
 REGISTER = load_register()
@@ -137,5 +137,47 @@ def test_ret2_run_destroys_the_ended_category_keys_and_notes_each_action(
                 (held_subject, "device", "held")]
         finally:
             await conn.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.integration
+def test_ret2_scheduled_sweep_follows_a_moved_clock(infra: Infra) -> None:
+    """RET-2, RET-7: the loop the service runs sweeps on its clock; moving it past the
+    period makes the next round note the category (nothing before)."""
+
+    async def go() -> None:
+        subject = ids(1)[0]
+        pool = await asyncpg.create_pool(infra.pg_dsn(), min_size=1, max_size=2)
+        assert pool is not None
+        try:
+            async with pool.acquire() as conn:
+                await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
+                await migrate(conn)
+                await SubjectProjection().upsert(
+                    conn, [Holding(subject, "applications", "listings", T0, T0, 1)])
+            moved = [T0 + timedelta(days=179)]
+            stop = asyncio.Event()
+            task = asyncio.create_task(loop(pool, InMemoryKeyStore(), REGISTER, 0.1,
+                                            lambda: moved[0], stop.is_set))
+
+            async def noted() -> str | None:
+                v: str | None = await pool.fetchval(
+                    "SELECT action FROM retention.schedule_actions WHERE subject_id = $1 "
+                    "AND category = 'applications'", subject)
+                return v
+
+            await asyncio.sleep(0.5)
+            assert await noted() is None
+            moved[0] = T0 + timedelta(days=181)
+            for _ in range(100):
+                if await noted() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert await noted() == "erase"
+            stop.set()
+            await asyncio.wait_for(task, 5)
+        finally:
+            await pool.close()
 
     asyncio.run(go())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import pkgutil
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import contracts
 from kernel.service import Runtime, ServiceHost
@@ -18,7 +19,7 @@ from retention.adapters.subjects import SubjectProjection
 from retention.entrypoints.consumers import consumer_specs
 from retention.entrypoints.http import router
 from retention.entrypoints.staff_http import router as staff_router
-from retention.service_layer import retries
+from retention.service_layer import retries, schedule
 from retention.settings import RetentionSettings
 
 
@@ -34,8 +35,13 @@ async def _wire(rt: Runtime) -> None:
     rt.extra["staff"] = StaffRoles()
 
 
-def build(settings: RetentionSettings | None = None) -> ServiceHost:
-    """The retention service, ready to ``serve()`` or to enter its lifespan in tests."""
+def build(settings: RetentionSettings | None = None,
+          clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> ServiceHost:
+    """The retention service, ready to ``serve()`` or to enter its lifespan in tests.
+
+    ``clock`` drives the retention schedule (RET-2); it is kept in ``rt.extra["clock"]``,
+    read at every sweep, so tests move it as they move the messaging service's.
+    """
     load_contracts()
     settings = settings or RetentionSettings()
     register = load_register(settings.register_file)  # a bad register stops the start (RET-1)
@@ -48,6 +54,12 @@ def build(settings: RetentionSettings | None = None) -> ServiceHost:
             rt.pool, rt.extra["requests"], timedelta(seconds=settings.erasure_retry_seconds),
             settings.erasure_escalate_after, lambda: rt.relay.stopping,
         ), name="retention-erasure-retries")
+        rt.extra["clock"] = clock
+        rt.extra["schedule"] = asyncio.create_task(schedule.loop(
+            rt.pool, rt.keys, register, settings.schedule_interval_seconds,
+            lambda: rt.extra["clock"](),
+            lambda: rt.relay.stopping,
+        ), name="retention-schedule")
 
     return ServiceHost(
         "retention", settings, routers=[router, staff_router],

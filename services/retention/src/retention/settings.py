@@ -34,3 +34,7 @@ class RetentionSettings(ServiceSettings):
     erasure_escalate_after: int = Field(
         5, ge=1, description="Unanswered erasure orders after which the DPO is told (PRV-5)."
     )
+    schedule_interval_seconds: float = Field(
+        3600.0, gt=0, description="Seconds between two sweeps of the retention schedule "
+                                  "(RET-2, RET-7)."
+    )

@@ -6,7 +6,8 @@ Reads the subject projection and the holds in two set-based queries and decides 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -68,3 +69,19 @@ async def run(conn: asyncpg.Connection, keys: KeyStore, register: DataRegister,
         if count:
             log.info("retention.schedule_action_taken", action=action, count=count)
     return taken
+
+
+async def loop(pool: asyncpg.Pool, keys: KeyStore, register: DataRegister, every: float,
+               clock: Callable[[], datetime], stopped: Callable[[], bool]) -> None:
+    """Sweep every ``every`` seconds on ``clock`` (tests move it) until ``stopped()``."""
+    step = min(0.5, every)
+    while not stopped():
+        try:
+            async with pool.acquire() as conn:
+                await run(conn, keys, register, clock())
+        except Exception as exc:  # PostgreSQL down: try again next round
+            log.warning("retention.schedule_failed", error=type(exc).__name__)
+        for _ in range(max(1, round(every / step))):  # wake often enough to stop
+            if stopped():
+                return
+            await asyncio.sleep(step)
