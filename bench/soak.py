@@ -61,8 +61,14 @@ class Member:
     phone: str
     token: str = ""
     names: set[str] = field(default_factory=set)
-    """Names the account may hold: the last acknowledged one, and any attempted after it."""
+    """Names the account may hold: the last acknowledged one, and any never answered (a
+    request the client gave up on may still be carried out later, after a newer one)."""
+    unanswered_names: set[str] = field(default_factory=set)
     consents: dict[str, set[bool]] = field(default_factory=dict)
+    """Per purpose the states it may be in: the last acknowledged, and any never answered."""
+    unanswered_consents: dict[str, set[bool]] = field(default_factory=dict)
+    consent_entries: list[tuple[str, str]] = field(default_factory=list)
+    """(purpose, ledger entry id) of every acknowledged consent change: each must be kept."""
     busy: bool = False
     erasure: tuple[str, str] | None = None
 
@@ -88,8 +94,11 @@ class Soak:
     """One soak: workload, fault injector, final checks."""
 
     def __init__(self, run: StackRun, seconds: float, rate: float, fault_every: float,
-                 seed: int = 7) -> None:
+                 seed: int = 7, cycle: tuple[str, ...] = ("service", "broker", "postgres"),
+                 ) -> None:
         self.run = run
+        self.cycle = cycle
+        """The faults in turn; "service" is a random one of :data:`SERVICES`."""
         self.seconds = seconds
         self.rate = rate
         self.fault_every = fault_every
@@ -159,9 +168,12 @@ class Soak:
             return
         new = f"Soak Renamed {uuid.uuid4().hex[:10]}"
         m.names.add(new)  # attempted: it may be applied even if no answer comes back
+        m.unanswered_names.add(new)
         resp = await self.client.patch("/v1/me", json={"name": new}, headers=self._auth(m))
+        if resp.status_code < 500:
+            m.unanswered_names.discard(new)  # answered: applied or refused, not pending
         if resp.status_code == 200:
-            m.names = {new}
+            m.names = {new} | m.unanswered_names
             self.report.acked["profile change"] += 1
 
     async def _consent(self, m: Member) -> None:
@@ -172,10 +184,21 @@ class Soak:
         purpose = self.rng.choice(self.purposes)
         granted = self.rng.random() < 0.5
         m.consents.setdefault(purpose, set()).add(granted)
+        pending = m.unanswered_consents.setdefault(purpose, set())
+        pending.add(granted)
         resp = await self.client.put(f"/v1/me/consents/{purpose}", json={"granted": granted},
                                      headers=self._auth(m))
+        if resp.status_code < 500:
+            pending.discard(granted)
         if resp.status_code == 200:  # the answer says the state (a grant may be declined)
-            m.consents[purpose] = {bool(resp.json().get("granted"))}
+            state = resp.json()
+            if state.get("purpose") != purpose:
+                self.report.lose(f"member {m.account_id}: a consent change was answered "
+                                 f"for another purpose")
+                return
+            m.consents[purpose] = {bool(state.get("granted"))} | pending
+            if state.get("entries"):
+                m.consent_entries.append((purpose, state["entries"][-1]))
             self.report.acked["consent change"] += 1
 
     async def _listing(self, m: Member) -> None:
@@ -276,7 +299,7 @@ class Soak:
         turn = 0
         await asyncio.sleep(self.fault_every)
         while not self.stop.is_set():
-            part = ("service", "broker", "postgres")[turn % 3]
+            part = self.cycle[turn % len(self.cycle)]
             if part == "service":
                 part = self.rng.choice(SERVICES)
             turn += 1
@@ -362,13 +385,18 @@ class Soak:
         async def consents_match() -> bool:
             got = (await self.client.get("/v1/me/consents", headers=self._auth(m))).json()
             states = {p["purpose"]: p["granted"] for p in got.get("purposes", [])}
-            return all(states.get(p) in allowed for p, allowed in m.consents.items())
+            kept = {(p["purpose"], e) for p in got.get("purposes", []) for e in p["entries"]}
+            return (all(states.get(p) in allowed for p, allowed in m.consents.items())
+                    and all(entry in kept for entry in m.consent_entries))
 
         if not await self._eventually(consents_match, 30):
             got = (await self.client.get("/v1/me/consents", headers=self._auth(m))).json()
             states = {p["purpose"]: p["granted"] for p in got.get("purposes", [])}
-            wrong = {p: (sorted(allowed), states.get(p)) for p, allowed in m.consents.items()
-                     if states.get(p) not in allowed}
+            wrong: dict[str, object] = {
+                p: (sorted(allowed), states.get(p)) for p, allowed in m.consents.items()
+                if states.get(p) not in allowed}
+            kept = {(p["purpose"], e) for p in got.get("purposes", []) for e in p["entries"]}
+            wrong |= {p: ("entry", e) for p, e in m.consent_entries if (p, e) not in kept}
             self.report.lose(f"member {m.account_id}: acknowledged consent change lost "
                              f"(purpose: (acknowledged, now)): {wrong}")
 
