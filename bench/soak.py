@@ -309,7 +309,8 @@ class Soak:
             while (self.run.pids().get(part) in (None, old)
                    or not await asyncio.to_thread(self.run.ready)):
                 if time.monotonic() - killed > 180:
-                    self.report.lose(f"{part}: not serving again within 180 s")
+                    self.report.lose(f"{part}: not serving again within 180 s; /readyz: "
+                                     f"{self.run.last_readiness[:600]}")
                     return
                 await asyncio.sleep(0.1)
             self.report.faults.append((part, time.monotonic() - killed))

@@ -113,8 +113,9 @@ def test_short_chaos_soak_loses_no_acknowledged_write(
         print()
         print_report(report, seconds, rate)
     kinds = {re.sub(r"[0-9]", "", part) for part, _ in report.faults}
-    assert {"broker", "postgres"} <= kinds, report.faults
+    assert {"broker", "postgres"} <= kinds, (report.faults, report.losses, run.tail(150))
     assert len(report.faults) >= 3, report.faults
     assert sum(report.acked.values()) >= 60, report.acked
     assert report.acked["sign-up"] and report.acked["erasure"], report.acked
-    assert report.losses == [], report.losses
+    assert report.losses == [], "\n".join([*report.losses, "--- the run's output ---",
+                                            run.tail(150)])
