@@ -35,10 +35,10 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import median
 from devstack.drill import StackRun
+from devstack.dumps import dump_kafka, dump_postgres, found_in
 
 SERVICES = ("accounts", "consent", "listings", "messaging", "retention")
 IN_FLIGHT = 32
@@ -447,50 +447,11 @@ class Soak:
         erased = [m for m in self.members if m.erasure is not None]
         if not erased:
             return
-        blobs = [await self._dump_postgres(), await self._dump_kafka(),
+        blobs = [await dump_postgres(self.run.dsn), await dump_kafka(self.run.kafka_bootstrap),
                  self.run.output.read_bytes()]
         for m in erased:
-            for value in m.values():
-                if any(value.encode() in blob for blob in blobs):
-                    self.report.lose(f"erased member {m.account_id}: a value in plaintext")
-                    break
-
-    async def _dump_postgres(self) -> bytes:
-        chunks: list[bytes] = []
-        for db in ("marketplace", "keystore"):
-            conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.run.pg_port}/"
-                                         f"{db}")
-            try:
-                for t in await conn.fetch(
-                        "SELECT table_schema, table_name FROM information_schema.tables "
-                        "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN "
-                        "('pg_catalog', 'information_schema')"):
-                    rows = await conn.fetch(
-                        f'SELECT t::text AS row FROM "{t[0]}"."{t[1]}" t')
-                    chunks.extend(r["row"].encode() for r in rows)
-            finally:
-                await conn.close()
-        return b"\n".join(chunks)
-
-    async def _dump_kafka(self) -> bytes:
-        consumer = AIOKafkaConsumer(bootstrap_servers=f"127.0.0.1:{self.run.kafka_port}",
-                                    group_id=None, enable_auto_commit=False)
-        await consumer.start()
-        chunks: list[bytes] = []
-        try:
-            parts = [TopicPartition(t, p) for t in await consumer.topics()
-                     for p in consumer.partitions_for_topic(t) or ()]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            idle = 0
-            while idle < 3:
-                got = await consumer.getmany(timeout_ms=500, max_records=10_000)
-                idle = 0 if got else idle + 1
-                for recs in got.values():
-                    chunks.extend(r.value or b"" for r in recs)
-        finally:
-            await consumer.stop()
-        return b"\n".join(chunks)
+            if any(found_in(blob, m.values()) for blob in blobs):
+                self.report.lose(f"erased member {m.account_id}: a value in plaintext")
 
     async def _drained(self) -> bool:
         total = 0.0
