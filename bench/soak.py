@@ -31,6 +31,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -66,8 +67,12 @@ class Member:
     unanswered_names: set[str] = field(default_factory=set)
     consents: dict[str, set[bool]] = field(default_factory=dict)
     """Per purpose the states it may be in: the last acknowledged, and any never answered."""
-    unanswered_consents: dict[str, set[bool]] = field(default_factory=dict)
+    unanswered_consents: dict[str, Counter[bool]] = field(default_factory=dict)
+    """Per purpose the values of the changes never answered, counted (two attempts of one
+    value, one answered, leave one that may still land)."""
     consent_entries: list[tuple[str, str]] = field(default_factory=list)
+    consent_attempts: list[tuple[str, bool, str, str]] = field(default_factory=list)
+    """(purpose, value, sent at, outcome) of every consent change, for a loss's report."""
     """(purpose, ledger entry id) of every acknowledged consent change: each must be kept."""
     busy: bool = False
     erasure: tuple[str, str] | None = None
@@ -184,19 +189,24 @@ class Soak:
         purpose = self.rng.choice(self.purposes)
         granted = self.rng.random() < 0.5
         m.consents.setdefault(purpose, set()).add(granted)
-        pending = m.unanswered_consents.setdefault(purpose, set())
-        pending.add(granted)
+        pending = m.unanswered_consents.setdefault(purpose, Counter())
+        pending[granted] += 1
+        attempt = (purpose, granted, datetime.now(UTC).isoformat(timespec="milliseconds"))
+        m.consent_attempts.append((*attempt, "no answer"))
         resp = await self.client.put(f"/v1/me/consents/{purpose}", json={"granted": granted},
                                      headers=self._auth(m))
+        m.consent_attempts[m.consent_attempts.index((*attempt, "no answer"))] = (
+            *attempt, str(resp.status_code))
         if resp.status_code < 500:
-            pending.discard(granted)
+            pending[granted] -= 1
         if resp.status_code == 200:  # the answer says the state (a grant may be declined)
             state = resp.json()
             if state.get("purpose") != purpose:
                 self.report.lose(f"member {m.account_id}: a consent change was answered "
                                  f"for another purpose")
                 return
-            m.consents[purpose] = {bool(state.get("granted"))} | pending
+            m.consents[purpose] = {bool(state.get("granted"))} | {
+                value for value, n in pending.items() if n > 0}
             if state.get("entries"):
                 m.consent_entries.append((purpose, state["entries"][-1]))
             self.report.acked["consent change"] += 1
@@ -398,8 +408,15 @@ class Soak:
                 if states.get(p) not in allowed}
             kept = {(p["purpose"], e) for p in got.get("purposes", []) for e in p["entries"]}
             wrong |= {p: ("entry", e) for p, e in m.consent_entries if (p, e) not in kept}
+            now = datetime.now(UTC).isoformat()
+            ledger = (await self.client.get("/v1/me/consents", params={"as_of": now},
+                                            headers=self._auth(m))).json().get("ledger", [])
+            entries = [(e.get("at"), e.get("purpose"), e.get("action"), e.get("source"))
+                       for e in ledger if e.get("purpose") in wrong]
+            attempts = [a for a in m.consent_attempts if a[0] in wrong]
             self.report.lose(f"member {m.account_id}: acknowledged consent change lost "
-                             f"(purpose: (acknowledged, now)): {wrong}")
+                             f"(purpose: (acknowledged, now)): {wrong}; ledger: {entries}; "
+                             f"attempts: {attempts}")
 
     async def _check_erased(self, m: Member) -> None:
         assert m.erasure is not None
