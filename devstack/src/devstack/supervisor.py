@@ -171,9 +171,15 @@ class Stack:
         return Healer(parts, on_restarted=lambda _: self.write_pids(), reap=reap)
 
     def _restart_broker(self) -> None:
+        """Start the broker with its topics and epoch marker, or not at all: a broker left
+        running without them would count as alive and never be restarted again."""
         self.broker.start()
-        create_topics(self.kafka_bootstrap, TOPICS)
-        mark_epoch(self.kafka_bootstrap)
+        try:
+            create_topics(self.kafka_bootstrap, TOPICS)
+            mark_epoch(self.kafka_bootstrap)
+        except Exception:
+            self.broker.stop(grace=0.5)
+            raise
 
     @property
     def pids_file(self) -> Path:
