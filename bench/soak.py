@@ -188,7 +188,7 @@ class Soak:
             return
         purpose = self.rng.choice(self.purposes)
         granted = self.rng.random() < 0.5
-        m.consents.setdefault(purpose, set()).add(granted)
+        m.consents.setdefault(purpose, {False}).add(granted)  # every purpose starts not granted
         pending = m.unanswered_consents.setdefault(purpose, Counter())
         pending[granted] += 1
         attempt = (purpose, granted, datetime.now(UTC).isoformat(timespec="milliseconds"))
