@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 Mode = Literal["rich", "plain", "json"]
 
@@ -79,3 +80,43 @@ class Reporter:
         else:
             print(f"marketplace-audit: {what}: {events:,} event(s) in {seconds:.2f}s "
                   f"({rate:,.0f} events/s)", file=sys.stderr, flush=True)
+
+
+def render_records(doc: dict[str, Any]) -> None:
+    """The records of processing (AUD-3) as tables on a terminal."""
+    out = Console()
+    c = doc["controller"]
+    out.print(f"[bold]{doc['title']}[/bold]")
+    out.print(f"controller: {c['name']}, {c['address']}; contact: {c['contact']}")
+    if "dpo" in c:
+        out.print(f"data protection officer: {c['dpo']}")
+    reg, log = doc["register"], doc["log"]
+    out.print(f"data register {reg['version']} (from {reg['effective_from']}); log: "
+              f"{log['events']} event(s) from {log['source']}, {log['breaks']} break(s)")
+    out.print("data subjects: " + "; ".join(doc["data_subjects"].values()))
+    table = Table(title="processing by data category", show_lines=False)
+    for name in ("category", "purposes", "legal basis", "kept", "end of life", "recipients",
+                 "outside the EEA", "events", "subjects", "processed by"):
+        table.add_column(name)
+    for p in doc["processing"]:
+        r, used = p["retention"], p["in_the_log"]
+        kept = f"{r['days']} d from {r['from']}" + (
+            f" (up to {r['max_with_consent_days']} d with consent)"
+            if r["max_with_consent_days"] else "")
+        table.add_row(p["category"], ", ".join(p["purposes"]), p["legal_basis"], kept,
+                      r["end_of_life"], ", ".join(p["recipients"]),
+                      ", ".join(f"{t['recipient']}: {'/'.join(t['countries'])} ({t['basis']})"
+                                for t in p["transfers_outside_eea"]) or "none",
+                      str(used["events"]), str(used["subjects"]),
+                      ", ".join(used["processed_by"]))
+    out.print(table)
+    rec = Table(title="recipients")
+    for name in ("recipient", "kind", "countries", "transfer basis", "categories"):
+        rec.add_column(name)
+    for r in doc["recipients"]:
+        rec.add_row(r["name"], r["kind"], ", ".join(r["countries"]), r["transfer_basis"],
+                    ", ".join(r["categories"]))
+    out.print(rec)
+    out.print("[bold]security measures[/bold]")
+    for m in doc["security_measures"]:
+        out.print(f" - {m}")
