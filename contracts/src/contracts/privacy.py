@@ -47,6 +47,31 @@ class SubjectKeyShredded(_RetentionEvent):
     services: list[str] = Field(description="Services whose receipts are awaited.")
 
 
+class ErasureScheduled(_RetentionEvent):
+    """A verified erasure waits out its grace window before the key is shredded (PRV-5).
+
+    The account is locked at once (accounts: no log-in, sessions ended, nothing shown);
+    until ``shred_at`` the member, with the request's status token, or support staff may
+    cancel it, and the member is whole again.
+    """
+
+    event_type: ClassVar[str] = "retention.ErasureScheduled"
+
+    request_id: str = Field(description="The erasure request.")
+    subject_id: str = Field(description="The subject to be erased.")
+    shred_at: datetime = Field(description="When the key is shredded unless cancelled.")
+
+
+class ErasureCancelled(_RetentionEvent):
+    """A scheduled erasure was cancelled within its grace window; the account unlocks."""
+
+    event_type: ClassVar[str] = "retention.ErasureCancelled"
+
+    request_id: str = Field(description="The cancelled erasure request.")
+    subject_id: str = Field(description="The subject who stays.")
+    by: Literal["subject", "staff"] = Field(description="Who cancelled it.")
+
+
 class ErasureReceiptIssued(Event):
     """A service confirms it erased a subject's data, caches and projections (PRV-5).
 

@@ -17,6 +17,7 @@ from accounts.domain.staff import StaffRefusal
 from accounts.domain.throttle import LoginThrottle
 from accounts.entrypoints.erasure import erase_account
 from accounts.entrypoints.http import domain_error, router
+from accounts.entrypoints.locks import erasure_locks_consumer
 from accounts.entrypoints.public_profiles import public_profiles_consumer
 from accounts.entrypoints.staff_http import router as staff_router
 from accounts.entrypoints.staff_http import staff_error
@@ -58,7 +59,8 @@ def build(
 
     host = ServiceHost(
         "accounts", s, routers=[router, staff_router],
-        consumers=[erasure_consumer(erase_account), public_profiles_consumer()],
+        consumers=[erasure_consumer(erase_account), public_profiles_consumer(),
+                   erasure_locks_consumer()],
         migrate=migrate, on_start=on_start,
     )
     host.app.add_exception_handler(AccountsError, domain_error)

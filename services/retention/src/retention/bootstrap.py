@@ -48,6 +48,9 @@ def build(settings: RetentionSettings | None = None) -> ServiceHost:
             rt.pool, rt.extra["requests"], timedelta(seconds=settings.erasure_retry_seconds),
             settings.erasure_escalate_after, lambda: rt.relay.stopping,
         ), name="retention-erasure-retries")
+        rt.extra["shredder"] = asyncio.create_task(retries.run_shredder(
+            rt.pool, rt.extra["requests"], rt.keys, lambda: rt.relay.stopping,
+        ), name="retention-erasure-shredder")
 
     return ServiceHost(
         "retention", settings, routers=[router, staff_router],

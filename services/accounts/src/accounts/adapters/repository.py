@@ -109,7 +109,7 @@ class Repository:
 
     async def _write(self, account: Account, insert: bool) -> None:
         p = account.profile
-        active = account.active
+        active = account.status in ("active", "locked")  # a locked account keeps its e-mail
         values = (
             account.account_id, account.kind, account.status,
             self.index.email(p.email) if active else None,

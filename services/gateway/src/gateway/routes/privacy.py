@@ -72,6 +72,10 @@ class PrivacyRequestOut(BaseModel):
     due_at: str = Field(description="One-month deadline (ISO-8601).")
     receipts: list[Receipt] = Field(description="One per service an erasure awaits.")
     exceptions: list[Any] = Field(description="Lawful exceptions to the erasure, if any.")
+    erasure_at: str | None = Field(
+        None, description="An erasure in its grace window: when the key is shredded unless "
+                          "the erasure is cancelled before (ISO-8601); the account is locked "
+                          "meanwhile.")
 
 
 @router.post(
@@ -127,6 +131,33 @@ async def get_privacy_request(
     resp = await ups.call("retention", "GET", f"/internal/privacy-requests/{request_id}",
                           headers=headers)
     return forward(resp)
+
+
+@router.post(
+    "/v1/privacy-requests/{request_id}/cancel", response_model=PrivacyRequestOut,
+    responses={401: {"description": "Neither a session nor a valid status token.", **_ERR},
+               404: {"description": "No such request, or another member's.", **_ERR},
+               409: {"description": "`not_cancellable`: not an erasure, or its key is "
+                                    "already shredded.", **_ERR}},
+)
+async def cancel_privacy_request(
+    request_id: str, ups: Ups, token: Annotated[str | None, Depends(bearer_token)],
+    request: Request,
+) -> Response:
+    """Cancel an erasure within its grace window (PRV-5): the account unlocks and the member
+    is whole again. The account is locked meanwhile, so the request's status token
+    (``Bearer <status_token>``) is what the member cancels with; the status turns
+    ``refused`` with the reason ``cancelled by the subject``."""
+    if not _is_uuid(request_id):
+        raise ApiError(404, "not_found", "no such privacy request")
+    if token is not None and token.startswith(STATUS_TOKEN_PREFIX):
+        headers = {"X-Status-Token": token}
+    else:
+        session = _require(await _session(request, token))
+        headers = session.headers()
+    return forward(await ups.call("retention", "POST",
+                                  f"/internal/privacy-requests/{request_id}/cancel",
+                                  headers=headers))
 
 
 @router.get(
@@ -346,6 +377,20 @@ async def verify_privacy_request(request_id: str, session: CurrentSession,
         raise ApiError(404, "not_found", "no such privacy request")
     return forward(await ups.call("retention", "POST",
                                   f"/internal/privacy-requests/{request_id}/verify",
+                                  headers=session.headers()))
+
+
+@router.post("/v1/staff/privacy-requests/{request_id}/cancel", response_model=StatusOut,
+             responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
+                        404: _ERR, 409: {"description": "`not_cancellable`.", **_ERR}})
+async def staff_cancel_privacy_request(request_id: str, session: CurrentSession,
+                                       ups: Ups) -> Response:
+    """Support staff cancel an erasure in its grace window for a member who asked by form,
+    e-mail or post (PRV-5); the account unlocks."""
+    if not _is_uuid(request_id):
+        raise ApiError(404, "not_found", "no such privacy request")
+    return forward(await ups.call("retention", "POST",
+                                  f"/internal/staff/privacy-requests/{request_id}/cancel",
                                   headers=session.headers()))
 
 

@@ -23,7 +23,10 @@ CREATE TABLE IF NOT EXISTS retention.privacy_requests (
 ALTER TABLE retention.privacy_requests
     ADD COLUMN IF NOT EXISTS last_order_at timestamptz,
     ADD COLUMN IF NOT EXISTS orders integer NOT NULL DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS escalated text[] NOT NULL DEFAULT '{}';
+    ADD COLUMN IF NOT EXISTS escalated text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN IF NOT EXISTS shred_at timestamptz;
+CREATE INDEX IF NOT EXISTS privacy_requests_shred_idx
+    ON retention.privacy_requests (shred_at) WHERE status = 'verified' AND shred_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS privacy_requests_retry_idx
     ON retention.privacy_requests (last_order_at) WHERE status = 'in_progress';
 CREATE INDEX IF NOT EXISTS privacy_requests_subject_idx

@@ -6,7 +6,7 @@ against its own projection of the accounts service's role events (SEC-2).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -129,13 +129,35 @@ async def verify(request_id: str, request: Request,
     rt = _rt(request)
     staff = await require_role(rt, x_account_id, REQUEST_WORKERS)
     try:
-        new = await handlers.verify_request(rt.pool, _part(rt, "requests"), rt.keys,
-                                            commands.VerifyPrivacyRequest(request_id), _now())
+        new = await handlers.verify_request(
+            rt.pool, _part(rt, "requests"), rt.keys, commands.VerifyPrivacyRequest(request_id),
+            _now(), timedelta(seconds=rt.settings.erasure_grace_seconds),  # type: ignore[attr-defined]
+        )
     except handlers.RequestNotFound as exc:
         raise ApiError(404, "not_found", "no such privacy request") from exc
     except InvalidTransition as exc:
         raise ApiError(409, "invalid_transition", str(exc)) from exc
     log.info("privacy.request_verified", request_id=request_id, staff_account_id=staff)
+    return {"request_id": request_id, "status": new}
+
+
+@router.post("/internal/staff/privacy-requests/{request_id}/cancel")
+async def staff_cancel(request_id: str, request: Request,
+                       x_account_id: AccountId = None) -> dict[str, str]:
+    """Support staff cancel an erasure within its grace window, at the member's request
+    by form, e-mail or post; the account unlocks."""
+    rt = _rt(request)
+    staff = await require_role(rt, x_account_id, REQUEST_WORKERS)
+    try:
+        new = await handlers.cancel_erasure(rt.pool, _part(rt, "requests"), request_id,
+                                            "staff", _now())
+    except handlers.RequestNotFound as exc:
+        raise ApiError(404, "not_found", "no such privacy request") from exc
+    except InvalidTransition as exc:
+        raise ApiError(409, "not_cancellable", "only an erasure whose key has not been "
+                       "shredded yet can be cancelled") from exc
+    log.info("privacy.erasure_cancelled_by_staff", request_id=request_id,
+             staff_account_id=staff)
     return {"request_id": request_id, "status": new}
 
 
