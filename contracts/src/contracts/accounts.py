@@ -282,6 +282,27 @@ class AccountUnlocked(_AccountsEvent):
     request_id: str = Field(description="The cancelled erasure request.")
 
 
+class IdleAccountWarned(_AccountsEvent):
+    """No log-in for the idle period: the member was told, through the transactional path,
+    that the account is erased on ``erase_after`` unless they log in (PRV-5, RET-2)."""
+
+    event_type: ClassVar[str] = "accounts.IdleAccountWarned"
+
+    account_id: str = Field(description="The idle account.")
+    last_login_at: datetime | None = Field(description="The last log-in (none: never).")
+    erase_after: datetime = Field(description="Erased after this instant without a log-in.")
+
+
+class IdleAccountErasureDue(_AccountsEvent):
+    """The warning went unanswered: retention erases the account as if the member had asked
+    (an erasure request of channel ``system``)."""
+
+    event_type: ClassVar[str] = "accounts.IdleAccountErasureDue"
+
+    account_id: str = Field(description="The idle account to erase.")
+    warned_at: datetime = Field(description="When the member was warned.")
+
+
 class MisuseReported(_AccountsEvent):
     """The member reported misuse of the account; every session was revoked (ACC-11)."""
 

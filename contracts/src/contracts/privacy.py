@@ -32,7 +32,8 @@ class PrivacyRequestReceived(_RetentionEvent):
     request_id: str = Field(description="The request.")
     subject_id: str = Field(description="Whose data the request is about.")
     type: RequestType = Field(description="Which right.")
-    channel: Literal["app", "form", "email", "post"] = Field(description="How it arrived.")
+    channel: Literal["app", "form", "email", "post", "system"] = Field(
+        description="How it arrived (system: the platform's own, an idle account's erasure).")
     identity_verified: bool = Field(description="Verified on receipt (step-up session).")
     due_at: datetime = Field(description="One-month deadline.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -22,6 +23,7 @@ from accounts.entrypoints.public_profiles import public_profiles_consumer
 from accounts.entrypoints.staff_http import router as staff_router
 from accounts.entrypoints.staff_http import staff_error
 from accounts.service_layer.context import Context, Passwords
+from accounts.service_layer.idle import sweep_forever
 from accounts.settings import AccountsSettings
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.erasure import erasure_consumer
@@ -56,6 +58,10 @@ def build(
         )
         rt.extra["ctx"] = Context(rt.pool, rt.store, rt.keys, rt.index, hasher, terms, policy,
                                   throttle, s.min_age)
+        rt.extra["idle"] = asyncio.create_task(sweep_forever(
+            rt.extra["ctx"], s.idle_sweep_seconds, timedelta(days=s.idle_days),
+            timedelta(days=s.idle_warning_days), lambda: rt.relay.stopping,
+        ), name="accounts-idle-sweep")
 
     host = ServiceHost(
         "accounts", s, routers=[router, staff_router],

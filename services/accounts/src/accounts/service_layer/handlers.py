@@ -90,6 +90,7 @@ async def log_in(cmd: commands.LogIn, ctx: Context) -> tuple[str, Session]:
         session = locked.start_session(str(uuid4()), cmd.remember_me, now, ctx.policy)
         await repo.publish(locked)
         await repo.add_session(token_hash(token), session)
+        await repo.logged_in(account.account_id, now)
         await repo.clear_failures(account_key)
     log.info("accounts.session_started", account_id=account.account_id,
              session_id=session.session_id, remember_me=cmd.remember_me)

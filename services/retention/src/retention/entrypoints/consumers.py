@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from contracts.accounts import IdleAccountErasureDue
 from contracts.consent import PrivacyRequestCarriedOut
 from contracts.messaging import DisputeClosed, DisputeOpened
 from contracts.privacy import ErasureReceiptIssued, SubjectDataExported
@@ -99,6 +100,17 @@ async def _erase(rt: Runtime, conn: asyncpg.Connection, subject_id: str) -> tupl
     return await handlers.erase_subject(conn, rt.extra["subjects"], subject_id)
 
 
+def _idle(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        grace = timedelta(seconds=rt.settings.erasure_grace_seconds)  # type: ignore[attr-defined]
+        for item in batch:
+            assert isinstance(item.event, IdleAccountErasureDue)
+            await handlers.erase_idle_account(conn, rt.extra["requests"], rt.keys,
+                                              item.event.account_id, datetime.now(UTC), grace)
+
+    return handle
+
+
 def consumer_specs() -> list[ConsumerSpec]:
     """Every consumer group of the service."""
     return [
@@ -113,5 +125,7 @@ def consumer_specs() -> list[ConsumerSpec]:
                      event_types=[PrivacyRequestCarriedOut.event_type]),
         ConsumerSpec("staff-roles", [events_topic("accounts")], _staff_roles,
                      event_types=[StaffRoleGranted.event_type, StaffRoleRevoked.event_type]),
+        ConsumerSpec("idle-accounts", [events_topic("accounts")], _idle,
+                     event_types=[IdleAccountErasureDue.event_type]),
         erasure_consumer(_erase),
     ]

@@ -77,6 +77,31 @@ async def submit_request(
     return Submitted(request_id, token)
 
 
+async def erase_idle_account(conn: asyncpg.Connection, repo: RequestRepository,
+                             keys: KeyStore, subject_id: str, now: datetime,
+                             grace: timedelta = timedelta(0)) -> str | None:
+    """An idle account's warning went unanswered: an erasure request of channel ``system``,
+    verified (the platform asks, not a third party), carried out like the member's own.
+    Idempotent: nothing is done while the subject has an erasure request not refused.
+
+    Returns:
+        The new request's id, or ``None`` if one already exists.
+    """
+    if await conn.fetchval(
+            "SELECT 1 FROM retention.privacy_requests WHERE subject_id = $1 "
+            "AND type = 'erasure' AND status <> 'refused'", subject_id):
+        return None
+    request_id = str(uuid.uuid4())
+    held = bool(await holds.active(conn, subject_id))
+    req = PrivacyRequest.receive(request_id, subject_id, "erasure", "system", True, now,
+                                 ERASURE_SERVICES, held, grace)
+    await repo.save(conn, req, correlation_id=uuid.UUID(request_id))
+    if req.status == "in_progress":
+        await keys.destroy(subject_id)
+    log.info("privacy.idle_account_erasure", request_id=request_id, status=req.status)
+    return request_id
+
+
 async def verify_request(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyStore,
                          cmd: commands.VerifyPrivacyRequest, now: datetime,
                          grace: timedelta = timedelta(0)) -> str:
