@@ -73,6 +73,29 @@ class ErasureCancelled(_RetentionEvent):
     by: Literal["subject", "staff"] = Field(description="Who cancelled it.")
 
 
+class DisclosureRecorded(_RetentionEvent):
+    """Personal data of a subject was disclosed to a recipient of the register (SHR-1).
+
+    Names the recipient, purpose, categories and legal basis, and for law enforcement the
+    authority and case reference (SHR-3); never the values disclosed.
+    """
+
+    event_type: ClassVar[str] = "retention.DisclosureRecorded"
+
+    disclosure_id: str = Field(description="The disclosure.")
+    subject_id: str = Field(description="Whose data was disclosed.")
+    recipient: str = Field(description="The recipient's code in the recipients register.")
+    recipient_kind: str = Field(description="group_company, employer, law_enforcement or "
+                                            "processor.")
+    purpose: str = Field(description="Why it was disclosed.")
+    categories: list[str] = Field(description="The data categories disclosed (SHR-2).")
+    legal_basis: str = Field(description="The legal basis of the disclosure.")
+    countries: list[str] = Field(description="Where the recipient receives it (SHR-4).")
+    transfer_basis: str = Field(description="eea, adequacy or scc.")
+    authority: str | None = Field(None, description="Requesting authority (SHR-3).")
+    case_reference: str | None = Field(None, description="The authority's case reference.")
+
+
 class ErasureReceiptIssued(Event):
     """A service confirms it erased a subject's data, caches and projections (PRV-5).
 

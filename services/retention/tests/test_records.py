@@ -33,7 +33,7 @@ def test_aud3_the_shipped_register_holds_everything_the_records_need() -> None:
     register, basis = load_records_basis()
     assert basis.controller["name"].startswith("Payper B.V.")
     assert {r.kind for r in basis.recipients} == {
-        "group_company", "employer", "law_enforcement", "processor"}
+        "group_company", "employer", "law_enforcement", "processor", "third_party"}
     for r in basis.recipients:  # SHR-4: outside the EEA only on a lawful basis
         assert not r.outside_eea or r.transfer_basis in ("adequacy", "scc"), r
     assert all(not register.missing(set(r.categories)) for r in basis.recipients)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import contracts
 from kernel.service import Runtime, ServiceHost
 from retention.adapters.proofs import signing_key
-from retention.adapters.register import load_register
+from retention.adapters.register import load_records_basis
 from retention.adapters.requests import RequestRepository
 from retention.adapters.schema import migrate
 from retention.adapters.staff import StaffRoles
@@ -38,11 +38,13 @@ def build(settings: RetentionSettings | None = None) -> ServiceHost:
     """The retention service, ready to ``serve()`` or to enter its lifespan in tests."""
     load_contracts()
     settings = settings or RetentionSettings()
-    register = load_register(settings.register_file)  # a bad register stops the start (RET-1)
+    # a bad register stops the start (RET-1), its recipients too (SHR-1, SHR-4)
+    register, recipients = load_records_basis(settings.register_file)
 
     async def wire(rt: Runtime) -> None:
         await _wire(rt)
         rt.extra["register"] = register
+        rt.extra["recipients"] = recipients
         rt.extra["proof_key"] = signing_key(settings.secrets.master_key_bytes())
         rt.extra["retries"] = asyncio.create_task(retries.run(
             rt.pool, rt.extra["requests"], timedelta(seconds=settings.erasure_retry_seconds),

@@ -493,3 +493,44 @@ async def list_legal_holds(
         "retention", "GET", "/internal/staff/legal-holds",
         params={"subject_id": subject_id, "include_released": str(include_released).lower(),
                 "limit": limit}, headers=session.headers()))
+
+
+class DisclosureIn(BaseModel):
+    """A disclosure the DPO is about to make (SHR-1 … SHR-5)."""
+
+    subject_id: str = Field(min_length=1, max_length=200, description="Whose data.")
+    recipient: str = Field(min_length=1, max_length=100,
+                           description="The recipient's code in the recipients register "
+                                       "(`make audit ARGS=records` lists them).")
+    purpose: str = Field(min_length=1, max_length=100, description="Why it is disclosed.")
+    categories: list[str] = Field(min_length=1, max_length=20,
+                                  description="The data categories to disclose.")
+    legal_basis: Literal["consent", "contract", "legitimate_interest", "legal_obligation"] = (
+        Field(description="The legal basis of the disclosure."))
+    authority: str | None = Field(None, min_length=1, max_length=200,
+                                  description="Requesting authority (law enforcement, SHR-3).")
+    case_reference: str | None = Field(None, min_length=1, max_length=100,
+                                       description="The authority's case reference (SHR-3).")
+
+
+@router.post("/v1/staff/disclosures", status_code=201,
+             responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
+                        422: {"description": "Refused by the recipients register: "
+                                             "`unknown_recipient`, `purpose_not_allowed`, "
+                                             "`not_minimal`, `request_not_verified`, "
+                                             "`transfer_refused`.", **_ERR}})
+async def disclose(body: DisclosureIn, session: CurrentSession, ups: Ups) -> Response:
+    """Check a disclosure of a member's data against the recipients register and log it
+    (DPO). Answers what may be sent; 403 `consent_missing` for third-party marketing
+    without the member's consent (SHR-5)."""
+    return forward(await ups.call("retention", "POST", "/internal/staff/disclosures",
+                                  json=body.model_dump(mode="json"), headers=session.headers()))
+
+
+@router.get("/v1/staff/disclosures",
+            responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN})
+async def list_disclosures(session: CurrentSession, ups: Ups,
+                           subject_id: Annotated[str, Query(max_length=200)]) -> Response:
+    """Every disclosure of a member's data, newest first (DPOs, auditors; SHR-1)."""
+    return forward(await ups.call("retention", "GET", "/internal/staff/disclosures",
+                                  params={"subject_id": subject_id}, headers=session.headers()))

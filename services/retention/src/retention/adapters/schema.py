@@ -35,6 +35,19 @@ CREATE INDEX IF NOT EXISTS privacy_requests_open_due_idx
     ON retention.privacy_requests (due_at) WHERE ended_at IS NULL;
 COMMENT ON TABLE retention.privacy_requests IS
   'Privacy requests (PRV-7); kept after an erasure as its proof: subject id only.';
+CREATE TABLE IF NOT EXISTS retention.disclosures (
+    disclosure_id text PRIMARY KEY,
+    subject_id    text        NOT NULL,
+    recipient     text        NOT NULL,
+    purpose       text        NOT NULL,
+    categories    text[]      NOT NULL,
+    legal_basis   text        NOT NULL,
+    source        text        NOT NULL,
+    at            timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS disclosures_subject_idx ON retention.disclosures (subject_id);
+COMMENT ON TABLE retention.disclosures IS
+  'Every disclosure of a subject''s data (SHR-1): recipient, purpose, categories, no values.';
 CREATE TABLE IF NOT EXISTS retention.subject_data (
     subject_id  text        NOT NULL,
     category    text        NOT NULL,

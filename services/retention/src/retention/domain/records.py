@@ -23,7 +23,8 @@ EEA = frozenset({
 })
 """The European Economic Area: the EU's 27 members and Iceland, Liechtenstein, Norway."""
 
-RecipientKind = Literal["group_company", "employer", "law_enforcement", "processor"]
+RecipientKind = Literal["group_company", "employer", "law_enforcement", "processor",
+                        "third_party"]
 TransferBasis = Literal["eea", "adequacy", "scc"]
 
 
