@@ -18,6 +18,8 @@ from retention.adapters.subjects import SubjectProjection
 from retention.entrypoints.consumers import consumer_specs
 from retention.entrypoints.http import router
 from retention.entrypoints.staff_http import router as staff_router
+from retention.heads import heads_key
+from retention.sealer import HeadSealer, run_sealer
 from retention.service_layer import retries
 from retention.settings import RetentionSettings
 
@@ -53,6 +55,12 @@ def build(settings: RetentionSettings | None = None) -> ServiceHost:
         rt.extra["shredder"] = asyncio.create_task(retries.run_shredder(
             rt.pool, rt.extra["requests"], rt.keys, lambda: rt.relay.stopping,
         ), name="retention-erasure-shredder")
+        if settings.heads_seal_seconds:  # AUD-2: the heads sealed without a manual step
+            sealer = HeadSealer(settings.postgres.dsn(), settings.kafka.bootstrap,
+                                heads_key(settings.secrets.index_key_bytes()))
+            rt.extra["sealer"] = asyncio.create_task(run_sealer(
+                sealer, settings.heads_seal_seconds, lambda: rt.relay.stopping,
+            ), name="retention-heads-sealer")
 
     return ServiceHost(
         "retention", settings, routers=[router, staff_router],

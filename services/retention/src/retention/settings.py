@@ -37,6 +37,11 @@ class RetentionSettings(ServiceSettings):
                                "the status token) or staff may cancel it; 0 shreds at once "
                                "(API.md's timing). For example 604800 (7 days) in production."
     )
+    heads_seal_seconds: float = Field(
+        5.0, ge=0, description="Seconds between two passes of the heads sealer, which signs "
+                               "the head of every stream that grew (AUD-2), so that verify "
+                               "finds events cut from a stream's end; 0 turns it off."
+    )
     erasure_escalate_after: int = Field(
         5, ge=1, description="Unanswered erasure orders after which the DPO is told (PRV-5)."
     )

@@ -147,6 +147,11 @@ def _digest(ev: LogEvent, prev: bytes) -> bytes:
     return chain_hash(prev, header, orjson.dumps(ev.payload, option=orjson.OPT_SORT_KEYS))
 
 
+def intact(ev: LogEvent) -> bool:
+    """Whether the event's hash matches its content and its predecessor's hash."""
+    return _digest(ev, bytes.fromhex(ev.prev_hash)).hex() == ev.hash
+
+
 def _brk(ev: LogEvent, reason: str) -> dict[str, Any]:
     return {"producer": ev.producer, "stream_id": ev.stream_id, "version": ev.version,
             "event_id": ev.event_id, "reason": reason}
