@@ -21,6 +21,7 @@ from stack import Infra
 from contracts.accounts import SessionEnded
 from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
 from kernel.keystore import InMemoryKeyStore
+from retention.adapters.sealed_heads import retire_heads
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +61,7 @@ async def _publish(infra: Infra, schema: str, streams: int, split: bool) -> None
         await producer.stop()
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await conn.close()
+        await retire_heads(infra.pg_dsn(), infra.kafka_bootstrap, schema)  # platform's seals
 
 
 @pytest.fixture
