@@ -171,7 +171,8 @@ async def replay(subject: str | None, until: datetime | None, with_events: bool,
 def replay_command(subject: str | None, until: datetime | None, with_events: bool,
                    src: str = "auto", workers: int = 1) -> int:
     """``replay``: from the Kafka log in ``workers`` processes when there is more than one
-    (each verifying and decrypting its share of the partitions), else in this process,
+    (each hashing and decrypting its share of the partitions, this process linking each
+    stream's chain across shares), else in this process,
     which also falls back to the event stores; returns the exit code."""
     if workers > 1 and src in ("auto", "kafka"):
         merged = None
@@ -188,8 +189,6 @@ def replay_command(subject: str | None, until: datetime | None, with_events: boo
                 _progress("warning: the log has hash-chain breaks (see verification.breaks)")
             _Out.report.finish("replay", merged["verification"]["events"])
             return EXIT_OK
-        if merged is None:
-            _progress("a stream spans two partitions: replaying in one process")
     return asyncio.run(replay(subject, until, with_events, src))
 
 
