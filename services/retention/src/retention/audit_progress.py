@@ -115,11 +115,12 @@ def render_records(doc: dict[str, Any]) -> None:
                       f"{', '.join(used['processed_by']) or '-'}")
     out.print(table)
     rec = Table(title="recipients")
-    for name in ("recipient", "kind", "countries", "transfer basis", "categories"):
+    for name in ("recipient", "kind", "countries", "transfer basis", "categories per purpose"):
         rec.add_column(name, overflow="fold")
     for r in doc["recipients"]:
+        per_purpose = r.get("per_purpose") or {p: r["categories"] for p in r["purposes"]}
         rec.add_row(r["name"], r["kind"], ", ".join(r["countries"]), r["transfer_basis"],
-                    ", ".join(r["categories"]))
+                    "\n".join(f"{p}: {', '.join(c)}" for p, c in per_purpose.items()))
     out.print(rec)
     out.print("[bold]security measures[/bold]")
     for m in doc["security_measures"]:
