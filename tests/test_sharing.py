@@ -6,7 +6,6 @@ request, or third-party marketing without consent are refused with a clear code.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,12 +18,6 @@ from retention.domain.records import Recipient, RecordsBasis
 from retention.domain.sharing import Disclosure, DisclosureRefused, check
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
