@@ -541,7 +541,9 @@ def print_report(r: Report, seconds: float, rate: float) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
     parser.add_argument("--seconds", type=float, default=180)
-    parser.add_argument("--rate", type=float, default=20)
+    parser.add_argument("--rate", type=float, default=5,
+                        help="requests a second (default 5: most routes hash a password "
+                             "with argon2id, which this rate keeps within two cores)")
     parser.add_argument("--fault-every", type=float, default=20)
     parser.add_argument("--keep", action="store_true", help="leave the stack running after")
     args = parser.parse_args()

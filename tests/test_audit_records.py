@@ -51,6 +51,11 @@ def test_aud3_records_from_the_register_and_the_log_through_make_audit(
     assert "accounts" in contact["in_the_log"]["processed_by"]
     assert contact["legal_basis"] == "contract" and contact["retention"]["days"] > 0
     assert {r["kind"] for r in doc["recipients"]} >= {"employer", "law_enforcement"}  # type: ignore[attr-defined]
+    recipients = {r["recipient"]: r for r in doc["recipients"]}  # type: ignore[attr-defined]
+    assert recipients["call_tracking"]["countries"] == ["GB"]  # SHR-4 in the records
+    assert recipients["call_tracking"]["transfer_basis"] == "adequacy"
+    assert recipients["group_companies"]["per_purpose"]["fraud_prevention"] == [
+        "identity", "security_logs"]  # SHR-2: what each purpose may receive
     with capsys.disabled():
         print(f"\nAUD-3 records: {len(rows)} categories, {log['events']} events read")  # type: ignore[index]
     render_records(doc)  # the terminal form of the same document

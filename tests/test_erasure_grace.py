@@ -31,12 +31,6 @@ GRACE = 4.0
 
 
 @pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 def graceful(platform: Platform) -> Iterator[Any]:
     """A retention replica with a grace window, in a thread of its own event loop; yields
     a function submitting a verified erasure to it: (request id, status token)."""

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 import pytest
 from members import Member, log_in, sign_up
-from stack import Infra, Platform, eventually
+from stack import Infra, eventually
 
 from accounts.bootstrap import standalone
 from accounts.service_layer.idle import sweep_idle
@@ -26,12 +25,6 @@ from accounts.service_layer.idle import sweep_idle
 pytestmark = pytest.mark.e2e
 
 IDLE, WARNING = timedelta(days=730), timedelta(days=30)
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 async def _sql(infra: Infra, sql: str, *args: object) -> list[asyncpg.Record]:

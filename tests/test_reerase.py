@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -22,12 +21,6 @@ from kernel.crypto import BlindIndex
 from kernel.settings import SecretsSettings
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 def _reerase(platform: Platform, *args: str,

@@ -6,7 +6,6 @@ request, or third-party marketing without consent are refused with a clear code.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,12 +18,6 @@ from retention.domain.records import Recipient, RecordsBasis
 from retention.domain.sharing import Disclosure, DisclosureRefused, check
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +88,16 @@ def test_shr2_a_disclosure_carries_only_what_the_recipient_may_receive(
                     purpose="contract_performance", categories=["contact"],
                     legal_basis="contract")
     assert got.json()["error"]["code"] == "unknown_recipient", got.text
+    # per purpose: the group gets security logs to fight fraud, never usage (SHR-2)
+    got = _disclose(client, dpo, subject_id=m.account_id, recipient="group_companies",
+                    purpose="fraud_prevention", categories=["identity", "usage"],
+                    legal_basis="legitimate_interest")
+    assert got.status_code == 422 and got.json()["error"]["code"] == "not_minimal", got.text
+    got = _disclose(client, dpo, subject_id=m.account_id, recipient="group_companies",
+                    purpose="fraud_prevention", categories=["identity", "security_logs"],
+                    legal_basis="legitimate_interest")
+    assert got.status_code == 201 and got.json()["categories"] == [
+        "identity", "security_logs"], got.text
 
 
 def test_shr4_outside_the_eea_only_on_an_adequacy_decision_or_sccs(

@@ -94,28 +94,33 @@ def render_records(doc: dict[str, Any]) -> None:
     out.print(f"data register {reg['version']} (from {reg['effective_from']}); log: "
               f"{log['events']} event(s) from {log['source']}, {log['breaks']} break(s)")
     out.print("data subjects: " + "; ".join(doc["data_subjects"].values()))
-    table = Table(title="processing by data category", show_lines=False)
-    for name in ("category", "purposes", "legal basis", "kept", "end of life", "recipients",
-                 "outside the EEA", "events", "subjects", "processed by"):
-        table.add_column(name)
+    table = Table(title="processing by data category", show_lines=True)
+    table.add_column("category", no_wrap=True)
+    table.add_column("purposes and legal basis", overflow="fold")
+    table.add_column("kept, then", overflow="fold")
+    table.add_column("recipients (outside the EEA)", overflow="fold")
+    table.add_column("in the log", overflow="fold")
     for p in doc["processing"]:
         r, used = p["retention"], p["in_the_log"]
         kept = f"{r['days']} d from {r['from']}" + (
-            f" (up to {r['max_with_consent_days']} d with consent)"
-            if r["max_with_consent_days"] else "")
-        table.add_row(p["category"], ", ".join(p["purposes"]), p["legal_basis"], kept,
-                      r["end_of_life"], ", ".join(p["recipients"]),
-                      ", ".join(f"{t['recipient']}: {'/'.join(t['countries'])} ({t['basis']})"
-                                for t in p["transfers_outside_eea"]) or "none",
-                      str(used["events"]), str(used["subjects"]),
-                      ", ".join(used["processed_by"]))
+            f", up to {r['max_with_consent_days']} d with consent"
+            if r["max_with_consent_days"] else "") + f"; {r['end_of_life']}"
+        outside = {t["recipient"]: f"{'/'.join(t['countries'])}: {t['basis']}"
+                   for t in p["transfers_outside_eea"]}
+        recipients = ", ".join(f"{x} ({outside[x]})" if x in outside else x
+                               for x in p["recipients"]) or "none"
+        table.add_row(p["category"], f"{', '.join(p['purposes'])} ({p['legal_basis']})",
+                      kept, recipients,
+                      f"{used['events']} events, {used['subjects']} subjects; "
+                      f"{', '.join(used['processed_by']) or '-'}")
     out.print(table)
     rec = Table(title="recipients")
-    for name in ("recipient", "kind", "countries", "transfer basis", "categories"):
-        rec.add_column(name)
+    for name in ("recipient", "kind", "countries", "transfer basis", "categories per purpose"):
+        rec.add_column(name, overflow="fold")
     for r in doc["recipients"]:
+        per_purpose = r.get("per_purpose") or {p: r["categories"] for p in r["purposes"]}
         rec.add_row(r["name"], r["kind"], ", ".join(r["countries"]), r["transfer_basis"],
-                    ", ".join(r["categories"]))
+                    "\n".join(f"{p}: {', '.join(c)}" for p, c in per_purpose.items()))
     out.print(rec)
     out.print("[bold]security measures[/bold]")
     for m in doc["security_measures"]:

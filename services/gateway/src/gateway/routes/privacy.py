@@ -121,16 +121,19 @@ async def get_privacy_request(
     request: Request,
 ) -> Response:
     """A request's status, with the member's session or ``Bearer <status_token>``."""
-    if not _is_uuid(request_id):
-        raise ApiError(404, "not_found", "no such privacy request")
-    if token is not None and token.startswith(STATUS_TOKEN_PREFIX):
-        headers = {"X-Status-Token": token}
-    else:
-        session = _require(await _session(request, token))
-        headers = session.headers()
+    headers = await _requester(request_id, request, token)
     resp = await ups.call("retention", "GET", f"/internal/privacy-requests/{request_id}",
                           headers=headers)
     return forward(resp)
+
+
+async def _requester(request_id: str, request: Request, token: str | None) -> dict[str, str]:
+    """Who asks about a request: the holder of its status token, or the member's session."""
+    if not _is_uuid(request_id):
+        raise ApiError(404, "not_found", "no such privacy request")
+    if token is not None and token.startswith(STATUS_TOKEN_PREFIX):
+        return {"X-Status-Token": token}
+    return _require(await _session(request, token)).headers()
 
 
 @router.post(
@@ -148,13 +151,7 @@ async def cancel_privacy_request(
     is whole again. The account is locked meanwhile, so the request's status token
     (``Bearer <status_token>``) is what the member cancels with; the status turns
     ``refused`` with the reason ``cancelled by the subject``."""
-    if not _is_uuid(request_id):
-        raise ApiError(404, "not_found", "no such privacy request")
-    if token is not None and token.startswith(STATUS_TOKEN_PREFIX):
-        headers = {"X-Status-Token": token}
-    else:
-        session = _require(await _session(request, token))
-        headers = session.headers()
+    headers = await _requester(request_id, request, token)
     return forward(await ups.call("retention", "POST",
                                   f"/internal/privacy-requests/{request_id}/cancel",
                                   headers=headers))

@@ -39,6 +39,15 @@ class Recipient:
     transfer_basis: TransferBasis
     purposes: tuple[str, ...]
     categories: tuple[str, ...]
+    per_purpose: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Purpose by purpose, the fewer categories the recipient may receive for it (SHR-2);
+    a purpose not named here allows every one of :attr:`categories`."""
+
+    def allowed_for(self, purpose: str) -> tuple[str, ...]:
+        """The categories the recipient may receive for ``purpose`` (none if it may not)."""
+        if purpose not in self.purposes:
+            return ()
+        return dict(self.per_purpose).get(purpose, self.categories)
 
     @property
     def outside_eea(self) -> tuple[str, ...]:
@@ -50,7 +59,8 @@ class Recipient:
         return {"recipient": self.code, "name": self.name, "kind": self.kind,
                 "countries": list(self.countries), "outside_eea": list(self.outside_eea),
                 "transfer_basis": self.transfer_basis, "purposes": list(self.purposes),
-                "categories": list(self.categories)}
+                "categories": list(self.categories),
+                "per_purpose": {p: list(self.allowed_for(p)) for p in self.purposes}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +133,34 @@ def _recipient(code: str, body: Any, register: DataRegister) -> Recipient:
     if unknown:
         raise InvalidRegister(f"recipient {code}: categories the register lacks: "
                               f"{sorted(unknown)}")
+    purposes = _codes(body, "purposes", code)
     recipient = Recipient(code, body["name"], cast(RecipientKind, kind), countries,
-                          cast(TransferBasis, basis),
-                          _codes(body, "purposes", code), categories)
+                          cast(TransferBasis, basis), purposes, categories,
+                          _per_purpose(code, body, purposes, categories))
     if recipient.outside_eea and basis == "eea":
         raise InvalidRegister(
             f"recipient {code}: {', '.join(recipient.outside_eea)} is outside the EEA: "
             "a transfer there needs an adequacy decision or standard contractual clauses")
     return recipient
+
+
+def _per_purpose(code: str, body: Mapping[str, Any], purposes: tuple[str, ...],
+                 categories: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    raw = body.get("per_purpose", {})
+    if not isinstance(raw, Mapping):
+        raise InvalidRegister(f"recipient {code}: per_purpose must be a table")
+    out = []
+    for purpose, cats in raw.items():
+        if purpose not in purposes:
+            raise InvalidRegister(f"recipient {code}: per_purpose names {purpose}, "
+                                  "not one of its purposes")
+        allowed = _codes({"per_purpose": cats}, "per_purpose", code)
+        beyond = sorted(set(allowed) - set(categories))
+        if beyond:
+            raise InvalidRegister(f"recipient {code}: per_purpose {purpose} names categories "
+                                  f"beyond the recipient's: {beyond}")
+        out.append((purpose, allowed))
+    return tuple(out)
 
 
 @dataclass

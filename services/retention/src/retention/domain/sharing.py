@@ -56,7 +56,7 @@ def check(basis: RecordsBasis, asked: Disclosure) -> Recipient:
                                 "the register does not name this purpose for this recipient")
     if not asked.categories:
         raise DisclosureRefused("no_categories", "name the data categories to disclose")
-    extra = sorted(set(asked.categories) - set(recipient.categories))
+    extra = sorted(set(asked.categories) - set(recipient.allowed_for(asked.purpose)))
     if extra:
         raise DisclosureRefused(
             "not_minimal", f"categories beyond what this recipient may receive for the "

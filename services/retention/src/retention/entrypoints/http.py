@@ -73,18 +73,18 @@ async def cancel(
     request's status token (the account is locked, so the member has no session)."""
     rt = _rt(request)
     repo = _part(rt, "requests")
-    try:
-        async with rt.pool.acquire() as conn:
-            await handlers.request_status(
-                conn, repo, request_id, x_account_id, x_status_token, _now(),
-                rt.settings.status_token_days,  # type: ignore[attr-defined]
-            )
-        await handlers.cancel_erasure(rt.pool, repo, request_id, "subject", _now())
+
+    async def current() -> dict[str, Any]:  # also checks the session or token
         async with rt.pool.acquire() as conn:
             return await handlers.request_status(
                 conn, repo, request_id, x_account_id, x_status_token, _now(),
                 rt.settings.status_token_days,  # type: ignore[attr-defined]
             )
+
+    try:
+        await current()
+        await handlers.cancel_erasure(rt.pool, repo, request_id, "subject", _now())
+        return await current()
     except handlers.RequestNotFound as exc:
         raise ApiError(404, "not_found", "no such privacy request") from exc
     except handlers.BadStatusToken as exc:
