@@ -31,14 +31,15 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import median
 from devstack.drill import StackRun
+from devstack.dumps import dump_kafka, dump_postgres, found_in
 
 SERVICES = ("accounts", "consent", "listings", "messaging", "retention")
 IN_FLIGHT = 32
@@ -61,8 +62,18 @@ class Member:
     phone: str
     token: str = ""
     names: set[str] = field(default_factory=set)
-    """Names the account may hold: the last acknowledged one, and any attempted after it."""
+    """Names the account may hold: the last acknowledged one, and any never answered (a
+    request the client gave up on may still be carried out later, after a newer one)."""
+    unanswered_names: set[str] = field(default_factory=set)
     consents: dict[str, set[bool]] = field(default_factory=dict)
+    """Per purpose the states it may be in: the last acknowledged, and any never answered."""
+    unanswered_consents: dict[str, Counter[bool]] = field(default_factory=dict)
+    """Per purpose the values of the changes never answered, counted (two attempts of one
+    value, one answered, leave one that may still land)."""
+    consent_entries: list[tuple[str, str]] = field(default_factory=list)
+    consent_attempts: list[tuple[str, bool, str, str]] = field(default_factory=list)
+    """(purpose, value, sent at, outcome) of every consent change, for a loss's report."""
+    """(purpose, ledger entry id) of every acknowledged consent change: each must be kept."""
     busy: bool = False
     erasure: tuple[str, str] | None = None
 
@@ -88,8 +99,11 @@ class Soak:
     """One soak: workload, fault injector, final checks."""
 
     def __init__(self, run: StackRun, seconds: float, rate: float, fault_every: float,
-                 seed: int = 7) -> None:
+                 seed: int = 7, cycle: tuple[str, ...] = ("service", "broker", "postgres"),
+                 ) -> None:
         self.run = run
+        self.cycle = cycle
+        """The faults in turn; "service" is a random one of :data:`SERVICES`."""
         self.seconds = seconds
         self.rate = rate
         self.fault_every = fault_every
@@ -159,9 +173,12 @@ class Soak:
             return
         new = f"Soak Renamed {uuid.uuid4().hex[:10]}"
         m.names.add(new)  # attempted: it may be applied even if no answer comes back
+        m.unanswered_names.add(new)
         resp = await self.client.patch("/v1/me", json={"name": new}, headers=self._auth(m))
+        if resp.status_code < 500:
+            m.unanswered_names.discard(new)  # answered: applied or refused, not pending
         if resp.status_code == 200:
-            m.names = {new}
+            m.names = {new} | m.unanswered_names
             self.report.acked["profile change"] += 1
 
     async def _consent(self, m: Member) -> None:
@@ -171,11 +188,27 @@ class Soak:
             return
         purpose = self.rng.choice(self.purposes)
         granted = self.rng.random() < 0.5
-        m.consents.setdefault(purpose, set()).add(granted)
+        m.consents.setdefault(purpose, {False}).add(granted)  # every purpose starts not granted
+        pending = m.unanswered_consents.setdefault(purpose, Counter())
+        pending[granted] += 1
+        attempt = (purpose, granted, datetime.now(UTC).isoformat(timespec="milliseconds"))
+        m.consent_attempts.append((*attempt, "no answer"))
         resp = await self.client.put(f"/v1/me/consents/{purpose}", json={"granted": granted},
                                      headers=self._auth(m))
+        m.consent_attempts[m.consent_attempts.index((*attempt, "no answer"))] = (
+            *attempt, str(resp.status_code))
+        if resp.status_code < 500:
+            pending[granted] -= 1
         if resp.status_code == 200:  # the answer says the state (a grant may be declined)
-            m.consents[purpose] = {bool(resp.json().get("granted"))}
+            state = resp.json()
+            if state.get("purpose") != purpose:
+                self.report.lose(f"member {m.account_id}: a consent change was answered "
+                                 f"for another purpose")
+                return
+            m.consents[purpose] = {bool(state.get("granted"))} | {
+                value for value, n in pending.items() if n > 0}
+            if state.get("entries"):
+                m.consent_entries.append((purpose, state["entries"][-1]))
             self.report.acked["consent change"] += 1
 
     async def _listing(self, m: Member) -> None:
@@ -276,7 +309,7 @@ class Soak:
         turn = 0
         await asyncio.sleep(self.fault_every)
         while not self.stop.is_set():
-            part = ("service", "broker", "postgres")[turn % 3]
+            part = self.cycle[turn % len(self.cycle)]
             if part == "service":
                 part = self.rng.choice(SERVICES)
             turn += 1
@@ -286,7 +319,8 @@ class Soak:
             while (self.run.pids().get(part) in (None, old)
                    or not await asyncio.to_thread(self.run.ready)):
                 if time.monotonic() - killed > 180:
-                    self.report.lose(f"{part}: not serving again within 180 s")
+                    self.report.lose(f"{part}: not serving again within 180 s; /readyz: "
+                                     f"{self.run.last_readiness[:600]}")
                     return
                 await asyncio.sleep(0.1)
             self.report.faults.append((part, time.monotonic() - killed))
@@ -362,15 +396,27 @@ class Soak:
         async def consents_match() -> bool:
             got = (await self.client.get("/v1/me/consents", headers=self._auth(m))).json()
             states = {p["purpose"]: p["granted"] for p in got.get("purposes", [])}
-            return all(states.get(p) in allowed for p, allowed in m.consents.items())
+            kept = {(p["purpose"], e) for p in got.get("purposes", []) for e in p["entries"]}
+            return (all(states.get(p) in allowed for p, allowed in m.consents.items())
+                    and all(entry in kept for entry in m.consent_entries))
 
         if not await self._eventually(consents_match, 30):
             got = (await self.client.get("/v1/me/consents", headers=self._auth(m))).json()
             states = {p["purpose"]: p["granted"] for p in got.get("purposes", [])}
-            wrong = {p: (sorted(allowed), states.get(p)) for p, allowed in m.consents.items()
-                     if states.get(p) not in allowed}
+            wrong: dict[str, object] = {
+                p: (sorted(allowed), states.get(p)) for p, allowed in m.consents.items()
+                if states.get(p) not in allowed}
+            kept = {(p["purpose"], e) for p in got.get("purposes", []) for e in p["entries"]}
+            wrong |= {p: ("entry", e) for p, e in m.consent_entries if (p, e) not in kept}
+            now = datetime.now(UTC).isoformat()
+            ledger = (await self.client.get("/v1/me/consents", params={"as_of": now},
+                                            headers=self._auth(m))).json().get("ledger", [])
+            entries = [(e.get("at"), e.get("purpose"), e.get("action"), e.get("source"))
+                       for e in ledger if e.get("purpose") in wrong]
+            attempts = [a for a in m.consent_attempts if a[0] in wrong]
             self.report.lose(f"member {m.account_id}: acknowledged consent change lost "
-                             f"(purpose: (acknowledged, now)): {wrong}")
+                             f"(purpose: (acknowledged, now)): {wrong}; ledger: {entries}; "
+                             f"attempts: {attempts}")
 
     async def _check_erased(self, m: Member) -> None:
         assert m.erasure is not None
@@ -418,50 +464,11 @@ class Soak:
         erased = [m for m in self.members if m.erasure is not None]
         if not erased:
             return
-        blobs = [await self._dump_postgres(), await self._dump_kafka(),
+        blobs = [await dump_postgres(self.run.dsn), await dump_kafka(self.run.kafka_bootstrap),
                  self.run.output.read_bytes()]
         for m in erased:
-            for value in m.values():
-                if any(value.encode() in blob for blob in blobs):
-                    self.report.lose(f"erased member {m.account_id}: a value in plaintext")
-                    break
-
-    async def _dump_postgres(self) -> bytes:
-        chunks: list[bytes] = []
-        for db in ("marketplace", "keystore"):
-            conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.run.pg_port}/"
-                                         f"{db}")
-            try:
-                for t in await conn.fetch(
-                        "SELECT table_schema, table_name FROM information_schema.tables "
-                        "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN "
-                        "('pg_catalog', 'information_schema')"):
-                    rows = await conn.fetch(
-                        f'SELECT t::text AS row FROM "{t[0]}"."{t[1]}" t')
-                    chunks.extend(r["row"].encode() for r in rows)
-            finally:
-                await conn.close()
-        return b"\n".join(chunks)
-
-    async def _dump_kafka(self) -> bytes:
-        consumer = AIOKafkaConsumer(bootstrap_servers=f"127.0.0.1:{self.run.kafka_port}",
-                                    group_id=None, enable_auto_commit=False)
-        await consumer.start()
-        chunks: list[bytes] = []
-        try:
-            parts = [TopicPartition(t, p) for t in await consumer.topics()
-                     for p in consumer.partitions_for_topic(t) or ()]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            idle = 0
-            while idle < 3:
-                got = await consumer.getmany(timeout_ms=500, max_records=10_000)
-                idle = 0 if got else idle + 1
-                for recs in got.values():
-                    chunks.extend(r.value or b"" for r in recs)
-        finally:
-            await consumer.stop()
-        return b"\n".join(chunks)
+            if any(found_in(blob, m.values()) for blob in blobs):
+                self.report.lose(f"erased member {m.account_id}: a value in plaintext")
 
     async def _drained(self) -> bool:
         total = 0.0
@@ -534,7 +541,9 @@ def print_report(r: Report, seconds: float, rate: float) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
     parser.add_argument("--seconds", type=float, default=180)
-    parser.add_argument("--rate", type=float, default=20)
+    parser.add_argument("--rate", type=float, default=5,
+                        help="requests a second (default 5: most routes hash a password "
+                             "with argon2id, which this rate keeps within two cores)")
     parser.add_argument("--fault-every", type=float, default=20)
     parser.add_argument("--keep", action="store_true", help="leave the stack running after")
     args = parser.parse_args()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import httpx
 import pytest
+from stack import Platform
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -18,3 +22,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tests that stop shared infrastructure after all the others."""
     items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+
+
+@pytest.fixture(scope="module")
+def client(platform: Platform) -> Iterator[httpx.Client]:
+    """A client of the session platform's gateway (modules may define their own)."""
+    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
+        yield c

@@ -91,30 +91,36 @@ class Market:
 
     async def erase(self, subject_id: str) -> None:
         """Erase a subject as retention does: destroy the key, publish the order."""
-        rt = self.listings.runtime
-        assert rt is not None
-        await rt.keys.destroy(subject_id)
-        request_id = f"req-{uuid.uuid4()}"
-        order = SubjectKeyShredded(request_id=request_id, subject_id=subject_id,
-                                   services=["listings"])
-        store = EventStore("retention", InMemoryKeyStore())
-        [rec] = await store.encode(f"privacy-request-{request_id}", StreamHead(),
-                                   [NewEvent(order, subject_id)], correlation_id=uuid.uuid4())
-        value = dataclasses.replace(rec, position=1).envelope_bytes("retention")
-        producer = AIOKafkaProducer(bootstrap_servers=self.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(events_topic("retention"), value,
-                                         key=subject_id.encode())
-        finally:
-            await producer.stop()
+        await erase_as_retention(self.listings, "listings", subject_id, self.kafka_bootstrap)
 
-        async def receipt() -> bool:
-            return bool(await rt.pool.fetchval(
-                "SELECT 1 FROM listings.events WHERE stream_id = $1",
-                f"erasure-receipt-{request_id}"))
 
-        await eventually(receipt, what="the erasure receipt")
+async def erase_as_retention(host: ServiceHost, service: str, subject_id: str,
+                             kafka_bootstrap: str) -> None:
+    """Erase a subject as retention does: destroy every key of the subject, publish the order
+    to ``service``, and wait for that service's receipt in its event store."""
+    rt = host.runtime
+    assert rt is not None
+    await rt.keys.destroy(subject_id)
+    request_id = f"req-{uuid.uuid4()}"
+    order = SubjectKeyShredded(request_id=request_id, subject_id=subject_id,
+                               services=[service])
+    store = EventStore("retention", InMemoryKeyStore())
+    [rec] = await store.encode(f"privacy-request-{request_id}", StreamHead(),
+                               [NewEvent(order, subject_id)], correlation_id=uuid.uuid4())
+    value = dataclasses.replace(rec, position=1).envelope_bytes("retention")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(events_topic("retention"), value, key=subject_id.encode())
+    finally:
+        await producer.stop()
+
+    async def receipt() -> bool:
+        return bool(await rt.pool.fetchval(
+            f"SELECT 1 FROM {service}.events WHERE stream_id = $1",
+            f"erasure-receipt-{request_id}"))
+
+    await eventually(receipt, what="the erasure receipt")
 
 
 async def eventually(probe: Callable[[], Awaitable[T]], within: float = 30.0,

@@ -8,7 +8,6 @@ words in the body pick its verdict, a ``phish:<domain>`` word names a blocked li
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -16,22 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
-from listings_market import Market, Member, eventually
+from listings_market import Market, Member, erase_as_retention, eventually
 
 from accounts import bootstrap as accounts_bootstrap
 from accounts.settings import AccountsSettings
 from contracts.envelope import Envelope
-from contracts.privacy import SubjectKeyShredded
 from contracts.topics import PARTITIONS, events_topic
 from gateway.routes.listings import router as listings_router
 from gateway.routes.members import router as members_router
 from gateway.routes.messaging import router as messaging_router
 from gateway.testing import InProcessUpstreams
-from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.http import install_error_handlers
-from kernel.keystore import InMemoryKeyStore
 from kernel.service import ServiceHost
 from listings import bootstrap as listings_bootstrap
 from listings.config import ListingsSettings
@@ -140,30 +136,8 @@ class Messaging:
 
     async def erase(self, subject_id: str) -> None:
         """Erase a subject as retention does: destroy every key, publish the order."""
-        rt = self.messaging.runtime
-        assert rt is not None
-        await rt.keys.destroy(subject_id)
-        request_id = f"req-{uuid.uuid4()}"
-        order = SubjectKeyShredded(request_id=request_id, subject_id=subject_id,
-                                   services=["messaging"])
-        store = EventStore("retention", InMemoryKeyStore())
-        [rec] = await store.encode(f"privacy-request-{request_id}", StreamHead(),
-                                   [NewEvent(order, subject_id)], correlation_id=uuid.uuid4())
-        value = dataclasses.replace(rec, position=1).envelope_bytes("retention")
-        producer = AIOKafkaProducer(bootstrap_servers=self.market.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(events_topic("retention"), value,
-                                         key=subject_id.encode())
-        finally:
-            await producer.stop()
-
-        async def receipt() -> bool:
-            return bool(await rt.pool.fetchval(
-                "SELECT 1 FROM messaging.events WHERE stream_id = $1",
-                f"erasure-receipt-{request_id}"))
-
-        await eventually(receipt, what="the erasure receipt")
+        await erase_as_retention(self.messaging, "messaging", subject_id,
+                                 self.market.kafka_bootstrap)
 
     async def topic(self, event_type: str | None = None) -> list[Envelope]:
         """Every record on ``messaging.events.v1`` so far (of one type, if named)."""

@@ -21,7 +21,10 @@ from stack import Infra
 from contracts.accounts import SessionEnded
 from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
 from kernel.keystore import InMemoryKeyStore
+from kernel.settings import SecretsSettings
+from retention.adapters.sealed_heads import read_heads, retire_heads
 from retention.heads import SealedHead, authentic, check_sealed, heads_key, newest, seal
+from retention.sealer import HeadSealer
 
 STREAMS = ("intact", "flip", "delete", "swap", "tail")
 
@@ -95,8 +98,10 @@ def schema(infra: Infra) -> Iterator[str]:
     try:
         yield name
     finally:
-        asyncio.run(_sql(infra, f"DROP SCHEMA IF EXISTS {name} CASCADE",
-                         f"DELETE FROM audit.stream_heads WHERE producer = '{name}'"))
+        asyncio.run(_sql(infra, f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+        # the platform's sealer (if it runs) sealed them too: later verifies must not
+        # find seals of a store that is gone
+        asyncio.run(retire_heads(infra.pg_dsn(), infra.kafka_bootstrap, name))
 
 
 def _breaks(result: subprocess.CompletedProcess[bytes], schema: str) -> dict[str, list[Any]]:
@@ -149,6 +154,69 @@ def test_aud2_a_forged_seal_is_a_break(infra: Infra, schema: str) -> None:
                             f"WHERE producer = '{schema}' AND stream_id = 'intact'"))
     found = _breaks(_audit(infra, "--source", "stores", "verify", topic=topic), schema)
     assert any("forged" in b["reason"] for b in found["intact"])
+
+
+def _tail_break(infra: Infra, schema: str, topic: str) -> dict[str, Any]:
+    """Cut the last event of stream ``tail`` (and tamper the others); ``verify`` over the
+    event stores alone must name the cut through the seal."""
+    asyncio.run(_tamper(infra, schema))
+    result = _audit(infra, "--source", "stores", "verify", topic=topic)
+    assert result.returncode == 1, result.stderr.decode()
+    (tail,) = _breaks(result, schema)["tail"]
+    return dict(tail)
+
+
+@pytest.mark.integration
+def test_aud2_the_sealer_seals_grown_heads_and_a_cut_tail_is_found_without_a_manual_seal(
+    infra: Infra, schema: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topic = f"{schema}.heads"
+    monkeypatch.setenv("MARKET_AUDIT_HEADS_TOPIC", topic)
+    key = heads_key(SecretsSettings().index_key_bytes())  # the session's root secrets
+    sealer = HeadSealer(infra.pg_dsn(), infra.kafka_bootstrap, key, producers={schema})
+    first = asyncio.run(sealer.run_once())
+    assert sorted(h.stream_id for h in first.sealed) == sorted(STREAMS)
+    assert {h.version for h in first.sealed} == {4} and first.published
+    assert first.broken == [] and first.checked == 4 * len(STREAMS)
+    again = asyncio.run(sealer.run_once())  # nothing grew: nothing signed again
+    assert again.sealed == [] and again.checked == 0
+
+    tail = _tail_break(infra, schema, topic)
+    assert tail["source"] == "seal" and tail["version"] == 4
+    assert "cut from the end" in tail["reason"]
+
+    # a store dropped on purpose: its seals are retired in both places (tombstones)
+    assert asyncio.run(retire_heads(infra.pg_dsn(), infra.kafka_bootstrap, schema)) == 5
+    on_topic, malformed = asyncio.run(read_heads(infra.kafka_bootstrap))
+    assert [h for h in on_topic if h.producer == schema] == [] and malformed == 0
+
+
+@pytest.mark.integration
+def test_aud2_the_running_platform_seals_heads_itself_so_verify_finds_a_cut_tail(
+    platform: Any, infra: Infra, schema: str,
+) -> None:
+    async def sealed_versions() -> dict[str, int]:
+        conn = await asyncpg.connect(infra.pg_dsn())
+        try:
+            rows = await conn.fetch("SELECT stream_id, version FROM audit.stream_heads "
+                                    "WHERE producer = $1", schema)
+            return {r["stream_id"]: r["version"] for r in rows}
+        except asyncpg.UndefinedTableError:
+            return {}
+        finally:
+            await conn.close()
+
+    async def wait_sealed() -> dict[str, int]:
+        for _ in range(240):  # the retention service's sealer runs every 5 s
+            found = await sealed_versions()
+            if len(found) == len(STREAMS):
+                return found
+            await asyncio.sleep(0.5)
+        return await sealed_versions()
+
+    assert asyncio.run(wait_sealed()) == dict.fromkeys(STREAMS, 4)
+    tail = _tail_break(infra, schema, f"{schema}.heads")
+    assert tail["source"] == "seal" and "the event store ends at version 3" in tail["reason"]
 
 
 @pytest.mark.unit

@@ -12,13 +12,12 @@ import asyncio
 import base64
 import os
 import time
-from collections.abc import Iterator
 
 import asyncpg
 import httpx
 import pytest
 from members import Member, sign_up, step_up
-from stack import Infra, Platform, eventually
+from stack import Infra, eventually
 
 from contracts.topics import SERVICES
 from kernel.crypto import BlindIndex
@@ -28,12 +27,6 @@ from kernel.keystore import InMemoryKeyStore
 from kernel.unsubscribe import unsubscribe_token
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 async def _verdicts(infra: Infra, member: str, purpose: str,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,12 +21,6 @@ from devstack.topics import create_topics
 from kernel.internal_auth import SignedCalls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.disruptive]
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 def retention_knows(platform: Platform, account_id: str) -> None:

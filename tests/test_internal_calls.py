@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,12 +20,6 @@ from devstack.services import BACKENDS
 from kernel.internal_auth import SIGNATURE_HEADER, CallSigner, SignedCalls
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 def _routes(base: str) -> list[tuple[str, str]]:

@@ -9,23 +9,16 @@ normal job conversation is delivered.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from members import sign_up
-from stack import Platform, eventually
+from stack import eventually
 
 from messaging.scanning.evaluation import eicar
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -9,25 +9,18 @@ member's alone, expires, and goes with the member's erasure.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from members import Member, sign_up, step_up
-from stack import Infra, Platform, eventually
+from stack import Infra, eventually
 
 from contracts.privacy import ERASURE_SERVICES, SubjectExport
 from retention.adapters.register import load_register
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 def ask(client: httpx.Client, m: Member, type_: str) -> str:

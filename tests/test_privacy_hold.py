@@ -8,7 +8,6 @@ erasure has a signed proof anyone can check with the platform's public key.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,12 +20,6 @@ from contracts.privacy import ERASURE_SERVICES
 from retention.domain.proof import verify
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

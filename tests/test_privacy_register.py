@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -116,12 +115,6 @@ def test_ret1_a_register_without_version_is_refused() -> None:
     del raw["version"]
     with pytest.raises(InvalidRegister, match="version"):
         DataRegister.from_mapping(raw)
-
-
-@pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, timeout=30) as c:
-        yield c
 
 
 def grant(platform: Platform, member: Member, role: str) -> None:

@@ -1,4 +1,5 @@
-"""Issue 11, TARGETS (failure): kill -9 of PostgreSQL or the broker under ``make run``.
+"""Issue 11, TARGETS (failure): kill -9 of PostgreSQL or the broker under ``make run``;
+issue 18: the short chaos soak on the same run.
 
 The very command ``make run`` executes runs in a child process; its postmaster and its
 broker are killed with SIGKILL. The run restarts them by itself; ``/readyz`` answers 200
@@ -9,6 +10,8 @@ count, not once per attempt.
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from collections.abc import Iterator
 
@@ -17,6 +20,7 @@ import pytest
 from members import Member, sign_up
 from stack import eventually
 
+from bench.soak import Soak, print_report
 from devstack.drill import StackRun
 
 pytestmark = [pytest.mark.e2e]
@@ -91,3 +95,27 @@ def _assert(condition: bool) -> None:
 
 def _assert_restarted(run: StackRun, part: str, old_pid: int) -> None:
     assert run.pids()[part] not in (None, old_pid)
+
+
+@pytest.mark.timeout(900)
+def test_short_chaos_soak_loses_no_acknowledged_write(
+    run: StackRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18 (TARGETS, failure): a mixed workload through the gateway for a minute while a
+    service, the broker and PostgreSQL are killed -9 in turn; then, from the client's own
+    record of what was acknowledged: every write present and visible, none applied twice,
+    every erasure completed with all receipts, no plaintext of erased members in PostgreSQL,
+    Kafka or the output, and consumer lag back to zero."""
+    seconds, rate = 60.0, 5.0
+    report = asyncio.run(Soak(run, seconds, rate, fault_every=5.0,
+                                   cycle=("broker", "postgres", "service")).main())
+    with capsys.disabled():
+        print()
+        print_report(report, seconds, rate)
+    kinds = {re.sub(r"[0-9]", "", part) for part, _ in report.faults}
+    assert {"broker", "postgres"} <= kinds, (report.faults, report.losses, run.tail(150))
+    assert len(report.faults) >= 3, report.faults
+    assert sum(report.acked.values()) >= 60, report.acked
+    assert report.acked["sign-up"] and report.acked["erasure"], report.acked
+    assert report.losses == [], "\n".join([*report.losses, "--- the run's output ---",
+                                            run.tail(150)])

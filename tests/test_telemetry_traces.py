@@ -87,7 +87,8 @@ def traced(platform: Platform) -> Iterator[Receiver]:
         for name in TRACED:
             procs[name].env.update({"MARKET_OTLP_ENDPOINT": receiver.url,
                                     "OTEL_BSP_SCHEDULE_DELAY": "200"})
-            platform.restart(name)
+            platform.restart(name, wait_ready=False)  # all at once: each rejoins its groups
+        platform.wait_ready(180)
         yield receiver
     finally:
         for name in TRACED:
@@ -95,7 +96,8 @@ def traced(platform: Platform) -> Iterator[Receiver]:
             procs[name].env.pop("OTEL_BSP_SCHEDULE_DELAY", None)
         with contextlib.suppress(Exception):
             for name in TRACED:
-                platform.restart(name)
+                platform.restart(name, wait_ready=False)
+            platform.wait_ready(180)
         receiver.close()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack import supervisor
 from devstack.errors import StackError
 from devstack.ports import free_port, is_listening
 from devstack.services import SERVICES
@@ -67,6 +68,44 @@ def test_a_killed_service_can_be_restarted(stack: Stack) -> None:
     stack.restart("listings", timeout=30)
     assert stack.dead_services() == {}
     assert httpx.get(f"{stack.service_urls['listings']}/readyz").status_code == 200
+
+
+def test_a_service_killed_while_readiness_is_confirmed_is_healed(stack: Stack) -> None:
+    """A part killed the moment /readyz said 200 is restarted by the run's healer, which
+    ticks from the start-up on; it does not fail the start."""
+    stack.start_infra()
+    stack.start_services()
+    stack.wait_ready(timeout=30)
+    stack.kill("listings")
+    with pytest.raises(StackError, match="'listings' exited"):
+        stack.wait_ready(timeout=30)  # no healer: a dead service fails the start
+    healer = stack.healer()
+    deadline = time.monotonic() + 30
+    while healer.restarts["listings"] == 0 and time.monotonic() < deadline:
+        stack.wait_ready(timeout=30, heal=healer.tick)
+        time.sleep(0.1)
+    assert healer.restarts["listings"] == 1
+    assert stack.dead_services() == {}
+
+
+def test_a_broker_restart_without_its_topics_leaves_no_broker_running(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker comes back with its topics and epoch marker or not at all: one left
+    running without them would count as alive and never be restarted again."""
+    stack.start_infra()
+    stack.broker.stop()
+
+    def refuse(*_: object, **__: object) -> None:
+        raise StackError("creating topic accounts.events.v1 failed")
+
+    monkeypatch.setattr(supervisor, "create_topics", refuse)
+    with pytest.raises(StackError, match="creating topic"):
+        stack._restart_broker()
+    assert not stack.broker.alive()
+    monkeypatch.undo()
+    stack._restart_broker()
+    assert stack.broker.alive()
 
 
 def test_a_service_dying_at_start_up_is_named(

@@ -263,6 +263,46 @@ class AccountClosed(_AccountsEvent):
     pseudonym: str = Field(description="Keyed pseudonym replacing the public username.")
 
 
+class AccountLocked(_AccountsEvent):
+    """An erasure of the account was requested: no log-in, every session ended, nothing of
+    the member shown, until the erasure runs or is cancelled (PRV-5, grace window)."""
+
+    event_type: ClassVar[str] = "accounts.AccountLocked"
+
+    account_id: str = Field(description="The locked account.")
+    request_id: str = Field(description="The erasure request that locked it.")
+
+
+class AccountUnlocked(_AccountsEvent):
+    """The erasure that locked the account was cancelled: the account is active again."""
+
+    event_type: ClassVar[str] = "accounts.AccountUnlocked"
+
+    account_id: str = Field(description="The unlocked account.")
+    request_id: str = Field(description="The cancelled erasure request.")
+
+
+class IdleAccountWarned(_AccountsEvent):
+    """No log-in for the idle period: the member was told, through the transactional path,
+    that the account is erased on ``erase_after`` unless they log in (PRV-5, RET-2)."""
+
+    event_type: ClassVar[str] = "accounts.IdleAccountWarned"
+
+    account_id: str = Field(description="The idle account.")
+    last_login_at: datetime | None = Field(description="The last log-in (none: never).")
+    erase_after: datetime = Field(description="Erased after this instant without a log-in.")
+
+
+class IdleAccountErasureDue(_AccountsEvent):
+    """The warning went unanswered: retention erases the account as if the member had asked
+    (an erasure request of channel ``system``)."""
+
+    event_type: ClassVar[str] = "accounts.IdleAccountErasureDue"
+
+    account_id: str = Field(description="The idle account to erase.")
+    warned_at: datetime = Field(description="When the member was warned.")
+
+
 class MisuseReported(_AccountsEvent):
     """The member reported misuse of the account; every session was revoked (ACC-11)."""
 
@@ -292,7 +332,9 @@ class PublicProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     account_id: str = Field(description="The account (the record's key too).")
-    status: Literal["active", "closed"] = Field(description="Closed accounts show the pseudonym.")
+    status: Literal["active", "closed", "locked"] = Field(
+        description="Closed accounts show the pseudonym; a locked one (its erasure pending) "
+                    "shows nothing, and its username is withheld until it unlocks.")
     pseudonym: str = Field(description="Keyed pseudonym shown instead of the username.")
     username: Annotated[str | None, Personal(DataCategory.IDENTITY)] = Field(
         None, description="Encrypted public username; null once the account is closed."

@@ -32,7 +32,8 @@ class PrivacyRequestReceived(_RetentionEvent):
     request_id: str = Field(description="The request.")
     subject_id: str = Field(description="Whose data the request is about.")
     type: RequestType = Field(description="Which right.")
-    channel: Literal["app", "form", "email", "post"] = Field(description="How it arrived.")
+    channel: Literal["app", "form", "email", "post", "system"] = Field(
+        description="How it arrived (system: the platform's own, an idle account's erasure).")
     identity_verified: bool = Field(description="Verified on receipt (step-up session).")
     due_at: datetime = Field(description="One-month deadline.")
 
@@ -45,6 +46,54 @@ class SubjectKeyShredded(_RetentionEvent):
     request_id: str = Field(description="The erasure request.")
     subject_id: str = Field(description="The erased subject.")
     services: list[str] = Field(description="Services whose receipts are awaited.")
+
+
+class ErasureScheduled(_RetentionEvent):
+    """A verified erasure waits out its grace window before the key is shredded (PRV-5).
+
+    The account is locked at once (accounts: no log-in, sessions ended, nothing shown);
+    until ``shred_at`` the member, with the request's status token, or support staff may
+    cancel it, and the member is whole again.
+    """
+
+    event_type: ClassVar[str] = "retention.ErasureScheduled"
+
+    request_id: str = Field(description="The erasure request.")
+    subject_id: str = Field(description="The subject to be erased.")
+    shred_at: datetime = Field(description="When the key is shredded unless cancelled.")
+
+
+class ErasureCancelled(_RetentionEvent):
+    """A scheduled erasure was cancelled within its grace window; the account unlocks."""
+
+    event_type: ClassVar[str] = "retention.ErasureCancelled"
+
+    request_id: str = Field(description="The cancelled erasure request.")
+    subject_id: str = Field(description="The subject who stays.")
+    by: Literal["subject", "staff"] = Field(description="Who cancelled it.")
+
+
+class DisclosureRecorded(_RetentionEvent):
+    """Personal data of a subject was disclosed to a recipient of the register (SHR-1).
+
+    Names the recipient, purpose, categories and legal basis, and for law enforcement the
+    authority and case reference (SHR-3); never the values disclosed.
+    """
+
+    event_type: ClassVar[str] = "retention.DisclosureRecorded"
+
+    disclosure_id: str = Field(description="The disclosure.")
+    subject_id: str = Field(description="Whose data was disclosed.")
+    recipient: str = Field(description="The recipient's code in the recipients register.")
+    recipient_kind: str = Field(description="group_company, employer, law_enforcement or "
+                                            "processor.")
+    purpose: str = Field(description="Why it was disclosed.")
+    categories: list[str] = Field(description="The data categories disclosed (SHR-2).")
+    legal_basis: str = Field(description="The legal basis of the disclosure.")
+    countries: list[str] = Field(description="Where the recipient receives it (SHR-4).")
+    transfer_basis: str = Field(description="eea, adequacy or scc.")
+    authority: str | None = Field(None, description="Requesting authority (SHR-3).")
+    case_reference: str | None = Field(None, description="The authority's case reference.")
 
 
 class ErasureReceiptIssued(Event):

@@ -40,9 +40,16 @@ def dead_letter_topic(service: str) -> str:
     return f"{service}.dead-letter.v1"
 
 
+KEEP_FOREVER = {"retention.ms": "-1"}
+"""The event topics are the platform's record: auditors replay them from the start, and the
+retention topic's erasure orders are the record of erasures that a restore of PostgreSQL
+from a backup cannot roll back (``marketplace-reerase``). Erased personal data in them is
+unreadable once its key is gone, so keeping them does not keep it."""
+
 TOPICS: tuple[TopicSpec, ...] = (
     *(
-        TopicSpec(events_topic(s), description=f"Every event of the {s} service, keyed by subject.")
+        TopicSpec(events_topic(s), config=dict(KEEP_FOREVER),
+                  description=f"Every event of the {s} service, keyed by subject.")
         for s in SERVICES
     ),
     *(

@@ -61,12 +61,12 @@ def _serve(args: argparse.Namespace, with_services: bool) -> int:
         if with_services:
             stack.start_services()
         stack.write_pids()
+        healer = stack.healer()  # from here on: a part may be killed as soon as /readyz says 200
         if with_services:
-            stack.wait_ready(args.ready_timeout)
+            stack.wait_ready(args.ready_timeout, heal=healer.tick)
         seconds = time.monotonic() - began
         log.info("stack.ready", seconds=round(seconds, 2), services=with_services)
         print_addresses(stack, seconds, services=with_services)
-        healer = stack.healer()
         while True:
             time.sleep(0.5)
             healer.tick()

@@ -38,6 +38,7 @@ from devstack.ports import HOST, is_listening
 from devstack.postgres import Postgres
 from kernel.crypto import BlindIndex
 from kernel.journal import ErasureJournal, JournalError
+from kernel.restore import erase_again
 
 log = structlog.get_logger("devstack.backup")
 
@@ -185,7 +186,8 @@ def restore_backup(
                   f"--dbname={_pg_url(pg_port, db)}", str(backup / f"{db}.dump")],
                  f"pg_restore {db}")
         hashes = [e.subject_hash for e in journalled]
-        destroyed, requeued = asyncio.run(_erase_again(pg_port, hashes, index))
+        destroyed, requeued = asyncio.run(erase_again(
+            _pg_url(pg_port, "marketplace"), _pg_url(pg_port, "keystore"), hashes, index))
     finally:
         if started:
             postgres.stop()
@@ -216,53 +218,3 @@ async def _recreate(pg_port: int, db: str) -> None:
         await conn.execute(f'CREATE DATABASE "{db}"')
     finally:
         await conn.close()
-
-
-_DESTROY_ALL = """
-WITH gone AS (
-    INSERT INTO keystore.subject_keys AS k (subject_hash, wrapped_key, erased_at)
-    SELECT h, NULL, now() FROM unnest($1::bytea[]) AS h
-    ON CONFLICT (subject_hash, scope) DO UPDATE SET wrapped_key = NULL, erased_at = now()
-        WHERE k.erased_at IS NULL
-    RETURNING 1
-)
-SELECT count(*) FROM gone
-"""
-
-
-async def _erase_again(pg_port: int, hashes: list[bytes], index: BlindIndex) -> tuple[int, int]:
-    """Destroy the journalled subjects' keys again; queue them in every service's schema."""
-    if not hashes:
-        return 0, 0
-    ks = await asyncpg.connect(_pg_url(pg_port, "keystore"))
-    try:
-        async with ks.transaction():
-            destroyed = int(await ks.fetchval(_DESTROY_ALL, hashes))
-            await ks.execute(
-                "UPDATE keystore.subject_keys SET wrapped_key = NULL, erased_at = now() "
-                "WHERE subject_hash = ANY($1::bytea[]) AND wrapped_key IS NOT NULL", hashes)
-    finally:
-        await ks.close()
-    wanted = set(hashes)
-    conn = await asyncpg.connect(_pg_url(pg_port, "marketplace"))
-    try:
-        schemas = [r["table_schema"] for r in await conn.fetch(
-            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'events' "
-            "AND table_schema NOT IN ('pg_catalog', 'information_schema')")]
-        known: set[str] = set()
-        for schema in schemas:
-            known.update(r["subject_id"] for r in await conn.fetch(
-                f'SELECT DISTINCT subject_id FROM "{schema}".events '
-                "WHERE subject_id IS NOT NULL"))
-        erased = sorted(s for s in known if index.subject(s) in wanted)
-        async with conn.transaction():
-            for schema in schemas:
-                await conn.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{schema}".erasure_replay ('
-                    "subject_id text PRIMARY KEY, queued_at timestamptz NOT NULL DEFAULT now())")
-                await conn.execute(
-                    f'INSERT INTO "{schema}".erasure_replay (subject_id) '
-                    "SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", erased)
-    finally:
-        await conn.close()
-    return destroyed, len(erased)

@@ -57,6 +57,15 @@ class StackRun:
         """A service's base URL."""
         return base_url(self.ports[name])
 
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The broker's bootstrap address."""
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def dsn(self, database: str) -> str:
+        """A connection string for one of the run's databases (as the superuser)."""
+        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{database}"
+
     def start(self, timeout: float = 240.0) -> float:
         """Start the run and wait for ``/readyz`` 200; returns the seconds it took.
 

@@ -93,6 +93,26 @@ GROUP_PREFIX = "MARKET_KAFKA_GROUP_PREFIX"
 """Prefix of consumer group names (``kernel.settings.KafkaSettings.group_prefix``)."""
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_consumer_groups() -> Iterator[None]:
+    """Each test module's in-process services join consumer groups of their own.
+
+    A group joined again after its last member left takes tansu ~11 s to assign (a new
+    group ~3 s), and every module would otherwise rejoin the same groups. A fresh group
+    reads its topics from the beginning; consumers are idempotent, so that only costs the
+    read.
+    """
+    before = os.environ.get(GROUP_PREFIX)
+    if before is None or not before.startswith("test-"):
+        yield  # not under the session's infra (or a platform's own prefix): leave it
+        return
+    os.environ[GROUP_PREFIX] = f"test-{uuid.uuid4().hex[:8]}."
+    try:
+        yield
+    finally:
+        os.environ[GROUP_PREFIX] = before
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     """PostgreSQL and tansu on free ports in a temporary data directory, for the session.

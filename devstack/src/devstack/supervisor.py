@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -171,9 +171,15 @@ class Stack:
         return Healer(parts, on_restarted=lambda _: self.write_pids(), reap=reap)
 
     def _restart_broker(self) -> None:
+        """Start the broker with its topics and epoch marker, or not at all: a broker left
+        running without them would count as alive and never be restarted again."""
         self.broker.start()
-        create_topics(self.kafka_bootstrap, TOPICS)
-        mark_epoch(self.kafka_bootstrap)
+        try:
+            create_topics(self.kafka_bootstrap, TOPICS)
+            mark_epoch(self.kafka_bootstrap)
+        except Exception:
+            self.broker.stop(grace=0.5)
+            raise
 
     @property
     def pids_file(self) -> Path:
@@ -198,11 +204,15 @@ class Stack:
             if (code := svc.exit_code()) is not None
         }
 
-    def wait_ready(self, timeout: float = 240.0) -> float:
+    def wait_ready(self, timeout: float = 240.0,
+                   heal: Callable[[], None] | None = None) -> float:
         """Wait for the gateway's ``/readyz`` to answer 200.
 
         Args:
             timeout: Seconds to wait.
+            heal: Called on every poll (the run's :meth:`Healer.tick`): a part killed while
+                the start-up is still being confirmed is started again, not left dead with
+                no healer yet. A service that exits by itself still fails the start at once.
 
         Returns:
             Seconds waited.
@@ -215,7 +225,10 @@ class Stack:
         last = "no answer"
         with httpx.Client(timeout=2.0) as client:
             while True:
-                dead = self.dead_services()
+                if heal is not None:
+                    heal()
+                dead = {name: code for name, code in self.dead_services().items()
+                        if heal is None or code != -signal.SIGKILL}
                 if dead:
                     raise StackError(self._describe_dead(dead, " before the gateway was ready"))
                 try:

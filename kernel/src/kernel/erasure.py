@@ -14,8 +14,8 @@ import asyncpg
 
 from contracts.privacy import ErasureReceiptIssued, SubjectKeyShredded
 from contracts.topics import events_topic
+from kernel.answers import answer_once
 from kernel.consumer import Delivered, Handler
-from kernel.eventstore import ConcurrencyError, NewEvent, StreamHead
 from kernel.guard import erase_guard_rows
 from kernel.logs import get_logger
 from kernel.outbound import erase_outbound
@@ -64,21 +64,8 @@ def erasure_consumer(eraser: Eraser) -> ConsumerSpec:
                     request_id=order.request_id, subject_id=order.subject_id, service=rt.name,
                     status="completed", held_data=held, detail=detail,
                 )
-                stream = f"erasure-receipt-{order.request_id}"
-                try:
-                    async with conn.transaction():
-                        await rt.store.append(
-                            conn, stream, StreamHead(), [NewEvent(receipt, order.subject_id)],
-                            correlation_id=item.envelope.correlation_id,
-                            causation_id=item.envelope.event_id,
-                        )
-                except ConcurrencyError:
-                    # A repeated order: retention asks again while a receipt is missing
-                    # (one a broker lost, say). The one receipt is published again.
-                    await conn.execute(
-                        f"INSERT INTO {rt.store.schema}.outbox (position) SELECT position "
-                        f"FROM {rt.store.schema}.events WHERE stream_id = $1 "
-                        "ON CONFLICT DO NOTHING", stream)
+                if not await answer_once(rt, conn, f"erasure-receipt-{order.request_id}",
+                                         receipt, order.subject_id, item):
                     log.info("erasure.receipt_republished", request_id=order.request_id)
                 log.info("erasure.done", request_id=order.request_id, held_data=held)
 

@@ -20,9 +20,9 @@ from contracts.envelope import event_class
 from contracts.personal import ERASED, personal_fields
 from contracts.privacy import SubjectDataExported, SubjectExportOrdered
 from contracts.topics import events_topic
+from kernel.answers import answer_once
 from kernel.codec import decode_fields, scopes_by_subject
 from kernel.consumer import Delivered, Handler
-from kernel.eventstore import ConcurrencyError, NewEvent, StreamHead
 from kernel.logs import get_logger
 from kernel.service import ConsumerSpec, Runtime
 
@@ -117,20 +117,8 @@ def export_consumer() -> ConsumerSpec:
                     request_id=order.request_id, subject_id=order.subject_id, service=rt.name,
                     categories=sorted(content), content=content,
                 )
-                stream = f"export-part-{order.request_id}"
-                try:
-                    async with conn.transaction():
-                        await rt.store.append(
-                            conn, stream, StreamHead(), [NewEvent(part, order.subject_id)],
-                            correlation_id=item.envelope.correlation_id,
-                            causation_id=item.envelope.event_id,
-                        )
-                except ConcurrencyError:
-                    # Asked again while a part is missing: publish the one part again.
-                    await conn.execute(
-                        f"INSERT INTO {rt.store.schema}.outbox (position) SELECT position "
-                        f"FROM {rt.store.schema}.events WHERE stream_id = $1 "
-                        "ON CONFLICT DO NOTHING", stream)
+                await answer_once(rt, conn, f"export-part-{order.request_id}", part,
+                                  order.subject_id, item)
                 log.info("export.part_given", request_id=order.request_id,
                          categories=len(content))
 

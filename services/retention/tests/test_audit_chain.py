@@ -15,7 +15,9 @@ from retention.service_layer.replay import (
     EventQuery,
     LogEvent,
     compare_heads,
+    decrypted,
     event_record,
+    intact,
     reconstruct,
     select,
     verify,
@@ -53,6 +55,22 @@ async def test_aud2_altered_event_is_a_break() -> None:
     log[1].payload["reason"] = "misuse_reported"
     reasons = [b["reason"] for b in verify(log).breaks]
     assert any("altered" in r for r in reasons)
+
+
+async def test_aud2_hashes_checked_in_workers_and_linked_in_the_parent() -> None:
+    """Parallel replay: shares of a stream from two workers (each event's hash already
+    checked and its payload decrypted) link in the parent as in one process."""
+    keys = InMemoryKeyStore()
+    log = await _log(keys)
+    key = (await keys.keys_for_reading(["s1"]))["s1"]
+    one = reconstruct(verify(log), {"s1": key}, set())
+    shares = [dataclasses.replace(ev, digest_ok=intact(ev), plain=decrypted(ev, key))
+              for ev in log]
+    assert reconstruct(verify([shares[2], shares[0], shares[1]]), {}, set()) == one
+    altered = [*shares[:1], dataclasses.replace(shares[1], digest_ok=False), shares[2]]
+    (brk,) = verify(altered).breaks
+    assert brk["version"] == 2 and "altered" in brk["reason"]
+    assert "missing" in verify([shares[0], shares[2]]).breaks[0]["reason"]
 
 
 async def test_aud2_missing_event_is_a_break() -> None:

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.privacy import (
+    ErasureCancelled,
     ErasureEscalated,
     ErasureReceiptRecorded,
+    ErasureScheduled,
     PrivacyRequestReceived,
     PrivacyRequestStatusChanged,
     SubjectExportOrdered,
@@ -171,3 +173,39 @@ def test_prv5_missing_services_are_asked_again_and_escalated_once() -> None:
     for service in ("consent", "retention"):
         req.record_receipt(service, "completed", later, later)
     assert req.status == "completed" and not req.retry(later, escalate_after=2)
+
+
+def test_prv5_grace_a_verified_erasure_is_scheduled_and_can_be_cancelled_until_shredded() -> None:
+    grace = timedelta(days=7)
+    req = PrivacyRequest.receive("r1", "s1", "erasure", "app", True, T0, SERVICES,
+                                 grace=grace)
+    assert req.status == "verified" and req.shred_at == T0 + grace
+    assert [type(e) for e in req.pending] == [PrivacyRequestReceived, ErasureScheduled]
+    assert req.cancellable
+    req.cancel("subject", T0 + timedelta(days=1))
+    assert req.status == "refused" and req.reason == "cancelled by the subject"
+    assert isinstance(req.pending[-2], ErasureCancelled)
+    assert not any(isinstance(e, SubjectKeyShredded) for e in req.pending)
+    with pytest.raises(InvalidTransition):
+        req.cancel("subject", T0 + timedelta(days=2))  # once ended, no second cancel
+
+
+def test_prv5_grace_ends_with_the_shredding_after_which_nothing_is_cancelled() -> None:
+    req = PrivacyRequest.receive("r1", "s1", "erasure", "app", True, T0, SERVICES,
+                                 grace=timedelta(seconds=5))
+    req.start(SERVICES, T0 + timedelta(seconds=5))
+    assert req.status == "in_progress" and isinstance(req.pending[-1], SubjectKeyShredded)
+    assert not req.cancellable
+    with pytest.raises(InvalidTransition):
+        req.cancel("staff", T0 + timedelta(seconds=6))
+    rebuilt = PrivacyRequest.from_history("r1", [(e, T0) for e in req.pending])
+    assert rebuilt.shred_at == T0 + timedelta(seconds=5) and rebuilt.status == "in_progress"
+
+
+def test_prv5_no_window_keeps_api_timing_and_other_types_are_not_cancelled() -> None:
+    assert _erasure().status == "in_progress"  # grace 0: shredded at once
+    access = PrivacyRequest.receive("r2", "s1", "access", "app", True, T0, SERVICES,
+                                    grace=timedelta(days=7))
+    assert access.status == "in_progress" and access.shred_at is None
+    with pytest.raises(InvalidTransition):
+        access.cancel("subject", T0)

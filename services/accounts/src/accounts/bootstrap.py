@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -17,10 +18,12 @@ from accounts.domain.staff import StaffRefusal
 from accounts.domain.throttle import LoginThrottle
 from accounts.entrypoints.erasure import erase_account
 from accounts.entrypoints.http import domain_error, router
+from accounts.entrypoints.locks import erasure_locks_consumer
 from accounts.entrypoints.public_profiles import public_profiles_consumer
 from accounts.entrypoints.staff_http import router as staff_router
 from accounts.entrypoints.staff_http import staff_error
 from accounts.service_layer.context import Context, Passwords
+from accounts.service_layer.idle import sweep_forever
 from accounts.settings import AccountsSettings
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.erasure import erasure_consumer
@@ -55,10 +58,15 @@ def build(
         )
         rt.extra["ctx"] = Context(rt.pool, rt.store, rt.keys, rt.index, hasher, terms, policy,
                                   throttle, s.min_age)
+        rt.extra["idle"] = asyncio.create_task(sweep_forever(
+            rt.extra["ctx"], s.idle_sweep_seconds, timedelta(days=s.idle_days),
+            timedelta(days=s.idle_warning_days), lambda: rt.relay.stopping,
+        ), name="accounts-idle-sweep")
 
     host = ServiceHost(
         "accounts", s, routers=[router, staff_router],
-        consumers=[erasure_consumer(erase_account), public_profiles_consumer()],
+        consumers=[erasure_consumer(erase_account), public_profiles_consumer(),
+                   erasure_locks_consumer()],
         migrate=migrate, on_start=on_start,
     )
     host.app.add_exception_handler(AccountsError, domain_error)

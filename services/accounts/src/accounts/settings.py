@@ -33,6 +33,14 @@ class AccountsSettings(ServiceSettings):
     login_max_failures_per_address: int = Field(
         50, description="Failed log-ins from one client address within the window before 429."
     )
+    idle_days: int = Field(
+        730, ge=1, description="Days without a log-in after which the member is warned that "
+                               "the idle account will be erased (PRV-5, RET-2).")
+    idle_warning_days: int = Field(
+        30, ge=1, description="Days after the warning without a log-in before the idle "
+                              "account is erased.")
+    idle_sweep_seconds: float = Field(
+        3600.0, gt=0, description="Seconds between two looks for idle accounts.")
     argon2_time_cost: int = Field(3, description="argon2id iterations.")
     argon2_memory_kib: int = Field(65536, description="argon2id memory in KiB.")
     argon2_parallelism: int = Field(4, description="argon2id lanes.")

@@ -33,12 +33,14 @@ from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 from kernel.keystore import PostgresKeyStore
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
+from retention.adapters.register import load_records_basis
 from retention.adapters.sealed_heads import load_heads, publish_heads, read_heads, store_heads
 from retention.adapters.store_log import read_event_stores, stored_hashes
 from retention.audit_parallel import replay_parallel
-from retention.audit_progress import Reporter, pick_mode
+from retention.audit_progress import Reporter, pick_mode, render_records
 from retention.bootstrap import load_contracts
 from retention.heads import check_sealed, heads_key, newest, seal
+from retention.service_layer.records import build_records
 from retention.service_layer.replay import (
     EventQuery,
     LogEvent,
@@ -55,6 +57,7 @@ EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
 
 class _Out:
     report = Reporter()
+    json = False
 
 
 def _progress(message: str) -> None:
@@ -168,7 +171,8 @@ async def replay(subject: str | None, until: datetime | None, with_events: bool,
 def replay_command(subject: str | None, until: datetime | None, with_events: bool,
                    src: str = "auto", workers: int = 1) -> int:
     """``replay``: from the Kafka log in ``workers`` processes when there is more than one
-    (each verifying and decrypting its share of the partitions), else in this process,
+    (each hashing and decrypting its share of the partitions, this process linking each
+    stream's chain across shares), else in this process,
     which also falls back to the event stores; returns the exit code."""
     if workers > 1 and src in ("auto", "kafka"):
         merged = None
@@ -185,8 +189,6 @@ def replay_command(subject: str | None, until: datetime | None, with_events: boo
                 _progress("warning: the log has hash-chain breaks (see verification.breaks)")
             _Out.report.finish("replay", merged["verification"]["events"])
             return EXIT_OK
-        if merged is None:
-            _progress("a stream spans two partitions: replaying in one process")
     return asyncio.run(replay(subject, until, with_events, src))
 
 
@@ -232,6 +234,24 @@ async def verify_all(src: str = "auto") -> int:
                       "have not published yet")
         breaks += [{**b, "source": "heads"} for b in await _heads(log, stores, pending)]
     return _verified(sources, stores, breaks, log.duplicates if log else 0)
+
+
+async def records_command(src: str = "auto") -> int:
+    """Print the records of processing (GDPR art. 30, AUD-3) from the data register and the
+    log: a table on a terminal, JSON otherwise (or with ``--json``)."""
+    register, basis = load_records_basis()
+    checked, source = await _load_log(src)
+    events = [e for stream in checked.streams.values() for e in stream]
+    doc = build_records(register, basis, events, {
+        "source": source, "events": checked.events, "breaks": len(checked.breaks),
+        "read_at": datetime.now(UTC).isoformat()})
+    if sys.stdout.isatty() and not _Out.json:
+        render_records(doc)
+    else:
+        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+    _Out.report.finish("records", checked.events)
+    return EXIT_OK
 
 
 async def seal_heads(producer: str | None = None) -> int:
@@ -353,6 +373,8 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--subject", help="only events about this data subject")
     sub.add_parser("verify", help="check every hash chain and sealed head; exit 1 on a "
                    "break (AUD-2)")
+    sub.add_parser("records", help="the records of processing (GDPR art. 30) from the data "
+                   "register and the log (AUD-3)")
     se = sub.add_parser("seal", help="sign every stream's head (version and hash) and keep "
                         "it in PostgreSQL and on Kafka, so that verify finds a cut tail (AUD-2)")
     se.add_argument("--producer", help="only the streams of this service")
@@ -378,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``marketplace-audit``; returns (and exits with) the exit code."""
     args = parser().parse_args(argv)
     _Out.report = Reporter(pick_mode(args.json))
+    _Out.json = args.json
     load_stack_secrets(Path(args.data_dir))
     if args.command in ("replay", "events", "seal"):
         try:
@@ -400,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.producer, args.subject), args.source))
         elif args.command == "seal":
             code = asyncio.run(seal_heads(args.producer))
+        elif args.command == "records":
+            code = asyncio.run(records_command(args.source))
         else:
             code = asyncio.run(verify_all(args.source))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

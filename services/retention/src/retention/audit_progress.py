@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 Mode = Literal["rich", "plain", "json"]
 
@@ -79,3 +80,48 @@ class Reporter:
         else:
             print(f"marketplace-audit: {what}: {events:,} event(s) in {seconds:.2f}s "
                   f"({rate:,.0f} events/s)", file=sys.stderr, flush=True)
+
+
+def render_records(doc: dict[str, Any]) -> None:
+    """The records of processing (AUD-3) as tables on a terminal."""
+    out = Console()
+    c = doc["controller"]
+    out.print(f"[bold]{doc['title']}[/bold]")
+    out.print(f"controller: {c['name']}, {c['address']}; contact: {c['contact']}")
+    if "dpo" in c:
+        out.print(f"data protection officer: {c['dpo']}")
+    reg, log = doc["register"], doc["log"]
+    out.print(f"data register {reg['version']} (from {reg['effective_from']}); log: "
+              f"{log['events']} event(s) from {log['source']}, {log['breaks']} break(s)")
+    out.print("data subjects: " + "; ".join(doc["data_subjects"].values()))
+    table = Table(title="processing by data category", show_lines=True)
+    table.add_column("category", no_wrap=True)
+    table.add_column("purposes and legal basis", overflow="fold")
+    table.add_column("kept, then", overflow="fold")
+    table.add_column("recipients (outside the EEA)", overflow="fold")
+    table.add_column("in the log", overflow="fold")
+    for p in doc["processing"]:
+        r, used = p["retention"], p["in_the_log"]
+        kept = f"{r['days']} d from {r['from']}" + (
+            f", up to {r['max_with_consent_days']} d with consent"
+            if r["max_with_consent_days"] else "") + f"; {r['end_of_life']}"
+        outside = {t["recipient"]: f"{'/'.join(t['countries'])}: {t['basis']}"
+                   for t in p["transfers_outside_eea"]}
+        recipients = ", ".join(f"{x} ({outside[x]})" if x in outside else x
+                               for x in p["recipients"]) or "none"
+        table.add_row(p["category"], f"{', '.join(p['purposes'])} ({p['legal_basis']})",
+                      kept, recipients,
+                      f"{used['events']} events, {used['subjects']} subjects; "
+                      f"{', '.join(used['processed_by']) or '-'}")
+    out.print(table)
+    rec = Table(title="recipients")
+    for name in ("recipient", "kind", "countries", "transfer basis", "categories per purpose"):
+        rec.add_column(name, overflow="fold")
+    for r in doc["recipients"]:
+        per_purpose = r.get("per_purpose") or {p: r["categories"] for p in r["purposes"]}
+        rec.add_row(r["name"], r["kind"], ", ".join(r["countries"]), r["transfer_basis"],
+                    "\n".join(f"{p}: {', '.join(c)}" for p, c in per_purpose.items()))
+    out.print(rec)
+    out.print("[bold]security measures[/bold]")
+    for m in doc["security_measures"]:
+        out.print(f" - {m}")

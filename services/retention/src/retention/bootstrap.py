@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import contracts
 from kernel.service import Runtime, ServiceHost
 from retention.adapters.proofs import signing_key
-from retention.adapters.register import load_register
+from retention.adapters.register import load_records_basis
 from retention.adapters.requests import RequestRepository
 from retention.adapters.schema import migrate
 from retention.adapters.staff import StaffRoles
@@ -19,6 +19,8 @@ from retention.adapters.subjects import SubjectProjection
 from retention.entrypoints.consumers import consumer_specs
 from retention.entrypoints.http import router
 from retention.entrypoints.staff_http import router as staff_router
+from retention.heads import heads_key
+from retention.sealer import HeadSealer, run_sealer
 from retention.service_layer import retries, schedule
 from retention.settings import RetentionSettings
 
@@ -44,11 +46,13 @@ def build(settings: RetentionSettings | None = None,
     """
     load_contracts()
     settings = settings or RetentionSettings()
-    register = load_register(settings.register_file)  # a bad register stops the start (RET-1)
+    # a bad register stops the start (RET-1), its recipients too (SHR-1, SHR-4)
+    register, recipients = load_records_basis(settings.register_file)
 
     async def wire(rt: Runtime) -> None:
         await _wire(rt)
         rt.extra["register"] = register
+        rt.extra["recipients"] = recipients
         rt.extra["proof_key"] = signing_key(settings.secrets.master_key_bytes())
         rt.extra["retries"] = asyncio.create_task(retries.run(
             rt.pool, rt.extra["requests"], timedelta(seconds=settings.erasure_retry_seconds),
@@ -60,6 +64,15 @@ def build(settings: RetentionSettings | None = None,
             lambda: rt.extra["clock"](),
             lambda: rt.relay.stopping,
         ), name="retention-schedule")
+        rt.extra["shredder"] = asyncio.create_task(retries.run_shredder(
+            rt.pool, rt.extra["requests"], rt.keys, lambda: rt.relay.stopping,
+        ), name="retention-erasure-shredder")
+        if settings.heads_seal_seconds:  # AUD-2: the heads sealed without a manual step
+            sealer = HeadSealer(settings.postgres.dsn(), settings.kafka.bootstrap,
+                                heads_key(settings.secrets.index_key_bytes()))
+            rt.extra["sealer"] = asyncio.create_task(run_sealer(
+                sealer, settings.heads_seal_seconds, lambda: rt.relay.stopping,
+            ), name="retention-heads-sealer")
 
     return ServiceHost(
         "retention", settings, routers=[router, staff_router],

@@ -31,6 +31,17 @@ class RetentionSettings(ServiceSettings):
         10.0, gt=0, description="Seconds an erasure waits for a service's receipt before that "
                                 "service is asked again (PRV-5)."
     )
+    erasure_grace_seconds: float = Field(
+        0.0, ge=0, description="Seconds between a verified erasure and the shredding of the "
+                               "key, during which the account is locked and the member (with "
+                               "the status token) or staff may cancel it; 0 shreds at once "
+                               "(API.md's timing). For example 604800 (7 days) in production."
+    )
+    heads_seal_seconds: float = Field(
+        5.0, ge=0, description="Seconds between two passes of the heads sealer, which signs "
+                               "the head of every stream that grew (AUD-2), so that verify "
+                               "finds events cut from a stream's end; 0 turns it off."
+    )
     erasure_escalate_after: int = Field(
         5, ge=1, description="Unanswered erasure orders after which the DPO is told (PRV-5)."
     )

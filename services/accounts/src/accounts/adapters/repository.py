@@ -109,7 +109,7 @@ class Repository:
 
     async def _write(self, account: Account, insert: bool) -> None:
         p = account.profile
-        active = account.active
+        active = account.status in ("active", "locked")  # a locked account keeps its e-mail
         values = (
             account.account_id, account.kind, account.status,
             self.index.email(p.email) if active else None,
@@ -183,6 +183,12 @@ class Repository:
         )
 
     # -- sessions ------------------------------------------------------------------------
+    async def logged_in(self, account_id: str, at: datetime) -> None:
+        """Record a log-in: the account is no longer idle, a pending idle warning lapses."""
+        await self.conn.execute(
+            "UPDATE accounts.accounts SET last_login_at = $2, idle_warned_at = NULL "
+            "WHERE account_id = $1 AND idle_due_at IS NULL", account_id, at)
+
     async def add_session(self, token_hash: bytes, session: Session) -> None:
         """Store a new session under the hash of its token."""
         await self.conn.execute(

@@ -23,6 +23,10 @@ CREATE TABLE IF NOT EXISTS accounts.accounts (
     created_at    timestamptz NOT NULL DEFAULT now(),
     version       integer     NOT NULL
 );
+ALTER TABLE accounts.accounts
+    ADD COLUMN IF NOT EXISTS last_login_at timestamptz,
+    ADD COLUMN IF NOT EXISTS idle_warned_at timestamptz,
+    ADD COLUMN IF NOT EXISTS idle_due_at timestamptz;
 CREATE TABLE IF NOT EXISTS accounts.sessions (
     token_hash    bytea PRIMARY KEY,
     session_id    text        NOT NULL UNIQUE,

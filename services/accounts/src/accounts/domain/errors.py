@@ -81,3 +81,9 @@ class AccountNotActive(AccountsError):
     """The account is closed."""
 
     code = "account_closed"
+
+
+class AccountLockedForErasure(AccountsError):
+    """An erasure of the account is pending (its grace window): no log-in until cancelled."""
+
+    code = "account_locked"

@@ -14,7 +14,9 @@ from contracts.accounts import (
     RECTIFIABLE_FIELDS,
     AccountClosed,
     AccountDetailsChanged,
+    AccountLocked,
     AccountRegistered,
+    AccountUnlocked,
     DeviceRegistered,
     DeviceRemoved,
     IdentityVerificationRecorded,
@@ -260,6 +262,28 @@ class Account:
         self.end_sessions(sessions, "closure")
         self.status = "closed"
         self.events.append(AccountClosed(account_id=self.account_id, pseudonym=self.pseudonym))
+
+    def lock(self, request_id: str, sessions: list[Session]) -> bool:
+        """An erasure was requested: every session ends, no log-in, nothing of the member
+        shown, until the erasure runs or is cancelled (PRV-5, grace window).
+
+        Returns:
+            Whether anything changed (an account not active stays as it is).
+        """
+        if not self.active:
+            return False
+        self.end_sessions(sessions, "erasure")
+        self.status = "locked"
+        self.events.append(AccountLocked(account_id=self.account_id, request_id=request_id))
+        return True
+
+    def unlock(self, request_id: str) -> bool:
+        """The erasure that locked the account was cancelled: active again."""
+        if self.status != "locked":
+            return False
+        self.status = "active"
+        self.events.append(AccountUnlocked(account_id=self.account_id, request_id=request_id))
+        return True
 
     def report_misuse(self, report_id: str, sessions: list[Session], note: str | None) -> int:
         """Revoke every session and record the security event (ACC-11)."""

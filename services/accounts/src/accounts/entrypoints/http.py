@@ -22,6 +22,7 @@ STATUS = {
     "too_young": 422, "terms_version": 422, "invalid": 422, "email_taken": 409,
     "username_taken": 409, "invalid_credentials": 401, "too_many_attempts": 429,
     "unauthenticated": 401, "reauth_required": 403, "not_found": 404, "account_closed": 409,
+    "account_locked": 403,
 }
 
 

@@ -18,14 +18,17 @@ from contracts.accounts import (
     AccountClosed,
     AccountDetailsChanged,
     AccountErased,
+    AccountLocked,
     AccountRegistered,
+    AccountUnlocked,
     PublicProfile,
 )
 from contracts.topics import events_topic
 from kernel.consumer import Delivered, Handler
 from kernel.service import ConsumerSpec, Runtime
 
-_TYPES = (AccountRegistered, AccountDetailsChanged, AccountClosed, AccountErased)
+_TYPES = (AccountRegistered, AccountDetailsChanged, AccountClosed, AccountErased,
+          AccountLocked, AccountUnlocked)
 
 
 def _next(state: dict[str, Any] | None, item: Delivered) -> dict[str, Any] | None:
@@ -39,6 +42,10 @@ def _next(state: dict[str, Any] | None, item: Delivered) -> dict[str, Any] | Non
                 "username_event_id": str(env.event_id)}
     if state is None:
         return None  # a change to an account this topic never saw (or one already erased)
+    if env.event_type == AccountLocked.event_type and state["status"] == "active":
+        return {**state, "status": "locked"}  # the username stays here, withheld on the topic
+    if env.event_type == AccountUnlocked.event_type and state["status"] == "locked":
+        return {**state, "status": "active"}
     if env.event_type == AccountClosed.event_type:
         return {**state, "status": "closed", "pseudonym": payload["pseudonym"],
                 "username": None, "username_event_id": None}
@@ -75,7 +82,9 @@ def _handler(rt: Runtime) -> Handler:
                     subject, state["status"], state["pseudonym"], state["username"],
                     state["username_event_id"],
                 )
-                value = PublicProfile.model_validate(state).model_dump_json().encode()
+                shown = state if state["status"] != "locked" else {
+                    **state, "username": None, "username_event_id": None}
+                value = PublicProfile.model_validate(shown).model_dump_json().encode()
             assert rt.producer is not None  # consumers run only once the producer is up
             await rt.producer.send_and_wait(PUBLIC_PROFILES_TOPIC, value, key=subject.encode())
 

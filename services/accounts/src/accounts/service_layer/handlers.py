@@ -10,6 +10,7 @@ from uuid import uuid4
 from accounts.adapters.repository import INTROSPECT_SQL
 from accounts.domain import commands
 from accounts.domain.errors import (
+    AccountLockedForErasure,
     EmailTaken,
     InvalidChange,
     InvalidCredentials,
@@ -69,7 +70,7 @@ async def log_in(cmd: commands.LogIn, ctx: Context) -> tuple[str, Session]:
             log.warning("accounts.login_throttled", retry_after=wait)
             raise TooManyAttempts("too many failed log-ins; try again later", wait)
         account = await repo.get_by_email(cmd.email)
-    usable = account is not None and account.active
+    usable = account is not None and account.status in ("active", "locked")
     if not await ctx.passwords.verify(account.password_hash if usable and account else None,
                                       cmd.password):
         async with ctx.transaction() as repo:
@@ -77,6 +78,10 @@ async def log_in(cmd: commands.LogIn, ctx: Context) -> tuple[str, Session]:
         log.info("accounts.login_failed")
         raise InvalidCredentials("wrong e-mail address or password")
     assert account is not None
+    if account.status == "locked":  # only after the right password: no account probing
+        raise AccountLockedForErasure(
+            "an erasure of this account is pending: log-in is closed until it is cancelled "
+            "with the request's status token")
     token = secrets.token_urlsafe(32)
     async with ctx.transaction() as repo:
         locked = await repo.get(account.account_id, for_update=True)
@@ -85,6 +90,7 @@ async def log_in(cmd: commands.LogIn, ctx: Context) -> tuple[str, Session]:
         session = locked.start_session(str(uuid4()), cmd.remember_me, now, ctx.policy)
         await repo.publish(locked)
         await repo.add_session(token_hash(token), session)
+        await repo.logged_in(account.account_id, now)
         await repo.clear_failures(account_key)
     log.info("accounts.session_started", account_id=account.account_id,
              session_id=session.session_id, remember_me=cmd.remember_me)

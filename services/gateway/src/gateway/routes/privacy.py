@@ -72,6 +72,10 @@ class PrivacyRequestOut(BaseModel):
     due_at: str = Field(description="One-month deadline (ISO-8601).")
     receipts: list[Receipt] = Field(description="One per service an erasure awaits.")
     exceptions: list[Any] = Field(description="Lawful exceptions to the erasure, if any.")
+    erasure_at: str | None = Field(
+        None, description="An erasure in its grace window: when the key is shredded unless "
+                          "the erasure is cancelled before (ISO-8601); the account is locked "
+                          "meanwhile.")
 
 
 @router.post(
@@ -117,16 +121,40 @@ async def get_privacy_request(
     request: Request,
 ) -> Response:
     """A request's status, with the member's session or ``Bearer <status_token>``."""
-    if not _is_uuid(request_id):
-        raise ApiError(404, "not_found", "no such privacy request")
-    if token is not None and token.startswith(STATUS_TOKEN_PREFIX):
-        headers = {"X-Status-Token": token}
-    else:
-        session = _require(await _session(request, token))
-        headers = session.headers()
+    headers = await _requester(request_id, request, token)
     resp = await ups.call("retention", "GET", f"/internal/privacy-requests/{request_id}",
                           headers=headers)
     return forward(resp)
+
+
+async def _requester(request_id: str, request: Request, token: str | None) -> dict[str, str]:
+    """Who asks about a request: the holder of its status token, or the member's session."""
+    if not _is_uuid(request_id):
+        raise ApiError(404, "not_found", "no such privacy request")
+    if token is not None and token.startswith(STATUS_TOKEN_PREFIX):
+        return {"X-Status-Token": token}
+    return _require(await _session(request, token)).headers()
+
+
+@router.post(
+    "/v1/privacy-requests/{request_id}/cancel", response_model=PrivacyRequestOut,
+    responses={401: {"description": "Neither a session nor a valid status token.", **_ERR},
+               404: {"description": "No such request, or another member's.", **_ERR},
+               409: {"description": "`not_cancellable`: not an erasure, or its key is "
+                                    "already shredded.", **_ERR}},
+)
+async def cancel_privacy_request(
+    request_id: str, ups: Ups, token: Annotated[str | None, Depends(bearer_token)],
+    request: Request,
+) -> Response:
+    """Cancel an erasure within its grace window (PRV-5): the account unlocks and the member
+    is whole again. The account is locked meanwhile, so the request's status token
+    (``Bearer <status_token>``) is what the member cancels with; the status turns
+    ``refused`` with the reason ``cancelled by the subject``."""
+    headers = await _requester(request_id, request, token)
+    return forward(await ups.call("retention", "POST",
+                                  f"/internal/privacy-requests/{request_id}/cancel",
+                                  headers=headers))
 
 
 @router.get(
@@ -349,6 +377,20 @@ async def verify_privacy_request(request_id: str, session: CurrentSession,
                                   headers=session.headers()))
 
 
+@router.post("/v1/staff/privacy-requests/{request_id}/cancel", response_model=StatusOut,
+             responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
+                        404: _ERR, 409: {"description": "`not_cancellable`.", **_ERR}})
+async def staff_cancel_privacy_request(request_id: str, session: CurrentSession,
+                                       ups: Ups) -> Response:
+    """Support staff cancel an erasure in its grace window for a member who asked by form,
+    e-mail or post (PRV-5); the account unlocks."""
+    if not _is_uuid(request_id):
+        raise ApiError(404, "not_found", "no such privacy request")
+    return forward(await ups.call("retention", "POST",
+                                  f"/internal/staff/privacy-requests/{request_id}/cancel",
+                                  headers=session.headers()))
+
+
 @router.post("/v1/staff/privacy-requests/{request_id}/complete", response_model=StatusOut,
              responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
                         404: _ERR, 409: {"description": "`invalid_transition`.", **_ERR}})
@@ -448,3 +490,44 @@ async def list_legal_holds(
         "retention", "GET", "/internal/staff/legal-holds",
         params={"subject_id": subject_id, "include_released": str(include_released).lower(),
                 "limit": limit}, headers=session.headers()))
+
+
+class DisclosureIn(BaseModel):
+    """A disclosure the DPO is about to make (SHR-1 … SHR-5)."""
+
+    subject_id: str = Field(min_length=1, max_length=200, description="Whose data.")
+    recipient: str = Field(min_length=1, max_length=100,
+                           description="The recipient's code in the recipients register "
+                                       "(`make audit ARGS=records` lists them).")
+    purpose: str = Field(min_length=1, max_length=100, description="Why it is disclosed.")
+    categories: list[str] = Field(min_length=1, max_length=20,
+                                  description="The data categories to disclose.")
+    legal_basis: Literal["consent", "contract", "legitimate_interest", "legal_obligation"] = (
+        Field(description="The legal basis of the disclosure."))
+    authority: str | None = Field(None, min_length=1, max_length=200,
+                                  description="Requesting authority (law enforcement, SHR-3).")
+    case_reference: str | None = Field(None, min_length=1, max_length=100,
+                                       description="The authority's case reference (SHR-3).")
+
+
+@router.post("/v1/staff/disclosures", status_code=201,
+             responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
+                        422: {"description": "Refused by the recipients register: "
+                                             "`unknown_recipient`, `purpose_not_allowed`, "
+                                             "`not_minimal`, `request_not_verified`, "
+                                             "`transfer_refused`.", **_ERR}})
+async def disclose(body: DisclosureIn, session: CurrentSession, ups: Ups) -> Response:
+    """Check a disclosure of a member's data against the recipients register and log it
+    (DPO). Answers what may be sent; 403 `consent_missing` for third-party marketing
+    without the member's consent (SHR-5)."""
+    return forward(await ups.call("retention", "POST", "/internal/staff/disclosures",
+                                  json=body.model_dump(mode="json"), headers=session.headers()))
+
+
+@router.get("/v1/staff/disclosures",
+            responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN})
+async def list_disclosures(session: CurrentSession, ups: Ups,
+                           subject_id: Annotated[str, Query(max_length=200)]) -> Response:
+    """Every disclosure of a member's data, newest first (DPOs, auditors; SHR-1)."""
+    return forward(await ups.call("retention", "GET", "/internal/staff/disclosures",
+                                  params={"subject_id": subject_id}, headers=session.headers()))

@@ -6,6 +6,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from retention.domain.records import RecordsBasis
 from retention.domain.register import DataRegister
 
 
@@ -24,3 +25,14 @@ def load_register(path: Path | None = None) -> DataRegister:
         tomllib.TOMLDecodeError: the file is not TOML.
     """
     return DataRegister.from_mapping(tomllib.loads(register_text(path)))
+
+
+def load_records_basis(path: Path | None = None) -> tuple[DataRegister, RecordsBasis]:
+    """The validated register and its tables for the records of processing (AUD-3).
+
+    Raises:
+        InvalidRegister: the file does not say what RET-1 or the records need.
+    """
+    raw = tomllib.loads(register_text(path))
+    register = DataRegister.from_mapping(raw)
+    return register, RecordsBasis.from_mapping(raw, register)

@@ -14,12 +14,12 @@ from retention.domain.requests import PrivacyRequest
 _UPSERT = """
 INSERT INTO retention.privacy_requests AS p (request_id, subject_id, type, channel, status,
     received_at, due_at, ended_at, reason, expected_services, receipts, token_hash, version,
-    last_order_at, orders, escalated)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16)
+    last_order_at, orders, escalated, shred_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (request_id) DO UPDATE SET
     status = excluded.status, ended_at = excluded.ended_at, reason = excluded.reason,
     last_order_at = excluded.last_order_at, orders = excluded.orders,
-    escalated = excluded.escalated,
+    escalated = excluded.escalated, shred_at = excluded.shred_at,
     expected_services = excluded.expected_services, receipts = excluded.receipts,
     token_hash = coalesce(excluded.token_hash, p.token_hash), version = excluded.version
 """
@@ -82,7 +82,7 @@ class RequestRepository:
             _UPSERT, req.request_id, req.subject_id, req.type, req.channel, req.status,
             req.received_at, req.due_at, req.ended_at, req.reason,
             list(req.expected_services), orjson.dumps(receipts).decode(), token_hash,
-            req.version, req.last_order_at, req.orders, list(req.escalated),
+            req.version, req.last_order_at, req.orders, list(req.escalated), req.shred_at,
         )
 
     async def row(self, conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
@@ -118,4 +118,12 @@ async def due_for_retry(conn: asyncpg.Connection, ordered_before: Any,
         "SELECT request_id FROM retention.privacy_requests WHERE status = 'in_progress' "
         "AND type = 'erasure' AND last_order_at < $1 ORDER BY last_order_at LIMIT $2",
         ordered_before, limit)
+    return [r["request_id"] for r in rows]
+
+
+async def due_for_shredding(conn: asyncpg.Connection, now: Any, limit: int = 100) -> list[str]:
+    """Scheduled erasures whose grace window has ended (``shred_at`` reached)."""
+    rows = await conn.fetch(
+        "SELECT request_id FROM retention.privacy_requests WHERE status = 'verified' "
+        "AND shred_at IS NOT NULL AND shred_at <= $1 ORDER BY shred_at LIMIT $2", now, limit)
     return [r["request_id"] for r in rows]

@@ -25,7 +25,10 @@ CREATE TABLE IF NOT EXISTS retention.privacy_requests (
 ALTER TABLE retention.privacy_requests
     ADD COLUMN IF NOT EXISTS last_order_at timestamptz,
     ADD COLUMN IF NOT EXISTS orders integer NOT NULL DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS escalated text[] NOT NULL DEFAULT '{}';
+    ADD COLUMN IF NOT EXISTS escalated text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN IF NOT EXISTS shred_at timestamptz;
+CREATE INDEX IF NOT EXISTS privacy_requests_shred_idx
+    ON retention.privacy_requests (shred_at) WHERE status = 'verified' AND shred_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS privacy_requests_retry_idx
     ON retention.privacy_requests (last_order_at) WHERE status = 'in_progress';
 CREATE INDEX IF NOT EXISTS privacy_requests_subject_idx
@@ -34,6 +37,19 @@ CREATE INDEX IF NOT EXISTS privacy_requests_open_due_idx
     ON retention.privacy_requests (due_at) WHERE ended_at IS NULL;
 COMMENT ON TABLE retention.privacy_requests IS
   'Privacy requests (PRV-7); kept after an erasure as its proof: subject id only.';
+CREATE TABLE IF NOT EXISTS retention.disclosures (
+    disclosure_id text PRIMARY KEY,
+    subject_id    text        NOT NULL,
+    recipient     text        NOT NULL,
+    purpose       text        NOT NULL,
+    categories    text[]      NOT NULL,
+    legal_basis   text        NOT NULL,
+    source        text        NOT NULL,
+    at            timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS disclosures_subject_idx ON retention.disclosures (subject_id);
+COMMENT ON TABLE retention.disclosures IS
+  'Every disclosure of a subject''s data (SHR-1): recipient, purpose, categories, no values.';
 CREATE TABLE IF NOT EXISTS retention.subject_data (
     subject_id  text        NOT NULL,
     category    text        NOT NULL,

@@ -98,7 +98,9 @@ async def publish_heads(bootstrap: str, heads: Sequence[SealedHead]) -> None:
 
 async def read_heads(bootstrap: str) -> tuple[list[SealedHead], int]:
     """Every seal on the heads topic up to its high-water mark, and how many records
-    were not seals."""
+    were not seals. A tombstone (a stream's key, no value: what compaction keeps of a
+    retired stream) retires the seals of that stream read before it; the table's copy
+    still counts (a place rolled back alone is not enough, see retention.heads)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 client_id="marketplace-audit")
@@ -119,6 +121,9 @@ async def read_heads(bootstrap: str) -> tuple[list[SealedHead], int]:
             idle = 0 if got else idle + 1
             for recs in got.values():
                 for rec in recs:
+                    if rec.value is None and rec.key:  # a tombstone retires the key's seals
+                        heads = [h for h in heads if _key(h) != rec.key]
+                        continue
                     try:
                         heads.append(SealedHead.from_json(orjson.loads(rec.value or b"")))
                     except (orjson.JSONDecodeError, KeyError, ValueError, TypeError):
@@ -130,3 +135,31 @@ async def read_heads(bootstrap: str) -> tuple[list[SealedHead], int]:
         return heads, malformed
     finally:
         await consumer.stop()
+
+
+async def retire_heads(dsn: str, bootstrap: str, producer: str) -> int:
+    """Retire every seal of ``producer`` (an event store dropped on purpose, as the tests'
+    own stores are): its rows leave the table and each stream's key gets a tombstone on
+    the heads topic. Returns how many streams' seals were retired."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('audit.stream_heads') IS NOT NULL")
+        rows = await conn.fetch("DELETE FROM audit.stream_heads WHERE producer = $1 "
+                                "RETURNING stream_id", producer) if exists else []
+    finally:
+        await conn.close()
+    streams = {str(r["stream_id"]) for r in rows}
+    on_topic, _ = await read_heads(bootstrap)
+    streams |= {h.stream_id for h in on_topic if h.producer == producer}
+    if not streams:
+        return 0
+    sender = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                              client_id="marketplace-audit")
+    await sender.start()
+    try:
+        for stream in sorted(streams):
+            await sender.send_and_wait(heads_topic(), None,
+                                       key=f"{producer}\x1f{stream}".encode())
+    finally:
+        await sender.stop()
+    return len(streams)

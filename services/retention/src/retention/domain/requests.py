@@ -10,14 +10,16 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.envelope import Event
 from contracts.privacy import (
     EXPORT_TYPES,
+    ErasureCancelled,
     ErasureEscalated,
     ErasureReceiptRecorded,
+    ErasureScheduled,
     ExportPartRecorded,
     PrivacyRequestReceived,
     PrivacyRequestStatusChanged,
@@ -78,6 +80,8 @@ class PrivacyRequest:
     first_order_at: datetime | None = None
     last_order_at: datetime | None = None
     escalated: tuple[str, ...] = ()
+    shred_at: datetime | None = None
+    """When a scheduled erasure shreds the key unless cancelled (the grace window)."""
     version: int = 0
     pending: list[Event] = field(default_factory=list)
 
@@ -85,7 +89,7 @@ class PrivacyRequest:
     def receive(
         cls, request_id: str, subject_id: str, type: str, channel: str,
         identity_verified: bool, now: datetime, erasure_services: Sequence[str],
-        held: bool = False,
+        held: bool = False, grace: timedelta = timedelta(0),
     ) -> PrivacyRequest:
         """Record a new request; a verified erasure starts at once (PRV-5).
 
@@ -99,6 +103,8 @@ class PrivacyRequest:
             erasure_services: Services whose receipts an erasure awaits.
             held: Whether a legal hold freezes the subject's data (RET-4): a verified
                 erasure then waits, as ``verified``, until the last hold is released.
+            grace: The erasure grace window: a verified erasure is scheduled to shred the
+                key this much later, and may be cancelled until then (0: shred at once).
         """
         req = cls(request_id)
         req._record(
@@ -110,7 +116,7 @@ class PrivacyRequest:
             now,
         )
         if identity_verified and not (held and type == "erasure"):
-            req.start(erasure_services, now)
+            req.start_or_schedule(erasure_services, now, grace)
         return req
 
     @classmethod
@@ -132,6 +138,36 @@ class PrivacyRequest:
     def verify(self, now: datetime) -> None:
         """Staff verified the subject's identity (requests by form, e-mail or post)."""
         self._move("verified", now)
+
+    def start_or_schedule(self, services: Sequence[str], now: datetime,
+                          grace: timedelta) -> None:
+        """Start a verified request, or, an erasure with a grace window, schedule it."""
+        if self.type == "erasure" and grace > timedelta(0):
+            self.schedule(now + grace, now)
+        else:
+            self.start(services, now)
+
+    def schedule(self, shred_at: datetime, now: datetime) -> None:
+        """Schedule a verified erasure: the account locks now, the key is shredded at
+        ``shred_at`` unless the erasure is cancelled before (PRV-5, grace and undo)."""
+        if self.type != "erasure" or self.status != "verified" or self.shred_at is not None:
+            raise InvalidTransition("only a verified erasure not yet scheduled is scheduled")
+        self._record(ErasureScheduled(request_id=self.request_id, subject_id=self.subject_id,
+                                      shred_at=shred_at), now)
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether the erasure may still be cancelled: asked for, its key not yet shredded."""
+        return self.type == "erasure" and self.status in ("received", "verified")
+
+    def cancel(self, by: str, now: datetime) -> None:
+        """Cancel an erasure whose key has not been shredded; the account unlocks."""
+        if not self.cancellable:
+            raise InvalidTransition(
+                "only an erasure whose key has not been shredded yet can be cancelled")
+        self._record(ErasureCancelled(request_id=self.request_id, subject_id=self.subject_id,
+                                      by="staff" if by == "staff" else "subject"), now)
+        self._move("refused", now, f"cancelled by the {'staff' if by == 'staff' else 'subject'}")
 
     def start(self, services: Sequence[str], now: datetime) -> None:
         """Carry out a verified request that retention orchestrates (erasure, exports)."""
@@ -274,6 +310,8 @@ class PrivacyRequest:
             self.first_order_at = self.first_order_at or at
         elif isinstance(event, ErasureEscalated):
             self.escalated = tuple(event.services)
+        elif isinstance(event, ErasureScheduled):
+            self.shred_at = event.shred_at
         elif isinstance(event, SubjectExportOrdered):
             self.expected_services = tuple(event.services)
         elif isinstance(event, ExportPartRecorded):

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from contracts.accounts import IdleAccountErasureDue
 from contracts.consent import PrivacyRequestCarriedOut
+from contracts.listings import DataDisclosed
 from contracts.messaging import DisputeClosed, DisputeOpened
 from contracts.privacy import ErasureReceiptIssued, SubjectDataExported
 from contracts.staff import StaffRoleGranted, StaffRoleRevoked
@@ -14,7 +16,7 @@ from contracts.topics import SERVICES, events_topic
 from kernel.consumer import Delivered, Handler
 from kernel.erasure import erasure_consumer
 from kernel.service import ConsumerSpec, Runtime
-from retention.service_layer import exports, handlers, holds
+from retention.service_layer import exports, handlers, holds, sharing
 
 ALL_EVENT_TOPICS = [events_topic(s) for s in SERVICES]
 
@@ -99,6 +101,24 @@ async def _erase(rt: Runtime, conn: asyncpg.Connection, subject_id: str) -> tupl
     return await handlers.erase_subject(conn, rt.extra["subjects"], subject_id)
 
 
+def _idle(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        grace = timedelta(seconds=rt.settings.erasure_grace_seconds)  # type: ignore[attr-defined]
+        for item in batch:
+            assert isinstance(item.event, IdleAccountErasureDue)
+            await handlers.erase_idle_account(conn, rt.extra["requests"], rt.keys,
+                                              item.event.account_id, datetime.now(UTC), grace)
+
+    return handle
+
+
+def _disclosures(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        await sharing.record_listings_disclosures(conn, batch)
+
+    return handle
+
+
 def consumer_specs() -> list[ConsumerSpec]:
     """Every consumer group of the service."""
     return [
@@ -113,5 +133,9 @@ def consumer_specs() -> list[ConsumerSpec]:
                      event_types=[PrivacyRequestCarriedOut.event_type]),
         ConsumerSpec("staff-roles", [events_topic("accounts")], _staff_roles,
                      event_types=[StaffRoleGranted.event_type, StaffRoleRevoked.event_type]),
+        ConsumerSpec("disclosures", [events_topic("listings")], _disclosures,
+                     event_types=[DataDisclosed.event_type]),
+        ConsumerSpec("idle-accounts", [events_topic("accounts")], _idle,
+                     event_types=[IdleAccountErasureDue.event_type]),
         erasure_consumer(_erase),
     ]

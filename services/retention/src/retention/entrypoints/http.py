@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -14,6 +14,7 @@ from kernel.http import ApiError
 from kernel.service import Runtime
 from retention.adapters import proofs
 from retention.domain import commands, proof
+from retention.domain.requests import InvalidTransition
 from retention.service_layer import exports, handlers
 
 router = APIRouter()
@@ -53,8 +54,44 @@ async def submit(body: PrivacyRequestIn, request: Request) -> dict[str, str]:
     rt = _rt(request)
     cmd = commands.SubmitPrivacyRequest(body.subject_id, body.type, body.channel,
                                         body.identity_verified, body.carried_out)
-    done = await handlers.submit_request(rt.pool, _part(rt, "requests"), rt.keys, cmd, _now())
+    done = await handlers.submit_request(rt.pool, _part(rt, "requests"), rt.keys, cmd, _now(),
+                                         _grace(rt))
     return {"request_id": done.request_id, "status_token": done.status_token}
+
+
+def _grace(rt: Any) -> timedelta:
+    return timedelta(seconds=rt.settings.erasure_grace_seconds)
+
+
+@router.post("/internal/privacy-requests/{request_id}/cancel")
+async def cancel(
+    request_id: str, request: Request,
+    x_account_id: Annotated[str | None, Header()] = None,
+    x_status_token: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Cancel an erasure within its grace window, by its subject (session) or with the
+    request's status token (the account is locked, so the member has no session)."""
+    rt = _rt(request)
+    repo = _part(rt, "requests")
+
+    async def current() -> dict[str, Any]:  # also checks the session or token
+        async with rt.pool.acquire() as conn:
+            return await handlers.request_status(
+                conn, repo, request_id, x_account_id, x_status_token, _now(),
+                rt.settings.status_token_days,  # type: ignore[attr-defined]
+            )
+
+    try:
+        await current()
+        await handlers.cancel_erasure(rt.pool, repo, request_id, "subject", _now())
+        return await current()
+    except handlers.RequestNotFound as exc:
+        raise ApiError(404, "not_found", "no such privacy request") from exc
+    except handlers.BadStatusToken as exc:
+        raise ApiError(401, "unauthenticated", "the status token is invalid or expired") from exc
+    except InvalidTransition as exc:
+        raise ApiError(409, "not_cancellable", "only an erasure whose key has not been "
+                       "shredded yet can be cancelled") from exc
 
 
 @router.get("/internal/privacy-requests/{request_id}")

@@ -6,7 +6,7 @@ against its own projection of the accounts service's role events (SEC-2).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from contracts.personal import DataCategory
 from contracts.privacy import HOLD_REFERENCE_PATTERN, RequestType
+from kernel.guard import guard_of
 from kernel.http import ApiError
 from kernel.logs import get_logger
 from kernel.service import Runtime
@@ -21,7 +22,8 @@ from retention.adapters import holds as hold_rows
 from retention.adapters import requests
 from retention.domain import commands
 from retention.domain.requests import InvalidTransition
-from retention.service_layer import handlers, holds
+from retention.domain.sharing import Disclosure, DisclosureRefused
+from retention.service_layer import handlers, holds, sharing
 
 log = get_logger(__name__)
 
@@ -129,13 +131,35 @@ async def verify(request_id: str, request: Request,
     rt = _rt(request)
     staff = await require_role(rt, x_account_id, REQUEST_WORKERS)
     try:
-        new = await handlers.verify_request(rt.pool, _part(rt, "requests"), rt.keys,
-                                            commands.VerifyPrivacyRequest(request_id), _now())
+        new = await handlers.verify_request(
+            rt.pool, _part(rt, "requests"), rt.keys, commands.VerifyPrivacyRequest(request_id),
+            _now(), timedelta(seconds=rt.settings.erasure_grace_seconds),  # type: ignore[attr-defined]
+        )
     except handlers.RequestNotFound as exc:
         raise ApiError(404, "not_found", "no such privacy request") from exc
     except InvalidTransition as exc:
         raise ApiError(409, "invalid_transition", str(exc)) from exc
     log.info("privacy.request_verified", request_id=request_id, staff_account_id=staff)
+    return {"request_id": request_id, "status": new}
+
+
+@router.post("/internal/staff/privacy-requests/{request_id}/cancel")
+async def staff_cancel(request_id: str, request: Request,
+                       x_account_id: AccountId = None) -> dict[str, str]:
+    """Support staff cancel an erasure within its grace window, at the member's request
+    by form, e-mail or post; the account unlocks."""
+    rt = _rt(request)
+    staff = await require_role(rt, x_account_id, REQUEST_WORKERS)
+    try:
+        new = await handlers.cancel_erasure(rt.pool, _part(rt, "requests"), request_id,
+                                            "staff", _now())
+    except handlers.RequestNotFound as exc:
+        raise ApiError(404, "not_found", "no such privacy request") from exc
+    except InvalidTransition as exc:
+        raise ApiError(409, "not_cancellable", "only an erasure whose key has not been "
+                       "shredded yet can be cancelled") from exc
+    log.info("privacy.erasure_cancelled_by_staff", request_id=request_id,
+             staff_account_id=staff)
     return {"request_id": request_id, "status": new}
 
 
@@ -235,3 +259,56 @@ async def list_holds(
     async with rt.pool.acquire() as conn:
         rows = await hold_rows.listing(conn, subject_id, include_released, limit)
     return {"items": [hold_rows.as_dict(r) for r in rows]}
+
+
+DISCLOSERS = frozenset({"dpo"})
+"""Who discloses a member's data to a recipient (SHR-1 … SHR-5): the DPO."""
+
+
+class DisclosureIn(BaseModel):
+    """A disclosure the DPO is about to make, as the recipients register must allow it."""
+
+    subject_id: str = Field(min_length=1, max_length=200, description="Whose data.")
+    recipient: str = Field(min_length=1, max_length=100,
+                           description="The recipient's code in the recipients register.")
+    purpose: str = Field(min_length=1, max_length=100, description="Why it is disclosed.")
+    categories: list[DataCategory] = Field(min_length=1, max_length=20,
+                                           description="The data categories to disclose.")
+    legal_basis: Literal["consent", "contract", "legitimate_interest", "legal_obligation"] = (
+        Field(description="The legal basis of the disclosure."))
+    authority: str | None = Field(None, min_length=1, max_length=200,
+                                  description="Requesting authority (law enforcement).")
+    case_reference: str | None = Field(None, min_length=1, max_length=100,
+                                       description="The authority's case reference.")
+
+
+@router.post("/internal/staff/disclosures", status_code=201)
+async def disclose(body: DisclosureIn, request: Request,
+                   x_account_id: AccountId = None) -> dict[str, Any]:
+    """Check a disclosure against the recipients register and log it (SHR-1 … SHR-5);
+    answers what may be sent: the recipient, purpose and categories, never more."""
+    rt = _rt(request)
+    staff = await require_role(rt, x_account_id, DISCLOSERS)
+    asked = Disclosure(body.subject_id, body.recipient, body.purpose,
+                       tuple(c.value for c in body.categories), body.legal_basis,
+                       body.authority, body.case_reference)
+    try:
+        async with rt.pool.acquire() as conn:
+            done = await sharing.disclose(conn, rt.store, guard_of(rt),
+                                          _part(rt, "recipients"), asked, _now())
+    except DisclosureRefused as exc:
+        status = 403 if exc.code == "consent_missing" else 422
+        raise ApiError(status, exc.code, str(exc)) from exc
+    log.info("sharing.disclosed_by_staff", disclosure_id=done["disclosure_id"],
+             staff_account_id=staff)
+    return done
+
+
+@router.get("/internal/staff/disclosures")
+async def disclosures(request: Request, subject_id: Annotated[str, Query(max_length=200)],
+                      x_account_id: AccountId = None) -> dict[str, Any]:
+    """Every disclosure of a subject's data, newest first (SHR-1): DPOs and auditors."""
+    rt = _rt(request)
+    await require_role(rt, x_account_id, REGISTER_READERS)
+    async with rt.pool.acquire() as conn:
+        return {"items": await sharing.listing(conn, subject_id)}

@@ -24,6 +24,7 @@ from kernel.logs import get_logger
 from retention.adapters import exports
 from retention.adapters.requests import RequestRepository
 from retention.domain.register import DataRegister
+from retention.service_layer import sharing
 
 log = get_logger(__name__)
 
@@ -105,6 +106,7 @@ async def document(conn: asyncpg.Connection, keys: KeyStore, register: DataRegis
         for category, values in sorted(content.items()):
             held[category].append(ExportedSource(
                 service=service, values=[ExportedValue.model_validate(v) for v in values]))
+    shared = await sharing.recipients_by_category(conn, row["subject_id"])
     categories = []
     for category, sources in sorted(held.items()):
         entry = register.entry(category)
@@ -112,7 +114,8 @@ async def document(conn: asyncpg.Connection, keys: KeyStore, register: DataRegis
             category=category, name=entry.name, source=entry.source,
             purposes=list(entry.purposes), legal_basis=entry.legal_basis,
             retention_days=entry.retention_days, retention_from=entry.retention_from,
-            end_of_life=entry.end_of_life, recipients=[], held_by=sources,
+            end_of_life=entry.end_of_life, recipients=shared.get(category, []),
+            held_by=sources,
         ))
     doc = SubjectExport(
         format=EXPORT_FORMAT, format_version=EXPORT_FORMAT_VERSION,

@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,7 +21,7 @@ from kernel.eventstore import ConcurrencyError
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
 from retention.adapters import exports, holds, proofs
-from retention.adapters.requests import RequestRepository
+from retention.adapters.requests import RequestRepository, due_for_shredding
 from retention.adapters.subjects import SubjectProjection
 from retention.domain import commands, proof
 from retention.domain.requests import InvalidTransition, PrivacyRequest
@@ -52,7 +52,7 @@ class Submitted:
 
 async def submit_request(
     pool: asyncpg.Pool, repo: RequestRepository, keys: KeyStore,
-    cmd: commands.SubmitPrivacyRequest, now: datetime,
+    cmd: commands.SubmitPrivacyRequest, now: datetime, grace: timedelta = timedelta(0),
 ) -> Submitted:
     """Record a request; a verified erasure shreds the subject's key before commit (PRV-5).
 
@@ -64,7 +64,7 @@ async def submit_request(
     async with pool.acquire() as conn, conn.transaction():
         held = bool(await holds.active(conn, cmd.subject_id))
         req = PrivacyRequest.receive(request_id, cmd.subject_id, cmd.type, cmd.channel,
-                                     cmd.identity_verified, now, ERASURE_SERVICES, held)
+                                     cmd.identity_verified, now, ERASURE_SERVICES, held, grace)
         if cmd.carried_out and cmd.type == "rectification":
             req.carried_out("rectification", now)
         shred = req.status == "in_progress" and req.type == "erasure"
@@ -77,20 +77,89 @@ async def submit_request(
     return Submitted(request_id, token)
 
 
+async def erase_idle_account(conn: asyncpg.Connection, repo: RequestRepository,
+                             keys: KeyStore, subject_id: str, now: datetime,
+                             grace: timedelta = timedelta(0)) -> str | None:
+    """An idle account's warning went unanswered: an erasure request of channel ``system``,
+    verified (the platform asks, not a third party), carried out like the member's own.
+    Idempotent: nothing is done while the subject has an erasure request not refused.
+
+    Returns:
+        The new request's id, or ``None`` if one already exists.
+    """
+    if await conn.fetchval(
+            "SELECT 1 FROM retention.privacy_requests WHERE subject_id = $1 "
+            "AND type = 'erasure' AND status <> 'refused'", subject_id):
+        return None
+    request_id = str(uuid.uuid4())
+    held = bool(await holds.active(conn, subject_id))
+    req = PrivacyRequest.receive(request_id, subject_id, "erasure", "system", True, now,
+                                 ERASURE_SERVICES, held, grace)
+    await repo.save(conn, req, correlation_id=uuid.UUID(request_id))
+    if req.status == "in_progress":
+        await keys.destroy(subject_id)
+    log.info("privacy.idle_account_erasure", request_id=request_id, status=req.status)
+    return request_id
+
+
 async def verify_request(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyStore,
-                         cmd: commands.VerifyPrivacyRequest, now: datetime) -> str:
-    """Staff verified the requester's identity; an erasure then starts at once."""
+                         cmd: commands.VerifyPrivacyRequest, now: datetime,
+                         grace: timedelta = timedelta(0)) -> str:
+    """Staff verified the requester's identity; an erasure then starts (or is scheduled)."""
     async with pool.acquire() as conn, conn.transaction():
         req = await repo.get(conn, cmd.request_id)
         if req is None:
             raise RequestNotFound(cmd.request_id)
         req.verify(now)
         if not (req.type == "erasure" and await holds.active(conn, req.subject_id)):
-            req.start(ERASURE_SERVICES, now)
+            req.start_or_schedule(ERASURE_SERVICES, now, grace)
         await repo.save(conn, req)
         if req.status == "in_progress" and req.type == "erasure":
             await keys.destroy(req.subject_id)
     return req.status
+
+
+async def cancel_erasure(pool: asyncpg.Pool, repo: RequestRepository, request_id: str,
+                         by: str, now: datetime) -> str:
+    """Cancel an erasure within its grace window (by its subject or staff); the account
+    unlocks once accounts learns of it.
+
+    Raises:
+        RequestNotFound: no such request.
+        InvalidTransition: not an erasure, or its key is already shredded.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        req = await repo.get(conn, request_id)
+        if req is None:
+            raise RequestNotFound(request_id)
+        req.cancel(by, now)
+        await repo.save(conn, req)
+    log.info("privacy.erasure_cancelled", request_id=request_id, by=by)
+    return req.status
+
+
+async def shred_due(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyStore,
+                    now: datetime) -> int:
+    """Start every scheduled erasure whose grace window has ended: the key is shredded in
+    the transaction that records it (PRV-5). Returns how many started."""
+    started = 0
+    async with pool.acquire() as conn:
+        for request_id in await due_for_shredding(conn, now):
+            try:
+                async with conn.transaction():
+                    req = await repo.get(conn, request_id)
+                    if req is None or req.status != "verified" or req.shred_at is None:
+                        continue
+                    if await holds.active(conn, req.subject_id):
+                        continue  # RET-4: a hold placed in the window keeps it waiting
+                    req.start(ERASURE_SERVICES, now)
+                    await repo.save(conn, req)
+                    await keys.destroy(req.subject_id)
+            except ConcurrencyError:
+                continue  # cancelled, or another replica started it
+            started += 1
+            log.info("privacy.key_shredded", request_id=request_id, scheduled=True)
+    return started
 
 
 async def complete_request(pool: asyncpg.Pool, repo: RequestRepository, request_id: str,
@@ -161,6 +230,9 @@ def view(row: asyncpg.Record | dict[str, Any],
         "due_at": row["due_at"].isoformat(),
         "ended_at": row["ended_at"].isoformat() if row["ended_at"] else None,
         "reason": row["reason"] or None, "receipts": receipts, "exceptions": exceptions or [],
+        # the grace window: when the key is shredded unless the erasure is cancelled
+        "erasure_at": (row["shred_at"].isoformat()
+                       if row.get("shred_at") and row["status"] == "verified" else None),
     }
 
 

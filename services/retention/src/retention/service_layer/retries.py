@@ -13,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from kernel.eventstore import ConcurrencyError
+from kernel.keystore import KeyStore
 from kernel.logs import get_logger
 from retention.adapters.requests import RequestRepository, due_for_retry
+from retention.service_layer.handlers import shred_due
 
 log = get_logger(__name__)
 
@@ -59,3 +61,15 @@ async def run(pool: asyncpg.Pool, repo: RequestRepository, every: timedelta,
             if stopped():
                 return
             await asyncio.sleep(step)
+
+
+async def run_shredder(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyStore,
+                       stopped: Callable[[], bool], every: float = 0.5) -> None:
+    """Shred the keys of scheduled erasures whose grace window ended, every ``every``
+    seconds until ``stopped()`` (PRV-5, grace and undo)."""
+    while not stopped():
+        try:
+            await shred_due(pool, repo, keys, datetime.now(UTC))
+        except Exception as exc:  # PostgreSQL down: try again next round
+            log.warning("privacy.shred_round_failed", error=type(exc).__name__)
+        await asyncio.sleep(every)

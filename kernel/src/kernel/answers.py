@@ -1,0 +1,37 @@
+"""A service's one answer to an order from retention (an erasure receipt, an export part).
+
+Retention asks again while an answer is missing (a broker that lost it, a service that was
+down): the answer is appended once, to a stream named after the order, and a repeated order
+publishes that same answer again instead of writing a second one.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from contracts.envelope import Event
+from kernel.consumer import Delivered
+from kernel.eventstore import ConcurrencyError, NewEvent, StreamHead
+from kernel.service import Runtime
+
+
+async def answer_once(rt: Runtime, conn: asyncpg.Connection, stream: str, answer: Event,
+                      subject_id: str, order: Delivered) -> bool:
+    """Append ``answer`` as the first and only event of ``stream``, caused by ``order``.
+
+    Returns:
+        True when appended now; False when the stream already held the answer, which is
+        then queued on the outbox again (at most once in the queue).
+    """
+    try:
+        async with conn.transaction():
+            await rt.store.append(conn, stream, StreamHead(), [NewEvent(answer, subject_id)],
+                                  correlation_id=order.envelope.correlation_id,
+                                  causation_id=order.envelope.event_id)
+    except ConcurrencyError:
+        await conn.execute(
+            f"INSERT INTO {rt.store.schema}.outbox (position) SELECT position "
+            f"FROM {rt.store.schema}.events WHERE stream_id = $1 ON CONFLICT DO NOTHING",
+            stream)
+        return False
+    return True
