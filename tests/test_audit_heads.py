@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from members import sign_up
 from stack import Infra
 
 from contracts.accounts import SessionEnded
@@ -191,32 +193,40 @@ def test_aud2_the_sealer_seals_grown_heads_and_a_cut_tail_is_found_without_a_man
     assert [h for h in on_topic if h.producer == schema] == [] and malformed == 0
 
 
-@pytest.mark.integration
-def test_aud2_the_running_platform_seals_heads_itself_so_verify_finds_a_cut_tail(
-    platform: Any, infra: Infra, schema: str,
+@pytest.mark.e2e
+def test_aud2_the_running_platform_seals_its_own_heads_without_a_manual_seal(
+    platform: Any, infra: Infra,
 ) -> None:
-    async def sealed_versions() -> dict[str, int]:
+    """The retention service seals the platform's event stores by itself (the stores of
+    the five services, whose events the auditor reads on their topics): a new member's
+    account stream is sealed at its version within a few passes. A cut found through a
+    seal is shown by the test above, with a sealer over a store of the test's own."""
+    with httpx.Client(base_url=platform.gateway_url, timeout=30) as client:
+        account_id = sign_up(client, "sealed").account_id
+    stream = f"account-{account_id}"
+
+    async def sealed() -> int | None:
         conn = await asyncpg.connect(infra.pg_dsn())
         try:
-            rows = await conn.fetch("SELECT stream_id, version FROM audit.stream_heads "
-                                    "WHERE producer = $1", schema)
-            return {r["stream_id"]: r["version"] for r in rows}
+            version = await conn.fetchval(
+                "SELECT max(version) FROM audit.stream_heads WHERE producer = 'accounts' "
+                "AND stream_id = $1", stream)
+            stored = await conn.fetchval(
+                "SELECT max(version) FROM accounts.events WHERE stream_id = $1", stream)
+            return int(version) if version is not None and version == stored else None
         except asyncpg.UndefinedTableError:
-            return {}
+            return None
         finally:
             await conn.close()
 
-    async def wait_sealed() -> dict[str, int]:
-        for _ in range(240):  # the retention service's sealer runs every 5 s
-            found = await sealed_versions()
-            if len(found) == len(STREAMS):
+    async def wait() -> int | None:
+        for _ in range(120):  # the sealer passes every 5 s
+            if (found := await sealed()) is not None:
                 return found
             await asyncio.sleep(0.5)
-        return await sealed_versions()
+        return None
 
-    assert asyncio.run(wait_sealed()) == dict.fromkeys(STREAMS, 4)
-    tail = _tail_break(infra, schema, f"{schema}.heads")
-    assert tail["source"] == "seal" and "the event store ends at version 3" in tail["reason"]
+    assert asyncio.run(wait()) is not None, "the platform sealed no head of the new stream"
 
 
 @pytest.mark.unit

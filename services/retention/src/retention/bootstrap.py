@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import contracts
+from contracts.topics import SERVICES
 from kernel.service import Runtime, ServiceHost
 from retention.adapters.proofs import signing_key
 from retention.adapters.register import load_records_basis
@@ -68,8 +69,10 @@ def build(settings: RetentionSettings | None = None,
             rt.pool, rt.extra["requests"], rt.keys, lambda: rt.relay.stopping,
         ), name="retention-erasure-shredder")
         if settings.heads_seal_seconds:  # AUD-2: the heads sealed without a manual step
+            # the platform's own stores, whose events the auditor finds on their topics
             sealer = HeadSealer(settings.postgres.dsn(), settings.kafka.bootstrap,
-                                heads_key(settings.secrets.index_key_bytes()))
+                                heads_key(settings.secrets.index_key_bytes()),
+                                producers=SERVICES)
             rt.extra["sealer"] = asyncio.create_task(run_sealer(
                 sealer, settings.heads_seal_seconds, lambda: rt.relay.stopping,
             ), name="retention-heads-sealer")
