@@ -4,28 +4,22 @@ with 10,000 events of history, and <= 1.5x the time for a member with 10 events)
 from __future__ import annotations
 
 import sys
-import time
 
 import httpx
 
 from bench.common import median, private_stack, report
-from bench.members import BenchMember, prepared, sign_up, vacancy
+from bench.members import BenchMember, prepared, sign_up, timed_request, vacancy
 
 
 def erase(client: httpx.Client, events: int, employer: BenchMember, vacancy_id: str) -> float:
     m = prepared(client, events, employer, vacancy_id)
-    start = time.perf_counter()
-    resp = client.post("/v1/privacy-requests", json={"type": "erasure"}, headers=m.auth)
-    resp.raise_for_status()
-    rid, status_token = resp.json()["request_id"], resp.json()["status_token"]
-    while True:
+
+    def completed(rid: str, token: str) -> bool:
         state = client.get(f"/v1/privacy-requests/{rid}",
-                           headers={"Authorization": f"Bearer {status_token}"}).json()
-        if state["status"] == "completed":
-            return time.perf_counter() - start
-        if time.perf_counter() - start > 60:
-            raise SystemExit(f"erasure not completed after 60 s: {state}")
-        time.sleep(0.02)
+                           headers={"Authorization": f"Bearer {token}"}).json()
+        return bool(state["status"] == "completed")
+
+    return timed_request(client, m, "erasure", completed)
 
 
 def main() -> None:

@@ -4,30 +4,24 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import httpx
 
 from bench.common import median, private_stack, report
-from bench.members import BenchMember, prepared, sign_up, vacancy
+from bench.members import BenchMember, prepared, sign_up, timed_request, vacancy
 
 
 def export(client: httpx.Client, events: int, employer: BenchMember, vacancy_id: str) -> float:
     m = prepared(client, events, employer, vacancy_id)
-    start = time.perf_counter()
-    resp = client.post("/v1/privacy-requests", json={"type": "access"}, headers=m.auth)
-    resp.raise_for_status()
-    rid = resp.json()["request_id"]
-    while True:
+
+    def ready(rid: str, _token: str) -> bool:
         got = client.get(f"/v1/privacy-requests/{rid}/export", headers=m.auth)
-        if got.status_code == 200:
-            took = time.perf_counter() - start
-            doc = got.json()
-            assert any(c["category"] == "contact" for c in doc["categories"]), doc
-            return took
-        if time.perf_counter() - start > 60:
-            raise SystemExit(f"export not ready after 60 s: {got.status_code} {got.text}")
-        time.sleep(0.02)
+        if got.status_code != 200:
+            return False
+        assert any(c["category"] == "contact" for c in got.json()["categories"]), got.text
+        return True
+
+    return timed_request(client, m, "access", ready)
 
 
 def main() -> None:

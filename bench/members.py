@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -111,3 +112,18 @@ def prepared(client: httpx.Client, events: int, employer: BenchMember,
     client.post("/v1/sessions/current/reauth", json={"password": m.password},
                 headers=m.auth).raise_for_status()
     return m
+
+
+def timed_request(client: httpx.Client, m: BenchMember, type_: str,
+                  done: Callable[[str, str], bool]) -> float:
+    """Seconds from submitting a privacy request of ``type_`` until ``done(request_id,
+    status_token)`` holds (polled every 20 ms, at most 60 s)."""
+    start = time.perf_counter()
+    resp = client.post("/v1/privacy-requests", json={"type": type_}, headers=m.auth)
+    resp.raise_for_status()
+    rid, status_token = resp.json()["request_id"], resp.json()["status_token"]
+    while not done(rid, status_token):
+        if time.perf_counter() - start > 60:
+            raise SystemExit(f"{type_} request {rid} not done after 60 s")
+        time.sleep(0.02)
+    return time.perf_counter() - start

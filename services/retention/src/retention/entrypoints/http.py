@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 
 from contracts.privacy import EXPORT_TYPES, RequestType
 from kernel.http import ApiError
-from kernel.service import Runtime
 from retention.adapters import proofs
 from retention.domain import commands, proof
 from retention.domain.requests import InvalidTransition
+from retention.entrypoints.common import part as _part
+from retention.entrypoints.common import runtime as _rt
 from retention.service_layer import exports, handlers
 
 router = APIRouter()
@@ -30,18 +31,6 @@ class PrivacyRequestIn(BaseModel):
     carried_out: bool = Field(
         False, description="A rectification already applied to the account (PRV-3).")
 
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-def _part(rt: Runtime, name: str) -> Any:
-    """A wired adapter; 503 until the service has migrated and wired its adapters."""
-    part = rt.extra.get(name)
-    if part is None:
-        raise ApiError(503, "unavailable", "the service is starting", {"Retry-After": "1"})
-    return part
 
 
 def _now() -> datetime:

@@ -23,6 +23,8 @@ from retention.adapters import requests
 from retention.domain import commands
 from retention.domain.requests import InvalidTransition
 from retention.domain.sharing import Disclosure, DisclosureRefused
+from retention.entrypoints.common import part as _part
+from retention.entrypoints.common import runtime as _rt
 from retention.service_layer import handlers, holds, sharing
 
 log = get_logger(__name__)
@@ -51,17 +53,6 @@ class RefusalIn(BaseModel):
 
     reason: str = Field(min_length=1, max_length=500, description="Reason; no personal data.")
 
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-def _part(rt: Runtime, name: str) -> Any:
-    part = rt.extra.get(name)
-    if part is None:
-        raise ApiError(503, "unavailable", "the service is starting", {"Retry-After": "1"})
-    return part
 
 
 async def require_role(rt: Runtime, account_id: str | None, allowed: frozenset[str]) -> str:
