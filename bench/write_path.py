@@ -78,6 +78,7 @@ async def run_once(encrypted: bool, bootstrap: str, new_members: bool = False) -
     async with pool.acquire() as conn:
         await store.migrate(conn)
     relay = OutboxRelay(pool, schema, "bench", topic, bootstrap, [TopicSpec(topic)], batch=2000)
+    store.on_append = relay.wake  # as a service's host wires them
     relay_task = asyncio.create_task(relay.run())
     while not relay.connected:
         await asyncio.sleep(0.05)

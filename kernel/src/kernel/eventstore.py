@@ -8,7 +8,7 @@ published) and ``processed_events`` (the idempotent consumers' tracking table).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -178,20 +178,15 @@ LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'the event store is append-only';
 END $$;
-CREATE OR REPLACE FUNCTION {schema}.notify_outbox() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('{schema}_outbox', '');
-    RETURN NULL;
-END $$;
+-- No NOTIFY on the outbox: a notifying transaction holds a database-wide lock through
+-- its commit, which serialised every command's commit (no group commit). The service's
+-- own relay is woken in process after each append, and polls for other writers' rows.
+DROP TRIGGER IF EXISTS {schema}_outbox_notify ON {schema}.outbox;
+DROP FUNCTION IF EXISTS {schema}.notify_outbox();
 DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{schema}_events_append_only') THEN
         CREATE TRIGGER {schema}_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
             ON {schema}.events FOR EACH STATEMENT EXECUTE FUNCTION {schema}.forbid_change();
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{schema}_outbox_notify') THEN
-        CREATE TRIGGER {schema}_outbox_notify AFTER INSERT
-            ON {schema}.outbox FOR EACH STATEMENT EXECUTE FUNCTION {schema}.notify_outbox();
     END IF;
 END $$;
 """
@@ -209,13 +204,17 @@ class EventStore:
     Args:
         schema: The service's PostgreSQL schema.
         keys: Key store used to encrypt personal fields before they are stored.
+        on_append: Called after each append (the service's relay's ``wake``); the rows
+            are visible once the caller's transaction commits, which the relay allows for.
     """
 
-    def __init__(self, schema: str, keys: KeyStore) -> None:
+    def __init__(self, schema: str, keys: KeyStore,
+                 on_append: Callable[[], None] | None = None) -> None:
         if not schema.isidentifier():
             raise ValueError(f"bad schema name {schema!r}")
         self.schema = schema
         self.keys = keys
+        self.on_append = on_append
         self._append_sql = f"""
 WITH ins AS (
     INSERT INTO {schema}.events (stream_id, version, event_id, event_type, schema_version,
@@ -337,6 +336,8 @@ SELECT position, stream_id, version FROM ins
             rows = await conn.fetch(self._append_sql, *cols)
         except asyncpg.UniqueViolationError as exc:
             raise ConcurrencyError(str(exc.detail or exc)) from exc
+        if self.on_append is not None:
+            self.on_append()
         positions = {(row["stream_id"], row["version"]): row["position"] for row in rows}
         return [_with_position(r, positions[(r.stream_id, r.version)]) for r in recs]
 

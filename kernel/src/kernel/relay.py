@@ -35,6 +35,14 @@ from kernel.telemetry import kafka_headers
 
 log = get_logger(__name__)
 
+POLL_SECONDS = 0.25
+"""How often an idle relay looks for rows other processes wrote (one cheap query)."""
+EAGER_SECONDS = 0.5
+"""How long after a wake the relay keeps looking every ``EAGER_POLL`` seconds."""
+EAGER_POLL = 0.005
+PIPELINED_BATCHES = 10
+"""Most batches one transaction publishes (its rows are deleted at its commit)."""
+
 _COLUMNS = (
     "e.position, e.stream_id, e.version, e.event_id, e.event_type, e.schema_version, "
     "e.subject_id, e.occurred_at, e.correlation_id, e.causation_id, e.trace_context, "
@@ -100,11 +108,23 @@ class OutboxRelay:
             f"SELECT {_COLUMNS} FROM {schema}.outbox o JOIN {schema}.events e USING (position) "
             f"ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED"
         )
+        self._select_after = (
+            f"SELECT {_COLUMNS} FROM {schema}.outbox o JOIN {schema}.events e USING (position) "
+            f"WHERE o.position > $1 ORDER BY o.position LIMIT $2 FOR UPDATE OF o SKIP LOCKED"
+        )
         self._lock_key = f"relay:{schema}"
+        self._probe_sql = f"SELECT EXISTS (SELECT 1 FROM {schema}.outbox)"
+        self._eager_until = 0.0
 
     def wake(self) -> None:
-        """Publish now rather than at the next poll."""
+        """Publish now rather than at the next poll.
+
+        Called right after an append, maybe before its transaction commits: for a moment
+        after a wake the relay looks again every few milliseconds, not once a poll.
+        """
         self._wake.set()
+        with contextlib.suppress(RuntimeError):  # no running loop: the poll finds the rows
+            self._eager_until = asyncio.get_running_loop().time() + EAGER_SECONDS
 
     async def _connect(self) -> None:
         producer = AIOKafkaProducer(
@@ -172,25 +192,39 @@ class OutboxRelay:
         return count
 
     async def publish_batch(self) -> int:
-        """Publish one batch of outbox rows; returns how many were published."""
+        """Publish outbox rows, a batch at a time; returns how many were published.
+
+        Batches are pipelined in one transaction: while the broker acknowledges one, the
+        next is read and queued (the producer keeps one request in flight per partition,
+        so per-subject order holds). A batch's rows are deleted once its acks are in; an
+        interrupted run leaves the rest in the outbox, published again (at least once).
+        """
         assert self._producer is not None
         producer = self._producer
+        total = 0
         async with self._pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))",
                                        self._lock_key):
                 return 0
             rows = await conn.fetch(self._select, self._batch)
-            if not rows:
-                return 0
-            futures = await self._send(producer, rows)
-            await asyncio.gather(*futures)
-            await conn.execute(
-                f"DELETE FROM {self._schema}.outbox WHERE position = ANY($1::bigint[])",
-                [r["position"] for r in rows],
-            )
-        EVENTS_PUBLISHED.labels(self._service).inc(len(rows))
-        self.published += len(rows)
-        return len(rows)
+            futures = await self._send(producer, rows) if rows else []
+            while rows:
+                more: list[asyncpg.Record] = []
+                if total + len(rows) < self._batch * PIPELINED_BATCHES:
+                    more = await conn.fetch(self._select_after, rows[-1]["position"],
+                                            self._batch)
+                await asyncio.gather(*futures)
+                await conn.execute(
+                    f"DELETE FROM {self._schema}.outbox WHERE position = ANY($1::bigint[])",
+                    [r["position"] for r in rows],
+                )
+                total += len(rows)
+                rows = more
+                futures = await self._send(producer, rows) if rows else []
+        if total:
+            EVENTS_PUBLISHED.labels(self._service).inc(total)
+            self.published += total
+        return total
 
     async def _send(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> list[Any]:
         """Queue the rows as record batches, one open batch per partition, in row order.
@@ -266,10 +300,10 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until stopped; reconnect and back off while Kafka or PostgreSQL is down."""
-        listener = asyncio.create_task(self._listen())
         backoff = 0.2
         last_check = 0.0
         loop = asyncio.get_running_loop()
+        woken = True
         try:
             while not self._stopping:
                 try:
@@ -280,12 +314,20 @@ class OutboxRelay:
                         last_check = loop.time()
                         await self._update_backlog()
                         await self.check_epoch()
-                    sent = await self.publish_batch()
+                    # A poll costs one cheap query; a batch needs a transaction.
+                    sent = 0
+                    if woken or await self._pool.fetchval(self._probe_sql):
+                        sent = await self.publish_batch()
                     backoff = 0.2
+                    woken = True
                     if sent == 0:
                         self._wake.clear()
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                        eager = loop.time() < self._eager_until
+                        try:
+                            await asyncio.wait_for(
+                                self._wake.wait(), EAGER_POLL if eager else POLL_SECONDS)
+                        except TimeoutError:
+                            woken = eager
                 except (Exception, asyncio.CancelledError) as exc:  # outlive any failure
                     task = asyncio.current_task()
                     if isinstance(exc, asyncio.CancelledError) and (
@@ -299,37 +341,11 @@ class OutboxRelay:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await listener
             await self._disconnect()
 
     async def _update_backlog(self) -> None:
         backlog = await self._pool.fetchval(f"SELECT count(*) FROM {self._schema}.outbox")
         OUTBOX_BACKLOG.labels(self._service).set(backlog)
-
-    async def _listen(self) -> None:
-        channel = f"{self._schema}_outbox"
-        while not self._stopping:
-            try:
-                conn = await self._pool.acquire()
-            except Exception:
-                await asyncio.sleep(1.0)
-                continue
-            try:
-                await conn.add_listener(channel, self._on_notify)
-                while not self._stopping and not conn.is_closed():  # noqa: ASYNC110
-                    await asyncio.sleep(1.0)  # the listener lives as long as this connection
-            except Exception:
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.remove_listener(channel, self._on_notify)
-                with contextlib.suppress(Exception):
-                    await self._pool.release(conn)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
 
     @property
     def stopping(self) -> bool:

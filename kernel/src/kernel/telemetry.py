@@ -61,13 +61,22 @@ MAX_LINKS = 64
 def batch_links(
     headers_per_record: Iterable[Sequence[tuple[str, bytes]] | None],
 ) -> list[trace.Link]:
-    """Links from a consumer batch span to the traces its records came from (distinct)."""
+    """Links from a consumer batch span to the traces its records came from (distinct).
+
+    Records of one request share a ``traceparent``: each distinct header value is parsed
+    once, so a batch costs a scan of its headers rather than a propagator call a record.
+    """
     links: list[trace.Link] = []
+    seen_raw: set[bytes] = set()
     seen: set[tuple[int, int]] = set()
     for headers in headers_per_record:
-        if not headers:
+        raw = next((v for k, v in headers or () if k == "traceparent"), None)
+        if raw is None or raw in seen_raw:
             continue
-        span_ctx = trace.get_current_span(context_from_headers(headers)).get_span_context()
+        seen_raw.add(raw)
+        state = next((v for k, v in headers or () if k == "tracestate"), None)
+        carrier = [("traceparent", raw)] + ([("tracestate", state)] if state else [])
+        span_ctx = trace.get_current_span(context_from_headers(carrier)).get_span_context()
         key = (span_ctx.trace_id, span_ctx.span_id)
         if span_ctx.is_valid and key not in seen:
             seen.add(key)
