@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
@@ -103,3 +104,30 @@ async def test_relay_republishes_everything_when_the_broker_lost_its_data(
     await append_sessions(pool, store, s, 5)
     got = await read_topic(infra.kafka_bootstrap, topic, 15, timeout=20)  # type: ignore[attr-defined]
     assert sorted({g["version"] for g in got}) == list(range(1, 16))
+
+
+async def test_published_envelopes_are_the_stored_events_envelopes(
+    pool: asyncpg.Pool, setup: tuple[EventStore, OutboxRelay, str], infra: object
+) -> None:
+    """PostgreSQL builds the relay's envelopes: field for field ``envelope_bytes``' (AUD-1).
+
+    Covers no subject, correlation and causation ids, a stream id needing JSON escapes
+    and an instant with no microseconds (their text form is fixed: the hash covers it).
+    """
+    store, _relay, topic = setup
+    plain = NewEvent(SessionStarted(session_id="1", account_id="a", remember_me=False,
+                                    expires_at="2030-01-01T00:00:00Z"), None,  # type: ignore[arg-type]
+                     occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    subject = str(uuid.uuid4())
+    personal = NewEvent(SessionStarted(session_id="2", account_id=subject, remember_me=True,
+                                       expires_at="2030-01-01T00:00:00Z"), subject)  # type: ignore[arg-type]
+    stream = 'odd "stream" \\ ünï\tcode'
+    async with pool.acquire() as conn:
+        stored = await store.append(conn, stream, await store.head(conn, stream),
+                                    [plain, personal], correlation_id=uuid.uuid4(),
+                                    causation_id=uuid.uuid4())
+    got = await read_topic(infra.kafka_bootstrap, topic, 2)  # type: ignore[attr-defined]
+    published = {g["version"]: {k: v for k, v in g.items() if k not in ("key", "partition")}
+                 for g in got}
+    assert published == {r.version: orjson.loads(r.envelope_bytes("accounts")) for r in stored}
+    assert published[1]["occurred_at"] == "2026-01-02T03:04:05.000000+00:00"

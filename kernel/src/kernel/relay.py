@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
 from contracts.topics import EPOCH_TOPIC, TopicSpec
-from kernel.eventstore import RecordedEvent
 from kernel.logs import get_logger
 from kernel.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_REPUBLISHES
 from kernel.telemetry import kafka_headers
@@ -43,11 +43,32 @@ EAGER_POLL = 0.005
 PIPELINED_BATCHES = 10
 """Most batches one transaction publishes (its rows are deleted at its commit)."""
 
-_COLUMNS = (
-    "e.position, e.stream_id, e.version, e.event_id, e.event_type, e.schema_version, "
-    "e.subject_id, e.occurred_at, e.correlation_id, e.causation_id, e.trace_context, "
-    "e.payload, e.prev_hash, e.hash"
-)
+def envelope_sql(producer: str) -> str:
+    """The columns the relay reads: position, key, headers' sources and the envelope.
+
+    PostgreSQL builds each envelope's JSON (``RecordedEvent.envelope_bytes``'s fields and
+    text forms, the stored payload embedded byte for byte) in C, beside the relay's own
+    process: on 2 cores that took a fifth of the relay's Python time off it.
+    """
+    name = orjson.dumps(producer).decode().replace("'", "''")
+    return (
+        "o.position, e.event_type, e.trace_context, "
+        "coalesce(e.subject_id, e.stream_id) AS key, convert_to("
+        "'{\"event_id\":\"' || e.event_id::text"
+        " || '\",\"event_type\":' || to_json(e.event_type)::text"
+        " || ',\"schema_version\":' || e.schema_version"
+        f" || ',\"producer\":{name}'"
+        " || ',\"stream_id\":' || to_json(e.stream_id)::text"
+        " || ',\"version\":' || e.version || ',\"position\":' || e.position"
+        " || ',\"occurred_at\":\"'"
+        " || to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+        " || '+00:00\",\"subject_id\":' || coalesce(to_json(e.subject_id)::text, 'null')"
+        " || ',\"correlation_id\":' || coalesce('\"' || e.correlation_id::text || '\"', 'null')"
+        " || ',\"causation_id\":' || coalesce('\"' || e.causation_id::text || '\"', 'null')"
+        " || ',\"payload\":' || convert_from(e.payload, 'UTF8')"
+        " || ',\"prev_hash\":\"' || encode(e.prev_hash, 'hex')"
+        " || '\",\"hash\":\"' || encode(e.hash, 'hex') || '\"}', 'UTF8') AS value"
+    )
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -104,12 +125,13 @@ class OutboxRelay:
         self._stopping = False
         self.connected = False
         self.published = 0
+        columns = envelope_sql(service)
         self._select = (
-            f"SELECT {_COLUMNS} FROM {schema}.outbox o JOIN {schema}.events e USING (position) "
+            f"SELECT {columns} FROM {schema}.outbox o JOIN {schema}.events e USING (position) "
             f"ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED"
         )
         self._select_after = (
-            f"SELECT {_COLUMNS} FROM {schema}.outbox o JOIN {schema}.events e USING (position) "
+            f"SELECT {columns} FROM {schema}.outbox o JOIN {schema}.events e USING (position) "
             f"WHERE o.position > $1 ORDER BY o.position LIMIT $2 FOR UPDATE OF o SKIP LOCKED"
         )
         self._lock_key = f"relay:{schema}"
@@ -237,10 +259,10 @@ class OutboxRelay:
         builders: dict[int, Any] = {}
         futures = []
         for row in rows:
-            rec = RecordedEvent.from_row(row)
-            key = (rec.subject_id or rec.stream_id).encode()
-            value = rec.envelope_bytes(self._service)
-            headers = [("event_type", rec.event_type.encode()), *kafka_headers(rec.trace_context)]
+            key = row["key"].encode()
+            value = row["value"]
+            headers = [("event_type", row["event_type"].encode()),
+                       *kafka_headers(row["trace_context"])]
             partition = partition_for(key, count)
             batch = builders.get(partition)
             if batch is None:
