@@ -100,6 +100,18 @@ async def _raw_records(message: Any) -> None:
     return None
 
 
+async def _raw_batch(message: tuple[Any, ...], original: Callable[..., Awaitable[Any]]) -> Any:
+    """FastStream batch parser that leaves the records as they are.
+
+    The default one builds a body list and a header dict for every record, which nothing
+    here reads: the kernel consumer reads the raw records. Its message (ack, nack, the
+    consumer to commit) is made for the first record and given the whole batch.
+    """
+    parsed = await original(message[:1])
+    parsed.raw_message = message
+    return parsed
+
+
 async def _no_session_reset(conn: asyncpg.Connection) -> None:
     """Skip asyncpg's per-release reset round trip.
 
@@ -204,7 +216,7 @@ class ServiceHost:
             session_timeout_ms=k.session_timeout_ms,
             heartbeat_interval_ms=k.heartbeat_interval_ms, ack_policy=AckPolicy.ACK,
             batch_timeout_ms=100, fetch_max_wait_ms=k.fetch_max_wait_ms,
-            title=f"{self.name}.consumers", decoder=_raw_records,
+            title=f"{self.name}.consumers", decoder=_raw_records, parser=_raw_batch,
         )
         wanted = {spec.name: frozenset(spec.topics) for spec in self._specs}
 
