@@ -15,6 +15,7 @@ import pytest
 
 from devstack.pytest_plugin import Infra
 from kernel.codec import key_scope
+from kernel.guard import guard_ddl
 from kernel.keystore import InMemoryKeyStore
 from retention.adapters.register import load_register
 from retention.adapters.schema import migrate
@@ -179,5 +180,41 @@ def test_ret2_scheduled_sweep_follows_a_moved_clock(infra: Infra) -> None:
             await asyncio.wait_for(task, 5)
         finally:
             await pool.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.integration
+def test_ret3_live_sweep_reads_the_members_consents(infra: Infra) -> None:
+    """RET-3: the running service's sweep (no consents passed in) honours a longer period
+    the member consented to, as the consent ledger's projection holds it, and drops it
+    once the member withdraws."""
+
+    async def go() -> None:
+        kept, plain = ids(2)
+        purpose = REGISTER.entry("usage").purposes[0]
+        conn = await asyncpg.connect(infra.pg_dsn())
+        try:
+            await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
+            await migrate(conn)
+            await conn.execute(guard_ddl("retention"))  # as the service host migrates it
+            await SubjectProjection().upsert(
+                conn, [Holding(s, "usage", "listings", T0, T0, 1) for s in (kept, plain)])
+            await conn.execute(
+                "INSERT INTO retention.guard_consents "
+                "(subject_id, purpose, granted, statement_version, position) "
+                "VALUES ($1, $2, true, 1, 1), ($3, $2, false, 1, 2)", kept, purpose, plain)
+            now = T0 + timedelta(days=200)
+
+            async def due_now() -> set[str]:
+                return {s for s, d in await sweep(conn, REGISTER, now)
+                        if s in (kept, plain) and d.category == "usage"}
+
+            assert await due_now() == {plain}
+            await conn.execute("UPDATE retention.guard_consents SET granted = false "
+                               "WHERE subject_id = $1", kept)
+            assert await due_now() == {kept, plain}
+        finally:
+            await conn.close()
 
     asyncio.run(go())

@@ -43,6 +43,24 @@ async def holds_of(conn: asyncpg.Connection, subjects: Sequence[str]) -> dict[st
     return dict(out)
 
 
+async def consented_of(conn: asyncpg.Connection,
+                       subjects: Sequence[str]) -> dict[str, frozenset[str]]:
+    """The consent purposes each of ``subjects`` has in effect now (RET-3), one query.
+
+    Read from the contact guard's projection of the consent ledger in retention's own
+    schema (kernel.guard): a withdrawal there ends a longer period at the next sweep.
+    """
+    if not subjects or await conn.fetchval(
+            "SELECT to_regclass('retention.guard_consents')") is None:
+        return {}
+    out: dict[str, set[str]] = defaultdict(set)
+    for r in await conn.fetch(
+            "SELECT subject_id, purpose FROM retention.guard_consents "
+            "WHERE subject_id = ANY($1::text[]) AND granted", list(subjects)):
+        out[r["subject_id"]].add(r["purpose"])
+    return {s: frozenset(p) for s, p in out.items()}
+
+
 DDL = """
 CREATE TABLE IF NOT EXISTS retention.schedule_actions (
     subject_id      text        NOT NULL,

@@ -27,14 +27,17 @@ async def sweep(conn: asyncpg.Connection, register: DataRegister, now: datetime,
     """Every (subject, decision) whose register period has ended by ``now``.
 
     Only data collected at least the shortest period ago can be due, so older rows alone
-    are read. ``consented`` maps a subject to the consent purposes it granted (RET-3).
+    are read. ``consented`` maps a subject to the consent purposes it granted (RET-3);
+    when omitted, as in the running service, the consents in effect are read from the
+    contact guard's projection of the consent ledger.
     """
     shortest = min(e.retention_days for e in register.entries.values())
     uses = await lifecycle.candidates(conn, list(register.entries),
                                       now - timedelta(days=shortest))
     held = await lifecycle.holds_of(conn, list(uses))
     done = await lifecycle.done_of(conn, list(uses))
-    granted = consented or {}
+    granted = (consented if consented is not None
+               else await lifecycle.consented_of(conn, list(uses)))
     return [(subject, d) for subject, cats in uses.items()
             for d in due(register, cats, now, consented=granted.get(subject, frozenset()),
                          holds=held.get(subject, []), done=done.get(subject, set()))]
