@@ -11,6 +11,8 @@ the platform's accounts, gateway and other services, as a replica with other set
 from __future__ import annotations
 
 import asyncio
+import secrets
+import string
 import threading
 import time
 from collections.abc import Iterator
@@ -142,3 +144,51 @@ def test_prv5_after_the_window_the_erasure_completes_with_every_receipt(
 
 def _assert_code(resp: httpx.Response, code: int) -> None:
     assert resp.status_code == code, resp.text
+
+
+def test_prv5_a_locked_member_is_shown_nowhere_until_the_erasure_is_cancelled(
+    client: httpx.Client, graceful: Any,
+) -> None:
+    """PRV-5, grace window: while the erasure waits, the member's listings leave search and
+    their page, nobody can start a conversation with them; a cancel brings all of it back."""
+    owner, other = sign_up(client, "lockowner"), sign_up(client, "lockother")
+    word = "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
+    created = client.post("/v1/listings", headers=owner.auth, json={
+        "kind": "ad", "title": f"Fiets {word}", "description": "Een goede fiets te koop",
+        "location": {"city": "Utrecht"}})
+    assert created.status_code == 201, created.text
+    listing_id = created.json()["listing_id"]
+
+    def found() -> list[str]:
+        got = client.get("/v1/listings", params={"q": word})
+        assert got.status_code == 200, got.text
+        return [i["listing_id"] for i in got.json()["items"]]
+
+    def visible() -> None:
+        assert found() == [listing_id]
+        assert client.get(f"/v1/listings/{listing_id}", headers=other.auth).status_code == 200
+
+    eventually(visible, timeout=30)
+    time.sleep(1)  # the account reaches every service first
+    request_id, token = graceful(owner)
+
+    def hidden() -> None:
+        assert found() == []
+        page = client.get(f"/v1/listings/{listing_id}", headers=other.auth)
+        assert page.status_code == 404, page.text
+        talk = client.post("/v1/conversations", headers=other.auth, json={
+            "listing_id": listing_id, "recipient_account_id": owner.account_id})
+        assert talk.status_code == 404, talk.text
+
+    eventually(hidden, timeout=30)
+    got = client.post(f"/v1/privacy-requests/{request_id}/cancel",
+                      headers={"Authorization": f"Bearer {token}"})
+    assert got.status_code == 200, got.text
+    eventually(visible, timeout=30)
+
+    def reachable() -> None:
+        talk = client.post("/v1/conversations", headers=other.auth, json={
+            "listing_id": listing_id, "recipient_account_id": owner.account_id})
+        assert talk.status_code == 201, talk.text
+
+    eventually(reachable, timeout=30)

@@ -16,7 +16,9 @@ from contracts.accounts import (
     AccountClosed,
     AccountDetailsChanged,
     AccountErased,
+    AccountLocked,
     AccountRegistered,
+    AccountUnlocked,
 )
 from contracts.envelope import Event
 from contracts.personal import ERASED
@@ -24,7 +26,8 @@ from listings.adapters.repository import Sealer
 
 DETAILS = ("name", "email", "phone", "username")
 EVENT_TYPES = [c.event_type for c in
-               (AccountRegistered, AccountDetailsChanged, AccountClosed, AccountErased)]
+               (AccountRegistered, AccountDetailsChanged, AccountClosed, AccountErased,
+                AccountLocked, AccountUnlocked)]
 
 
 @dataclass
@@ -118,6 +121,10 @@ def _fold(state: AccountRow | None, subject: str, event: Event, pseudonym: str
         return None  # a change to an account this service never saw, or one erased
     if isinstance(event, AccountClosed):
         state.status, state.pseudonym = "closed", event.pseudonym
+    elif isinstance(event, AccountLocked) and state.status == "active":
+        state.status = "locked"  # an erasure's grace window: nothing of theirs shown (PRV-5)
+    elif isinstance(event, AccountUnlocked) and state.status == "locked":
+        state.status = "active"
     elif isinstance(event, AccountDetailsChanged):
         for k in DETAILS:
             if getattr(event, k) is not None:

@@ -19,6 +19,10 @@ import asyncpg
 from listings.domain.places import EARTH_KM, bounding_box, cells
 from listings.domain.search import SearchRequest, tsquery_text
 
+LOCKED_OWNER_HIDDEN = ("NOT EXISTS (SELECT 1 FROM listings.accounts a "
+                       "WHERE a.account_id = owner_id AND a.status = 'locked')")
+"""Leaves out the listings of a member whose account is locked (an erasure's grace window)."""
+
 FUZZY_MIN = 4
 """Words shorter than this have too few trigrams to match by similarity."""
 
@@ -90,8 +94,10 @@ def build(req: SearchRequest, fuzzy: bool = False) -> tuple[str, list[Any]]:
         if req.cursor is not None and req.cursor.published_at is not None:
             where.append(f"(published_at, listing_id) < ({arg(req.cursor.published_at)}, "
                          f"{arg(req.cursor.listing_id)})")
+    # A member whose erasure waits out its grace window is shown nowhere (PRV-5).
+    where.append(LOCKED_OWNER_HIDDEN)
     sql = (f"SELECT {COLUMNS}, {distance} AS distance_km FROM listings.search"
-           + (" WHERE " + " AND ".join(where) if where else "")
+           + " WHERE " + " AND ".join(where)
            + f" ORDER BY {order} LIMIT {arg(req.limit + 1)}{tail}")
     return sql, args
 

@@ -77,9 +77,11 @@ async def applications_of(listing_id: str, owner_id: str, ctx: Context) -> list[
         listing = await ListingRepository(conn, ctx.store, ctx.sealer).get(listing_id)
         if listing is None or listing.owner_id != owner_id:
             raise NotFound("no such listing")
-        rows = await conn.fetch(
-            "SELECT application_id, applicant_id, body, at FROM listings.applications "
-            "WHERE listing_id = $1 ORDER BY at", listing_id)
+        rows = await conn.fetch(  # an applicant whose erasure is pending is not shown
+            "SELECT application_id, applicant_id, body, at FROM listings.applications p "
+            "WHERE listing_id = $1 AND NOT EXISTS (SELECT 1 FROM listings.accounts a "
+            "WHERE a.account_id = p.applicant_id AND a.status = 'locked') ORDER BY at",
+            listing_id)
     keys = await ctx.sealer.keys_for([r["applicant_id"] for r in rows])
     items = []
     for r in rows:

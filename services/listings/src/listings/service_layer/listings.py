@@ -109,8 +109,12 @@ async def get_listing(listing_id: str, viewer: str | None, ctx: Context) -> List
     """A published listing, or one's own in any state; else 404."""
     async with ctx.pool.acquire() as conn:
         listing = await ListingRepository(conn, ctx.store, ctx.sealer).get(listing_id)
+        owner = (await AccountsProjection(conn, ctx.sealer).kind_and_status(listing.owner_id)
+                 if listing is not None else None)
     if listing is None or not (listing.published or listing.owner_id == viewer):
         raise NotFound("no such listing")
+    if owner is not None and owner[1] == "locked" and listing.owner_id != viewer:
+        raise NotFound("no such listing")  # its owner's erasure is pending (PRV-5)
     return listing
 
 

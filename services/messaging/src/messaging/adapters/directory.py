@@ -13,7 +13,9 @@ from contracts.accounts import (
     AccountClosed,
     AccountDetailsChanged,
     AccountErased,
+    AccountLocked,
     AccountRegistered,
+    AccountUnlocked,
 )
 from contracts.envelope import Event
 from contracts.listings import ListingCreated, ListingDeleted, ListingPublished, ListingUnpublished
@@ -22,7 +24,8 @@ from contracts.staff import StaffRoleGranted, StaffRoleRevoked
 from messaging.domain.rules import Listing
 
 ACCOUNT_EVENTS = [c.event_type for c in
-                  (AccountRegistered, AccountDetailsChanged, AccountClosed, AccountErased)]
+                  (AccountRegistered, AccountDetailsChanged, AccountClosed, AccountErased,
+                   AccountLocked, AccountUnlocked)]
 STAFF_EVENTS = [StaffRoleGranted.event_type, StaffRoleRevoked.event_type]
 LISTING_EVENTS = [c.event_type for c in
                   (ListingCreated, ListingPublished, ListingUnpublished, ListingDeleted)]
@@ -45,6 +48,12 @@ async def apply_account(conn: asyncpg.Connection, subject: str, event: Event) ->
     elif isinstance(event, AccountErased):
         await conn.execute("DELETE FROM messaging.accounts WHERE account_id = $1",
                            event.account_id)
+    elif isinstance(event, AccountLocked):  # erasure pending: not reachable (PRV-5)
+        await conn.execute("UPDATE messaging.accounts SET status = 'locked' "
+                           "WHERE account_id = $1 AND status = 'active'", event.account_id)
+    elif isinstance(event, AccountUnlocked):
+        await conn.execute("UPDATE messaging.accounts SET status = 'active' "
+                           "WHERE account_id = $1 AND status = 'locked'", event.account_id)
     elif isinstance(event, StaffRoleGranted):
         await conn.execute("INSERT INTO messaging.staff_roles VALUES ($1, $2) "
                            "ON CONFLICT DO NOTHING", event.account_id, event.role)
@@ -75,7 +84,7 @@ async def listing(conn: asyncpg.Connection, listing_id: str) -> Listing | None:
 
 
 async def account_status(conn: asyncpg.Connection, account_id: str) -> str | None:
-    """``active`` or ``closed``; ``None`` when unknown (not yet, or erased)."""
+    """``active``, ``locked`` (erasure pending) or ``closed``; ``None`` when unknown."""
     status: str | None = await conn.fetchval(
         "SELECT status FROM messaging.accounts WHERE account_id = $1", account_id)
     return status

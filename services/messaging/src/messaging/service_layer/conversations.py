@@ -119,7 +119,10 @@ async def post(caller: str, conversation_id: str, body: str,
         raise Invalid("body: must not be empty")
     async with ctx.transaction() as conn:
         recipient = rules.participant_or_404(caller, await _participants(conn, conversation_id))
-        if await directory.account_status(conn, recipient) != "active":
+        status = await directory.account_status(conn, recipient)
+        if status == "locked":
+            raise Conflict("the other participant is not available")
+        if status != "active":
             raise Conflict("the other participant has left the platform")
         await _reserve(conn, caller, ctx)
     verdict = await _scan(body, attachments, ctx)
