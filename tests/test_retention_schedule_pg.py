@@ -11,10 +11,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import orjson
 import pytest
 
+from contracts.privacy import ERASURE_SERVICES
 from devstack.pytest_plugin import Infra
 from kernel.codec import key_scope
+from kernel.eventstore import EventStore
 from kernel.guard import guard_ddl
 from kernel.keystore import InMemoryKeyStore
 from retention.adapters.register import load_register
@@ -214,6 +217,44 @@ def test_ret3_live_sweep_reads_the_members_consents(infra: Infra) -> None:
             await conn.execute("UPDATE retention.guard_consents SET granted = false "
                                "WHERE subject_id = $1", kept)
             assert await due_now() == {kept, plain}
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.integration
+def test_ret2_run_orders_every_service_to_end_the_categories_it_took(infra: Infra) -> None:
+    """RET-2, RET-6: each decision carried out becomes one order in the store, with the
+    decisions in one transaction; a held category is ordered nowhere (RET-4)."""
+
+    async def go() -> None:
+        subject, held_subject = ids(2)
+        conn = await asyncpg.connect(infra.pg_dsn())
+        store = EventStore(f"orders_{uuid.uuid4().hex[:8]}", InMemoryKeyStore())
+        try:
+            await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
+            await migrate(conn)
+            await store.migrate(conn)
+            await SubjectProjection().upsert(conn, [
+                Holding(s, "usage", "listings", T0, T0, 1) for s in (subject, held_subject)])
+            await conn.execute(
+                "INSERT INTO retention.legal_holds (hold_id, subject_id, category, reason, "
+                "authority, case_reference, placed_by, placed_at) "
+                "VALUES ($1, $2, 'usage', 'court order', 'court', 'C-3', 'dpo', $3)",
+                f"hold-{held_subject}", held_subject, T0)
+            now = T0 + timedelta(days=181)
+            await run(conn, InMemoryKeyStore(), REGISTER, now, consented={}, store=store)
+            events = await store.read_all(conn)
+            orders = [o for o in (orjson.loads(e.payload) for e in events)
+                      if o["subject_id"] in (subject, held_subject)]  # others of this DB too
+            assert [(o["subject_id"], o["category"], o["action"]) for o in orders] == [
+                (subject, "usage", "pseudonymise")]
+            assert orders[0]["services"] == list(ERASURE_SERVICES)
+            assert datetime.fromisoformat(orders[0]["recorded_before"]) == now - timedelta(
+                days=180)
+            assert await conn.fetchval(f"SELECT count(*) FROM {store.schema}.outbox") == len(
+                events)
         finally:
             await conn.close()
 

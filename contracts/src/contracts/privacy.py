@@ -113,6 +113,45 @@ class ErasureReceiptIssued(Event):
     detail: str = Field("", description="What was erased or why it failed; no personal data.")
 
 
+class CategoryRetentionEnded(_RetentionEvent):
+    """One category of one subject reached the end of its retention period (RET-2, RET-7).
+
+    Every service removes the category's values recorded before ``recorded_before`` from
+    its projections (``erase``) or replaces them by keyed-HMAC pseudonyms
+    (``pseudonymise``, RET-6), and answers with a :class:`CategoryRetentionReceipt`. The
+    category's own keys are destroyed by retention where the period is shared by every
+    member (counted from collection); this order reaches the plaintext projections.
+    """
+
+    event_type: ClassVar[str] = "retention.CategoryRetentionEnded"
+
+    order_id: str = Field(description="The order (one per subject, category and period).")
+    subject_id: str = Field(description="Whose data.")
+    category: str = Field(description="The data category, as the data register names it.")
+    action: Literal["erase", "pseudonymise"] = Field(description="The register's end of life.")
+    recorded_before: datetime = Field(
+        description="Values recorded before this instant are past their period.")
+    services: list[str] = Field(description="Services whose receipts are awaited.")
+
+
+class CategoryRetentionReceipt(Event):
+    """A service confirms it carried out a :class:`CategoryRetentionEnded` order (RET-2).
+
+    Published by each service on its own topic; holds no personal data.
+    """
+
+    event_type: ClassVar[str] = "privacy.CategoryRetentionReceipt"
+    producer: ClassVar[str] = "any"
+
+    order_id: str = Field(description="The order answered.")
+    subject_id: str = Field(description="Whose data.")
+    category: str = Field(description="The data category.")
+    service: str = Field(description="The service giving the receipt.")
+    action: Literal["erase", "pseudonymise"] = Field(description="What was done.")
+    held_data: bool = Field(description="Whether the service held values of the category.")
+    detail: str = Field("", description="What was removed or replaced; no personal data.")
+
+
 class PrivacyRequestStatusChanged(_RetentionEvent):
     """A request moved through its lifecycle (PRV-7)."""
 

@@ -12,7 +12,7 @@ import contextlib
 import gc
 import hashlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,14 +169,19 @@ class ServiceHost:
         routers: Its internal HTTP API.
         consumers: Its consumer groups.
         migrate: Creates its projection tables (the event store's are made here).
+        category_enders: Per data category, how the service ends that category's values in
+            its projections when retention orders it (``kernel.categories``).
     """
 
     def __init__(
         self, name: str, settings: ServiceSettings, routers: Sequence[APIRouter] = (),
         consumers: Sequence[ConsumerSpec] = (), migrate: Migration | None = None,
         on_start: Callable[[Runtime], Awaitable[None]] | None = None,
+        category_enders: Mapping[str, Any] | None = None,
     ) -> None:
-        # Every service runs the contact guard (CNS-7) over its own consent projection.
+        # Every service runs the contact guard (CNS-7) over its own consent projection,
+        # gives its part of exports and ends categories whose period is over (RET-2).
+        from kernel.categories import category_consumer  # builds on this module too
         from kernel.export import export_consumer  # builds on this module too
         from kernel.guard import guard_consumer, guard_migration  # builds on this module
         from kernel.outbound import dispatch_forever, outbound_migration
@@ -185,7 +190,8 @@ class ServiceHost:
         self.settings = settings
         self.routers = routers
         self.consumer_specs = consumers
-        self._specs = [*consumers, guard_consumer(), export_consumer()]
+        self._specs = [*consumers, guard_consumer(), export_consumer(),
+                       category_consumer(category_enders or {})]
         self.migrate = outbound_migration(name, guard_migration(name, migrate))
         self._dispatch = dispatch_forever
         self.on_start = on_start

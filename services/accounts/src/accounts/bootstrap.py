@@ -24,6 +24,7 @@ from accounts.entrypoints.staff_http import router as staff_router
 from accounts.entrypoints.staff_http import staff_error
 from accounts.service_layer.context import Context, Passwords
 from accounts.service_layer.idle import sweep_forever
+from accounts.service_layer.retention_ends import ENDERS
 from accounts.settings import AccountsSettings
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.erasure import erasure_consumer
@@ -67,7 +68,7 @@ def build(
         "accounts", s, routers=[router, staff_router],
         consumers=[erasure_consumer(erase_account), public_profiles_consumer(),
                    erasure_locks_consumer()],
-        migrate=migrate, on_start=on_start,
+        migrate=migrate, on_start=on_start, category_enders=ENDERS,
     )
     host.app.add_exception_handler(AccountsError, domain_error)
     host.app.add_exception_handler(StaffRefusal, staff_error)

@@ -15,6 +15,7 @@ from listings.domain.errors import ListingsError
 from listings.entrypoints.consumers import consumers
 from listings.entrypoints.http import domain_error, router
 from listings.service_layer.context import Context
+from listings.service_layer.retention_ends import ENDERS
 
 SERVICE = "listings"
 """The service's name: its PostgreSQL schema and topic prefix."""
@@ -44,7 +45,7 @@ def build(settings: ListingsSettings | None = None, places: PlaceTable | None = 
 
     host = ServiceHost(
         SERVICE, settings or ListingsSettings(), routers=[router], consumers=consumers(),
-        migrate=migrate, on_start=on_start,
+        migrate=migrate, on_start=on_start, category_enders=ENDERS,
     )
     host.app.add_exception_handler(ListingsError, domain_error)
     return host

@@ -16,6 +16,7 @@ from messaging.entrypoints.consumers import consumers
 from messaging.scanning.api import Attachment, Scanner, Verdict
 from messaging.service_layer import expiry
 from messaging.service_layer.context import Context
+from messaging.service_layer.retention_ends import ENDERS
 
 log = get_logger(__name__)
 
@@ -73,7 +74,7 @@ def build(settings: MessagingSettings | None = None, scanner: Scanner | None = N
 
     host = ServiceHost(
         SERVICE, s, routers=[http.router, staff_http.router], consumers=consumers(),
-        migrate=table_migration(PROJECTIONS), on_start=on_start,
+        migrate=table_migration(PROJECTIONS), on_start=on_start, category_enders=ENDERS,
     )
     host.app.add_exception_handler(MessagingError, http.domain_error)
 

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from contracts.privacy import CategoryRetentionReceipt
 from retention.domain.schedule import CategoryUse, Decision, Hold
 
 _USES = """
@@ -71,6 +72,21 @@ CREATE TABLE IF NOT EXISTS retention.schedule_actions (
     taken_at        timestamptz NOT NULL,
     PRIMARY KEY (subject_id, category)
 );
+CREATE TABLE IF NOT EXISTS retention.category_receipts (
+    order_id    text        NOT NULL,
+    subject_id  text        NOT NULL,
+    category    text        NOT NULL,
+    service     text        NOT NULL,
+    action      text        NOT NULL,
+    held_data   boolean     NOT NULL,
+    detail      text        NOT NULL,
+    received_at timestamptz NOT NULL,
+    PRIMARY KEY (order_id, service)
+);
+CREATE INDEX IF NOT EXISTS category_receipts_subject_idx
+    ON retention.category_receipts (subject_id, category);
+COMMENT ON TABLE retention.category_receipts IS
+  'Each service''s receipt for a category the schedule ended (RET-2, RET-6); no personal data.';
 COMMENT ON TABLE retention.schedule_actions IS
   'What the retention schedule did per subject and category (RET-2, RET-6, RET-7); a held '
   'category is noted and retried once its hold is released.';
@@ -107,3 +123,26 @@ async def record(conn: asyncpg.Connection, taken: Sequence[tuple[str, Decision]]
         [s for s, _ in taken], [d.category for _, d in taken], [d.action for _, d in taken],
         [d.hold_id for _, d in taken], [d.period_ended_at for _, d in taken],
         [now] * len(taken))
+
+
+async def record_receipts(conn: asyncpg.Connection,
+                          receipts: Sequence[tuple[CategoryRetentionReceipt, datetime]]) -> None:
+    """Keep each service's receipt for an ended category once (one statement)."""
+    if not receipts:
+        return
+    await conn.execute(
+        "INSERT INTO retention.category_receipts SELECT * FROM unnest($1::text[], "
+        "$2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], "
+        "$8::timestamptz[]) ON CONFLICT (order_id, service) DO NOTHING",
+        *(list(c) for c in zip(*[
+            (r.order_id, r.subject_id, r.category, r.service, r.action, r.held_data, r.detail,
+             at) for r, at in receipts], strict=True)))
+
+
+async def receipts_of(conn: asyncpg.Connection, subject_id: str) -> list[dict[str, object]]:
+    """The receipts of every category the schedule ended for a subject, by category."""
+    rows = await conn.fetch(
+        "SELECT category, service, action, held_data, detail, received_at "
+        "FROM retention.category_receipts WHERE subject_id = $1 ORDER BY category, service",
+        subject_id)
+    return [dict(r) for r in rows]

@@ -10,12 +10,17 @@ from contracts.accounts import IdleAccountErasureDue
 from contracts.consent import PrivacyRequestCarriedOut
 from contracts.listings import DataDisclosed
 from contracts.messaging import DisputeClosed, DisputeOpened
-from contracts.privacy import ErasureReceiptIssued, SubjectDataExported
+from contracts.privacy import (
+    CategoryRetentionReceipt,
+    ErasureReceiptIssued,
+    SubjectDataExported,
+)
 from contracts.staff import StaffRoleGranted, StaffRoleRevoked
 from contracts.topics import SERVICES, events_topic
 from kernel.consumer import Delivered, Handler
 from kernel.erasure import erasure_consumer
 from kernel.service import ConsumerSpec, Runtime
+from retention.adapters import lifecycle
 from retention.service_layer import exports, handlers, holds, sharing
 
 ALL_EVENT_TOPICS = [events_topic(s) for s in SERVICES]
@@ -119,6 +124,15 @@ def _disclosures(rt: Runtime) -> Handler:
     return handle
 
 
+def _category_receipts(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        await lifecycle.record_receipts(conn, [
+            (d.event, d.envelope.occurred_at) for d in batch
+            if isinstance(d.event, CategoryRetentionReceipt)])
+
+    return handle
+
+
 def consumer_specs() -> list[ConsumerSpec]:
     """Every consumer group of the service."""
     return [
@@ -137,5 +151,7 @@ def consumer_specs() -> list[ConsumerSpec]:
                      event_types=[DataDisclosed.event_type]),
         ConsumerSpec("idle-accounts", [events_topic("accounts")], _idle,
                      event_types=[IdleAccountErasureDue.event_type]),
+        ConsumerSpec("category-receipts", ALL_EVENT_TOPICS, _category_receipts,
+                     event_types=[CategoryRetentionReceipt.event_type]),
         erasure_consumer(_erase),
     ]

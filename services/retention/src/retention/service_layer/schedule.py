@@ -7,11 +7,14 @@ Reads the subject projection and the holds in two set-based queries and decides 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
 
+from contracts.privacy import ERASURE_SERVICES, CategoryRetentionEnded
+from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
 from retention.adapters import lifecycle
@@ -43,30 +46,71 @@ async def sweep(conn: asyncpg.Connection, register: DataRegister, now: datetime,
                          holds=held.get(subject, []), done=done.get(subject, set()))]
 
 
+def _key_expiry(register: DataRegister, category: str) -> bool:
+    """Whether the category ends by destroying its shared monthly keys (KeyStore.expire):
+    counted from collection, with no longer period a member may consent to."""
+    entry = register.entry(category)
+    return entry.retention_from == "collected" and entry.max_with_consent_days is None
+
+
+def orders_for(register: DataRegister, taken: Sequence[tuple[str, Decision]],
+               now: datetime) -> list[CategoryRetentionEnded]:
+    """The orders every service carries out for the decisions taken (RET-2, RET-6).
+
+    One per (subject, category, period end): a repeated sweep issues the same order id.
+    Values of a category counted from collection are past their period when recorded
+    before ``now`` less the period; of the others, every value is.
+    """
+    out = []
+    for subject, d in taken:
+        if d.action == "held":
+            continue
+        entry = register.entry(d.category)
+        before = now - entry.retention if entry.retention_from == "collected" else now
+        order_id = str(uuid.uuid5(_ORDERS, f"{subject}|{d.category}|{d.period_ended_at}"))
+        out.append(CategoryRetentionEnded(
+            order_id=order_id, subject_id=subject, category=d.category, action=d.action,
+            recorded_before=before, services=list(ERASURE_SERVICES)))
+    return out
+
+
+_ORDERS = uuid.UUID("6f1d3c52-8b0e-4d4a-9a53-2f6c0e7b9d11")
+"""Namespace of the schedule's order ids (uuid5)."""
+
+
 async def run(conn: asyncpg.Connection, keys: KeyStore, register: DataRegister,
               now: datetime, consented: Mapping[str, frozenset[str]] | None = None,
-              ) -> list[tuple[str, Decision]]:
-    """Sweep and carry out: destroy ended category keys, note every decision (RET-2, RET-7).
+              store: EventStore | None = None) -> list[tuple[str, Decision]]:
+    """Sweep and carry out: destroy ended category keys, note every decision and order
+    every service to end the category in its projections (RET-2, RET-6, RET-7).
 
     A category erased by the schedule loses its category-scoped keys of every month whose
     period has ended (``KeyStore.expire``), only where that period is the same for every
-    member: counted from collection, with no longer period one may consent to.
+    member: counted from collection, with no longer period one may consent to. The orders
+    (``CategoryRetentionEnded``, appended with the decisions in one transaction when a
+    ``store`` is given) reach the values the services keep in plaintext projections.
     """
     decided = await sweep(conn, register, now, consented)
     # Keys of a month are shared by its members: while one member's category is held, no
     # member's key of it is destroyed, and their erasures wait for the next sweep.
     held = {d.category for _, d in decided if d.action == "held"}
-    waiting: set[str] = set(held)
     for category in sorted({d.category for _, d in decided if d.action == "erase"} - held):
-        entry = register.entry(category)
-        if entry.retention_from == "collected" and entry.max_with_consent_days is None:
+        if _key_expiry(register, category):
+            entry = register.entry(category)
             destroyed = await keys.expire(category, now - entry.retention)
             log.info("retention.schedule_keys_expired", category=category, keys=destroyed)
-        else:
-            waiting.add(category)  # no shared key to destroy: the services' order erases it
-    taken = [(s, d) for s, d in decided if d.action != "erase" or d.category not in waiting]
+    taken = [(s, d) for s, d in decided
+             if not (d.action == "erase" and d.category in held
+                     and _key_expiry(register, d.category))]
+    orders = orders_for(register, taken, now) if store is not None else []
     async with conn.transaction():
         await lifecycle.record(conn, taken, now)
+        if store is not None and orders:
+            recs = []
+            for order in orders:
+                recs += await store.encode(f"category-order-{order.order_id}", StreamHead(),
+                                           [NewEvent(order, order.subject_id)])
+            await store.append_encoded(conn, recs)
     for action in ("erase", "pseudonymise", "held"):
         count = sum(1 for _, d in taken if d.action == action)
         if count:
@@ -75,13 +119,14 @@ async def run(conn: asyncpg.Connection, keys: KeyStore, register: DataRegister,
 
 
 async def loop(pool: asyncpg.Pool, keys: KeyStore, register: DataRegister, every: float,
-               clock: Callable[[], datetime], stopped: Callable[[], bool]) -> None:
+               clock: Callable[[], datetime], stopped: Callable[[], bool],
+               store: EventStore | None = None) -> None:
     """Sweep every ``every`` seconds on ``clock`` (tests move it) until ``stopped()``."""
     step = min(0.5, every)
     while not stopped():
         try:
             async with pool.acquire() as conn:
-                await run(conn, keys, register, clock())
+                await run(conn, keys, register, clock(), store=store)
         except Exception as exc:  # PostgreSQL down: try again next round
             log.warning("retention.schedule_failed", error=type(exc).__name__)
         for _ in range(max(1, round(every / step))):  # wake often enough to stop
