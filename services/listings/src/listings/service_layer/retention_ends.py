@@ -49,5 +49,36 @@ async def end_call_tracking(rt: Runtime, conn: asyncpg.Connection, subject_id: s
     return n > 0, f"{n} call(s) deleted" if n else "no calls past the period"
 
 
-ENDERS: dict[str, CategoryEnder] = {USAGE: end_usage, "call_tracking": end_call_tracking}
+async def end_applications(rt: Runtime, conn: asyncpg.Connection, subject_id: str,
+                           action: str, before: datetime) -> tuple[bool, str]:
+    """The member's applications sent before ``before``, with what they shared: deleted."""
+    n = rows_changed(await conn.execute(
+        "DELETE FROM listings.applications WHERE applicant_id = $1 AND at < $2",
+        subject_id, before))
+    return n > 0, f"{n} application(s) deleted" if n else "no applications past the period"
+
+
+async def end_feedback(rt: Runtime, conn: asyncpg.Connection, subject_id: str, action: str,
+                       before: datetime) -> tuple[bool, str]:
+    """The member's feedback given before ``before``: its author replaced by a pseudonym
+    (the ratings stay, anonymous aggregates), or the comments gone when erased."""
+    if action == "pseudonymise":
+        status = await conn.execute(
+            "UPDATE listings.feedback_comments c SET author_id = $3 FROM listings.feedback f "
+            "WHERE f.feedback_id = c.feedback_id AND c.author_id = $1 AND f.at < $2",
+            subject_id, before, pseudonym(rt.index, "feedback", subject_id))
+    else:
+        status = await conn.execute(
+            "DELETE FROM listings.feedback_comments c USING listings.feedback f "
+            "WHERE f.feedback_id = c.feedback_id AND c.author_id = $1 AND f.at < $2",
+            subject_id, before)
+    n = rows_changed(status)
+    done = "pseudonymised" if action == "pseudonymise" else "deleted"
+    return n > 0, f"{n} feedback comment(s) {done}" if n else "no feedback past the period"
+
+
+ENDERS: dict[str, CategoryEnder] = {
+    USAGE: end_usage, "call_tracking": end_call_tracking, "applications": end_applications,
+    "feedback": end_feedback,
+}
 """Every category the listings service keeps a projection of, and how it ends there."""
