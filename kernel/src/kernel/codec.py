@@ -28,6 +28,11 @@ def _personal(cls: type[Event]) -> tuple[tuple[str, Personal], ...]:
     return tuple(personal_fields(cls).items())
 
 
+def has_personal_fields(cls: type[Event]) -> bool:
+    """Whether an event type has any personal field (cached per type)."""
+    return bool(_personal(cls))
+
+
 @cache
 def _expiring(cls: type[Event]) -> frozenset[str]:
     return frozenset(name for name, p in _personal(cls) if p.expiring)

@@ -11,12 +11,12 @@ from typing import Any
 import orjson
 
 from contracts.envelope import Event
-from kernel.codec import UnknownEventError, decode_fields
+from kernel.codec import UnknownEventError, decode_fields, has_personal_fields
 from kernel.crypto import DataKey, is_token
 from kernel.eventstore import GENESIS, chain_hash, header_text
 
 
-@dataclass
+@dataclass(slots=True)
 class LogEvent:
     """One envelope read from the log (payload still as published)."""
 
@@ -273,6 +273,9 @@ def decrypted(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
 def _decrypt(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
     if ev.plain is not None:
         return dict(ev.plain)
+    cls = Event.registry.get((ev.event_type, ev.schema_version))
+    if cls is not None and not has_personal_fields(cls):
+        return ev.payload  # nothing to open (most events): read as published, not copied
     payload = dict(ev.payload)
     if not ev.has_tokens():
         return payload
