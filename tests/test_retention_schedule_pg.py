@@ -259,3 +259,40 @@ def test_ret2_run_orders_every_service_to_end_the_categories_it_took(infra: Infr
             await conn.close()
 
     asyncio.run(go())
+
+
+@pytest.mark.integration
+def test_ret2_a_category_keeps_ending_as_later_values_reach_their_period(
+        infra: Infra) -> None:
+    """RET-2, RET-7: ending a category ends the values recorded before the period; values
+    recorded later end when their own period is over (a day late at most), and once the
+    last one has gone nothing more is ordered."""
+
+    async def go() -> None:
+        subject = ids(1)[0]
+        conn = await asyncpg.connect(infra.pg_dsn())
+        store = EventStore(f"orders_{uuid.uuid4().hex[:8]}", InMemoryKeyStore())
+        try:
+            await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
+            await migrate(conn)
+            await store.migrate(conn)
+            await SubjectProjection().upsert(conn, [
+                Holding(subject, "usage", "listings", T0, T0 + timedelta(days=100), 2)])
+
+            async def ended_at(days: int) -> list[str]:
+                taken = await run(conn, InMemoryKeyStore(), REGISTER,
+                                  T0 + timedelta(days=days), consented={}, store=store)
+                return [d.action for s, d in taken if s == subject]
+
+            assert await ended_at(181) == ["pseudonymise"]  # the first value's period
+            assert await ended_at(181) == []  # done: no second order for it the same day
+            assert await ended_at(182) == ["pseudonymise"]  # a day later: the next values
+            assert await ended_at(281) == ["pseudonymise"]  # the last value's period
+            assert await ended_at(400) == []  # nothing of the category is left
+            mine = [o for o in (orjson.loads(e.payload) for e in await store.read_all(conn))
+                    if o["subject_id"] == subject]
+            assert len({o["order_id"] for o in mine}) == 3
+        finally:
+            await conn.close()
+
+    asyncio.run(go())

@@ -98,19 +98,30 @@ async def migrate(conn: asyncpg.Connection) -> None:
     await conn.execute(DDL)
 
 
-async def done_of(conn: asyncpg.Connection, subjects: Sequence[str]) -> dict[str, set[str]]:
-    """The categories of each subject the schedule already erased or pseudonymised."""
-    out: dict[str, set[str]] = defaultdict(set)
-    for r in await conn.fetch(
-            "SELECT subject_id, category FROM retention.schedule_actions "
-            "WHERE subject_id = ANY($1::text[]) AND action <> 'held'", list(subjects)):
-        out[r["subject_id"]].add(r["category"])
-    return dict(out)
+async def advance(conn: asyncpg.Connection,
+                  ended: Sequence[tuple[str, str, datetime]]) -> None:
+    """What retention knows of each ended ``(subject, category, recorded_before)``: the
+    values recorded before the instant are gone, so the category is held again only by
+    what came later (RET-2). Its next period counts from a day after the instant at the
+    earliest: later values end a day late at most, and a subject gets one order a day.
+    """
+    if not ended:
+        return
+    cols = [list(c) for c in zip(*ended, strict=True)]
+    await conn.execute(
+        "DELETE FROM retention.subject_data d USING unnest($1::text[], $2::text[], "
+        "$3::timestamptz[]) AS e(s, c, b) "
+        "WHERE d.subject_id = e.s AND d.category = e.c AND d.last_seen < e.b", *cols)
+    await conn.execute(
+        "UPDATE retention.subject_data d "
+        "SET first_seen = least(greatest(d.first_seen, e.b + interval '1 day'), d.last_seen) "
+        "FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS e(s, c, b) "
+        "WHERE d.subject_id = e.s AND d.category = e.c", *cols)
 
 
 async def record(conn: asyncpg.Connection, taken: Sequence[tuple[str, Decision]],
                  now: datetime) -> None:
-    """Note the decisions carried out, one statement; a held one is replaced when it goes."""
+    """Note the latest decision per subject and category, one statement."""
     if not taken:
         return
     await conn.execute(
@@ -119,7 +130,8 @@ async def record(conn: asyncpg.Connection, taken: Sequence[tuple[str, Decision]]
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
         "$5::timestamptz[], $6::timestamptz[]) "
         "ON CONFLICT (subject_id, category) DO UPDATE SET action = excluded.action, "
-        "hold_id = excluded.hold_id, taken_at = excluded.taken_at WHERE a.action = 'held'",
+        "hold_id = excluded.hold_id, period_ended_at = excluded.period_ended_at, "
+        "taken_at = excluded.taken_at",
         [s for s, _ in taken], [d.category for _, d in taken], [d.action for _, d in taken],
         [d.hold_id for _, d in taken], [d.period_ended_at for _, d in taken],
         [now] * len(taken))

@@ -38,12 +38,11 @@ async def sweep(conn: asyncpg.Connection, register: DataRegister, now: datetime,
     uses = await lifecycle.candidates(conn, list(register.entries),
                                       now - timedelta(days=shortest))
     held = await lifecycle.holds_of(conn, list(uses))
-    done = await lifecycle.done_of(conn, list(uses))
     granted = (consented if consented is not None
                else await lifecycle.consented_of(conn, list(uses)))
     return [(subject, d) for subject, cats in uses.items()
             for d in due(register, cats, now, consented=granted.get(subject, frozenset()),
-                         holds=held.get(subject, []), done=done.get(subject, set()))]
+                         holds=held.get(subject, []))]
 
 
 def _key_expiry(register: DataRegister, category: str) -> bool:
@@ -53,20 +52,24 @@ def _key_expiry(register: DataRegister, category: str) -> bool:
     return entry.retention_from == "collected" and entry.max_with_consent_days is None
 
 
+def _recorded_before(register: DataRegister, category: str, now: datetime) -> datetime:
+    """Values of a category counted from collection are past their period when recorded
+    before ``now`` less the period; of the others, every value is."""
+    entry = register.entry(category)
+    return now - entry.retention if entry.retention_from == "collected" else now
+
+
 def orders_for(register: DataRegister, taken: Sequence[tuple[str, Decision]],
                now: datetime) -> list[CategoryRetentionEnded]:
     """The orders every service carries out for the decisions taken (RET-2, RET-6).
 
     One per (subject, category, period end): a repeated sweep issues the same order id.
-    Values of a category counted from collection are past their period when recorded
-    before ``now`` less the period; of the others, every value is.
     """
     out = []
     for subject, d in taken:
         if d.action == "held":
             continue
-        entry = register.entry(d.category)
-        before = now - entry.retention if entry.retention_from == "collected" else now
+        before = _recorded_before(register, d.category, now)
         order_id = str(uuid.uuid5(_ORDERS, f"{subject}|{d.category}|{d.period_ended_at}"))
         out.append(CategoryRetentionEnded(
             order_id=order_id, subject_id=subject, category=d.category, action=d.action,
@@ -105,6 +108,9 @@ async def run(conn: asyncpg.Connection, keys: KeyStore, register: DataRegister,
     orders = orders_for(register, taken, now) if store is not None else []
     async with conn.transaction():
         await lifecycle.record(conn, taken, now)
+        await lifecycle.advance(conn, [(s, d.category, _recorded_before(register, d.category,
+                                                                        now))
+                                       for s, d in taken if d.action != "held"])
         if store is not None and orders:
             recs = []
             for order in orders:
