@@ -143,6 +143,15 @@ def test_ret2_ret6_an_ended_category_is_pseudonymised_everywhere_with_every_rece
                              viewer.account_id))
     assert still, "only the ended category goes, the account stays"
 
+    shown = client.get("/v1/staff/retention-actions", headers=dpo.auth,
+                       params={"subject_id": viewer.account_id})
+    assert shown.status_code == 200, shown.text
+    assert {(r["service"], r["category"], r["action"]) for r in shown.json()["receipts"]} == {
+        (s, "usage", "pseudonymise") for s in ERASURE_SERVICES}
+    refused = client.get("/v1/staff/retention-actions", headers=viewer.auth,
+                         params={"subject_id": viewer.account_id})
+    assert refused.status_code == 403, refused.text
+
     again = asyncio.run(end_usage_of(infra, [viewer.account_id], now))
     assert again == orders  # the same order: answered once, no second effect
     assert len(asyncio.run(rows(infra, "SELECT 1 FROM retention.category_receipts "

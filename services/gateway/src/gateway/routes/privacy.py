@@ -531,3 +531,14 @@ async def list_disclosures(session: CurrentSession, ups: Ups,
     """Every disclosure of a member's data, newest first (DPOs, auditors; SHR-1)."""
     return forward(await ups.call("retention", "GET", "/internal/staff/disclosures",
                                   params={"subject_id": subject_id}, headers=session.headers()))
+
+
+@router.get("/v1/staff/retention-actions",
+            responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN})
+async def retention_actions(session: CurrentSession, ups: Ups,
+                            subject_id: Annotated[str, Query(min_length=1, max_length=200)],
+                            ) -> Response:
+    """What the retention schedule did with a member's data categories (erased,
+    pseudonymised, held) and each service's receipt (DPOs, auditors; RET-2, RET-6)."""
+    return forward(await ups.call("retention", "GET", "/internal/staff/retention-actions",
+                                  params={"subject_id": subject_id}, headers=session.headers()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -151,10 +152,18 @@ async def record_receipts(conn: asyncpg.Connection,
              at) for r, at in receipts], strict=True)))
 
 
-async def receipts_of(conn: asyncpg.Connection, subject_id: str) -> list[dict[str, object]]:
-    """The receipts of every category the schedule ended for a subject, by category."""
-    rows = await conn.fetch(
-        "SELECT category, service, action, held_data, detail, received_at "
-        "FROM retention.category_receipts WHERE subject_id = $1 ORDER BY category, service",
-        subject_id)
-    return [dict(r) for r in rows]
+async def actions_of(conn: asyncpg.Connection, subject_id: str) -> dict[str, list[dict[str, Any]]]:
+    """What the schedule last decided per category of a subject, and every service's
+    receipt for the categories it ended, newest first (RET-2, RET-4); no personal data."""
+    actions = await conn.fetch(
+        "SELECT category, action, hold_id, period_ended_at, taken_at "
+        "FROM retention.schedule_actions WHERE subject_id = $1 ORDER BY category", subject_id)
+    receipts = await conn.fetch(
+        "SELECT order_id, category, service, action, held_data, detail, received_at "
+        "FROM retention.category_receipts WHERE subject_id = $1 "
+        "ORDER BY received_at DESC, category, service", subject_id)
+
+    def plain(row: asyncpg.Record) -> dict[str, Any]:
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+    return {"actions": [plain(r) for r in actions], "receipts": [plain(r) for r in receipts]}

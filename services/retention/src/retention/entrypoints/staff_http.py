@@ -19,7 +19,7 @@ from kernel.http import ApiError
 from kernel.logs import get_logger
 from kernel.service import Runtime
 from retention.adapters import holds as hold_rows
-from retention.adapters import requests
+from retention.adapters import lifecycle, requests
 from retention.domain import commands
 from retention.domain.requests import InvalidTransition
 from retention.domain.sharing import Disclosure, DisclosureRefused
@@ -303,3 +303,15 @@ async def disclosures(request: Request, subject_id: Annotated[str, Query(max_len
     await require_role(rt, x_account_id, REGISTER_READERS)
     async with rt.pool.acquire() as conn:
         return {"items": await sharing.listing(conn, subject_id)}
+
+
+@router.get("/internal/staff/retention-actions")
+async def retention_actions(request: Request,
+                            subject_id: Annotated[str, Query(min_length=1, max_length=200)],
+                            x_account_id: AccountId = None) -> dict[str, Any]:
+    """What the retention schedule did with a subject's categories and every service's
+    receipt for it (RET-2, RET-4, RET-6): DPOs and auditors."""
+    rt = _rt(request)
+    await require_role(rt, x_account_id, REGISTER_READERS)
+    async with rt.pool.acquire() as conn:
+        return await lifecycle.actions_of(conn, subject_id)
