@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from members import Member, sign_up
+from members import Member, sign_up, step_up
 from stack import Infra, Platform, eventually
 from test_privacy_register import grant
 
@@ -157,3 +157,21 @@ def test_ret2_ret6_an_ended_category_is_pseudonymised_everywhere_with_every_rece
     assert len(asyncio.run(rows(infra, "SELECT 1 FROM retention.category_receipts "
                                        "WHERE order_id = $1", orders[0]))) == len(
                                            ERASURE_SERVICES)
+
+
+def test_ret2_a_closed_account_starts_its_identity_period(
+    client: httpx.Client, platform: Platform, infra: Infra,
+) -> None:
+    """RET-2, RET-7: retention learns of a closure from the accounts events; the identity
+    and contact periods count from it (the schedule's pg tests show the erasure at the end)."""
+    m = sign_up(client, "closing")
+    step_up(client, m)
+    closed = client.post("/v1/me/closure", headers=m.auth)
+    assert closed.status_code == 204, closed.text
+
+    def noted() -> None:
+        got = asyncio.run(rows(infra, "SELECT closed_at FROM retention.closed_accounts "
+                                      "WHERE subject_id = $1", m.account_id))
+        assert len(got) == 1
+
+    eventually(noted, timeout=30)

@@ -20,7 +20,9 @@ from kernel.codec import key_scope
 from kernel.eventstore import EventStore
 from kernel.guard import guard_ddl
 from kernel.keystore import InMemoryKeyStore
+from retention.adapters import lifecycle
 from retention.adapters.register import load_register
+from retention.adapters.requests import RequestRepository
 from retention.adapters.schema import migrate
 from retention.adapters.subjects import SubjectProjection
 from retention.domain.schedule import Decision
@@ -292,6 +294,50 @@ def test_ret2_a_category_keeps_ending_as_later_values_reach_their_period(
             mine = [o for o in (orjson.loads(e.payload) for e in await store.read_all(conn))
                     if o["subject_id"] == subject]
             assert len({o["order_id"] for o in mine}) == 3
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.integration
+def test_ret2_a_closed_accounts_identity_period_ends_in_its_erasure(infra: Infra) -> None:
+    """RET-2, RET-7, PRV-5: identity and contact data count from the account's closure; when
+    their period is over the subject is erased as a whole (a ``system`` erasure request),
+    not by category orders; an open account's are never due."""
+
+    async def go() -> None:
+        closed, open_ = ids(2)
+        conn = await asyncpg.connect(infra.pg_dsn())
+        store = EventStore(f"orders_{uuid.uuid4().hex[:8]}", InMemoryKeyStore())
+        try:
+            await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
+            await migrate(conn)
+            await store.migrate(conn)
+            await SubjectProjection().upsert(conn, [
+                Holding(s, c, "accounts", T0, T0, 1)
+                for s in (closed, open_) for c in ("identity", "contact")])
+            await lifecycle.closed(conn, [(closed, T0 + timedelta(days=10))])
+            repo = RequestRepository(store)
+
+            async def erasures(subject: str) -> list[asyncpg.Record]:
+                return list(await conn.fetch(
+                    "SELECT channel, status FROM retention.privacy_requests "
+                    "WHERE subject_id = $1 AND type = 'erasure'", subject))
+
+            await run(conn, InMemoryKeyStore(), REGISTER, T0 + timedelta(days=370),
+                      consented={}, store=store, requests=repo)
+            assert await erasures(closed) == []  # 365 days from the closure: not yet
+            taken = await run(conn, InMemoryKeyStore(), REGISTER, T0 + timedelta(days=376),
+                              consented={}, store=store, requests=repo)
+            assert {(s, d.category) for s, d in taken if s in (closed, open_)} == {
+                (closed, "identity"), (closed, "contact")}
+            assert [(r["channel"], r["status"]) for r in await erasures(closed)] == [
+                ("system", "in_progress")]
+            assert await erasures(open_) == []
+            orders = [o for o in (orjson.loads(e.payload) for e in await store.read_all(conn))
+                      if o.get("subject_id") == closed and "category" in o]
+            assert orders == []  # the erasure covers it, no category orders
         finally:
             await conn.close()
 

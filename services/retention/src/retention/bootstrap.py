@@ -63,7 +63,7 @@ def build(settings: RetentionSettings | None = None,
         rt.extra["schedule"] = asyncio.create_task(schedule.loop(
             rt.pool, rt.keys, register, settings.schedule_interval_seconds,
             lambda: rt.extra["clock"](),
-            lambda: rt.relay.stopping, store=rt.store,
+            lambda: rt.relay.stopping, store=rt.store, requests=rt.extra["requests"],
         ), name="retention-schedule")
         rt.extra["shredder"] = asyncio.create_task(retries.run_shredder(
             rt.pool, rt.extra["requests"], rt.keys, lambda: rt.relay.stopping,

@@ -45,6 +45,22 @@ async def holds_of(conn: asyncpg.Connection, subjects: Sequence[str]) -> dict[st
     return dict(out)
 
 
+async def closed(conn: asyncpg.Connection, closures: Sequence[tuple[str, datetime]]) -> None:
+    """Note account closures (the first one counts)."""
+    if closures:
+        await conn.execute(
+            "INSERT INTO retention.closed_accounts SELECT * FROM unnest($1::text[], "
+            "$2::timestamptz[]) ON CONFLICT (subject_id) DO NOTHING",
+            [s for s, _ in closures], [at for _, at in closures])
+
+
+async def closed_of(conn: asyncpg.Connection, subjects: Sequence[str]) -> dict[str, datetime]:
+    """When each of ``subjects`` closed its account, for those that did (one query)."""
+    rows = await conn.fetch("SELECT subject_id, closed_at FROM retention.closed_accounts "
+                            "WHERE subject_id = ANY($1::text[])", list(subjects))
+    return {r["subject_id"]: r["closed_at"] for r in rows}
+
+
 async def consented_of(conn: asyncpg.Connection,
                        subjects: Sequence[str]) -> dict[str, frozenset[str]]:
     """The consent purposes each of ``subjects`` has in effect now (RET-3), one query.
@@ -73,6 +89,13 @@ CREATE TABLE IF NOT EXISTS retention.schedule_actions (
     taken_at        timestamptz NOT NULL,
     PRIMARY KEY (subject_id, category)
 );
+CREATE TABLE IF NOT EXISTS retention.closed_accounts (
+    subject_id text PRIMARY KEY,
+    closed_at  timestamptz NOT NULL
+);
+COMMENT ON TABLE retention.closed_accounts IS
+  'When each account was closed (accounts.AccountClosed): the start of the periods of its '
+  'identity and contact data (RET-2, RET-7).';
 CREATE TABLE IF NOT EXISTS retention.category_receipts (
     order_id    text        NOT NULL,
     subject_id  text        NOT NULL,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from contracts.accounts import IdleAccountErasureDue
+from contracts.accounts import AccountClosed, IdleAccountErasureDue
 from contracts.consent import PrivacyRequestCarriedOut
 from contracts.listings import DataDisclosed
 from contracts.messaging import DisputeClosed, DisputeOpened
@@ -133,6 +133,15 @@ def _category_receipts(rt: Runtime) -> Handler:
     return handle
 
 
+def _closures(rt: Runtime) -> Handler:
+    async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
+        await lifecycle.closed(conn, [(d.envelope.payload["account_id"], d.envelope.occurred_at)
+                                      for d in batch
+                                      if d.envelope.event_type == AccountClosed.event_type])
+
+    return handle
+
+
 def consumer_specs() -> list[ConsumerSpec]:
     """Every consumer group of the service."""
     return [
@@ -151,6 +160,8 @@ def consumer_specs() -> list[ConsumerSpec]:
                      event_types=[DataDisclosed.event_type]),
         ConsumerSpec("idle-accounts", [events_topic("accounts")], _idle,
                      event_types=[IdleAccountErasureDue.event_type]),
+        ConsumerSpec("closures", [events_topic("accounts")], _closures,
+                     event_types=[AccountClosed.event_type]),
         ConsumerSpec("category-receipts", ALL_EVENT_TOPICS, _category_receipts,
                      event_types=[CategoryRetentionReceipt.event_type]),
         erasure_consumer(_erase),

@@ -80,8 +80,15 @@ async def submit_request(
 async def erase_idle_account(conn: asyncpg.Connection, repo: RequestRepository,
                              keys: KeyStore, subject_id: str, now: datetime,
                              grace: timedelta = timedelta(0)) -> str | None:
-    """An idle account's warning went unanswered: an erasure request of channel ``system``,
-    verified (the platform asks, not a third party), carried out like the member's own.
+    """An idle account's warning went unanswered: the account is erased by the system."""
+    return await erase_by_system(conn, repo, keys, subject_id, now, "idle account", grace)
+
+
+async def erase_by_system(conn: asyncpg.Connection, repo: RequestRepository, keys: KeyStore,
+                          subject_id: str, now: datetime, reason: str,
+                          grace: timedelta = timedelta(0)) -> str | None:
+    """An erasure request of channel ``system``, verified (the platform asks, not a third
+    party), carried out like the member's own (an idle account, a closed account's period).
     Idempotent: nothing is done while the subject has an erasure request not refused.
 
     Returns:
@@ -98,7 +105,7 @@ async def erase_idle_account(conn: asyncpg.Connection, repo: RequestRepository,
     await repo.save(conn, req, correlation_id=uuid.UUID(request_id))
     if req.status == "in_progress":
         await keys.destroy(subject_id)
-    log.info("privacy.idle_account_erasure", request_id=request_id, status=req.status)
+    log.info("privacy.system_erasure", request_id=request_id, status=req.status, reason=reason)
     return request_id
 
 

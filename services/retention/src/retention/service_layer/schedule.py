@@ -18,8 +18,10 @@ from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
 from retention.adapters import lifecycle
+from retention.adapters.requests import RequestRepository
 from retention.domain.register import DataRegister
 from retention.domain.schedule import Decision, due
+from retention.service_layer import handlers
 
 log = get_logger(__name__)
 
@@ -40,8 +42,10 @@ async def sweep(conn: asyncpg.Connection, register: DataRegister, now: datetime,
     held = await lifecycle.holds_of(conn, list(uses))
     granted = (consented if consented is not None
                else await lifecycle.consented_of(conn, list(uses)))
+    closed = await lifecycle.closed_of(conn, list(uses))
     return [(subject, d) for subject, cats in uses.items()
-            for d in due(register, cats, now, consented=granted.get(subject, frozenset()),
+            for d in due(register, cats, now, account_closed_at=closed.get(subject),
+                         consented=granted.get(subject, frozenset()),
                          holds=held.get(subject, []))]
 
 
@@ -83,7 +87,8 @@ _ORDERS = uuid.UUID("6f1d3c52-8b0e-4d4a-9a53-2f6c0e7b9d11")
 
 async def run(conn: asyncpg.Connection, keys: KeyStore, register: DataRegister,
               now: datetime, consented: Mapping[str, frozenset[str]] | None = None,
-              store: EventStore | None = None) -> list[tuple[str, Decision]]:
+              store: EventStore | None = None, requests: RequestRepository | None = None,
+              ) -> list[tuple[str, Decision]]:
     """Sweep and carry out: destroy ended category keys, note every decision and order
     every service to end the category in its projections (RET-2, RET-6, RET-7).
 
@@ -105,7 +110,16 @@ async def run(conn: asyncpg.Connection, keys: KeyStore, register: DataRegister,
     taken = [(s, d) for s, d in decided
              if not (d.action == "erase" and d.category in held
                      and _key_expiry(register, d.category))]
-    orders = orders_for(register, taken, now) if store is not None else []
+    # Identity and contact data, kept for a period after the account closed, end with the
+    # account: the subject is erased as a whole, like the member's own request (PRV-5).
+    closing = {s for s, d in taken if d.action == "erase"
+               and register.entry(d.category).retention_from == "account_closed"}
+    ordered = [(s, d) for s, d in taken if s not in closing]
+    orders = orders_for(register, ordered, now) if store is not None else []
+    if requests is not None:
+        for subject in sorted(closing):
+            await handlers.erase_by_system(conn, requests, keys, subject, now,
+                                           "closed account's period ended")
     async with conn.transaction():
         await lifecycle.record(conn, taken, now)
         await lifecycle.advance(conn, [(s, d.category, _recorded_before(register, d.category,
@@ -126,13 +140,14 @@ async def run(conn: asyncpg.Connection, keys: KeyStore, register: DataRegister,
 
 async def loop(pool: asyncpg.Pool, keys: KeyStore, register: DataRegister, every: float,
                clock: Callable[[], datetime], stopped: Callable[[], bool],
-               store: EventStore | None = None) -> None:
+               store: EventStore | None = None, requests: RequestRepository | None = None,
+               ) -> None:
     """Sweep every ``every`` seconds on ``clock`` (tests move it) until ``stopped()``."""
     step = min(0.5, every)
     while not stopped():
         try:
             async with pool.acquire() as conn:
-                await run(conn, keys, register, clock(), store=store)
+                await run(conn, keys, register, clock(), store=store, requests=requests)
         except Exception as exc:  # PostgreSQL down: try again next round
             log.warning("retention.schedule_failed", error=type(exc).__name__)
         for _ in range(max(1, round(every / step))):  # wake often enough to stop
