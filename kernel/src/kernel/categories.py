@@ -4,17 +4,22 @@ Retention's schedule decides when one data category of one subject has reached t
 of its period (``CategoryRetentionEnded``). Each service then removes that category's
 values recorded before the order's instant from its own projections, or replaces them by
 keyed-HMAC pseudonyms, in the same transaction as its receipt, and drops the subject's
-cached keys. A service names, per category, the function that does this; a category it
-keeps no projection of is answered "no projection of this category".
+cached keys. A service names, per category, the function that does this. A category its
+own events carry but it names no function for is answered as held, saying its values stay
+encrypted in the event store until the subject's erasure (only categories sealed under
+category-scoped keys, such as message bodies, end there by key expiry).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from functools import cache
 
 import asyncpg
 
+from contracts.envelope import Event
+from contracts.personal import personal_fields
 from contracts.privacy import CategoryRetentionEnded, CategoryRetentionReceipt
 from contracts.topics import events_topic
 from kernel.answers import answer_once
@@ -32,7 +37,18 @@ Called as ``(runtime, connection, subject_id, action, recorded_before)`` with ``
 ``erase`` or ``pseudonymise``; returns (held data?, detail without personal data).
 """
 
-NOTHING_HERE = "no projection of this category"
+NOTHING_HERE = "no data of this category in this service"
+KEPT_IN_EVENTS = ("no projection of this category here; its values stay encrypted in this "
+                  "service's event store under the subject's key until the subject is erased")
+"""An honest receipt where the service's events hold the category but it has no ender."""
+
+
+@cache
+def produced_categories(service: str) -> frozenset[str]:
+    """The data categories this service's own events carry (from the contracts)."""
+    return frozenset(
+        p.category.value for cls in Event.registry.values() if cls.producer == service
+        for p in personal_fields(cls).values())
 
 
 def rows_changed(status: str) -> int:
@@ -51,6 +67,8 @@ def category_consumer(enders: Mapping[str, CategoryEnder]) -> ConsumerSpec:
                 rt.keys.forget(order.subject_id)  # no cached key outlives the period
                 ender = enders.get(order.category)
                 held, detail = False, NOTHING_HERE
+                if ender is None and order.category in produced_categories(rt.name):
+                    held, detail = True, KEPT_IN_EVENTS
                 if ender is not None:
                     held, detail = await ender(rt, conn, order.subject_id, order.action,
                                                order.recorded_before)
