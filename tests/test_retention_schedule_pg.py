@@ -342,3 +342,36 @@ def test_ret2_a_closed_accounts_identity_period_ends_in_its_erasure(infra: Infra
             await conn.close()
 
     asyncio.run(go())
+
+
+@pytest.mark.integration
+def test_ret2_ret3_an_ended_category_loses_exactly_its_subjects_monthly_keys(
+        infra: Infra) -> None:
+    """RET-2, RET-3: usage values are sealed under per-subject monthly keys; when one
+    member's usage period ends, that member's keys go (so the values read "erased" in the
+    event stores, Kafka and backups), while a member who consented to a longer period
+    keeps theirs."""
+
+    async def go() -> None:
+        ended, consenting = ids(2)
+        keys = InMemoryKeyStore()
+        await keys.keys_for_writing([ended, consenting], {
+            s: [key_scope("usage", T0)] for s in (ended, consenting)})
+        conn = await asyncpg.connect(infra.pg_dsn())
+        try:
+            await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
+            await migrate(conn)
+            await SubjectProjection().upsert(conn, [
+                Holding(s, "usage", "listings", T0, T0, 1) for s in (ended, consenting)])
+            purpose = REGISTER.entry("usage").purposes[0]
+            await run(conn, keys, REGISTER, T0 + timedelta(days=181),
+                      consented={consenting: frozenset({purpose})})
+            left = await keys.keys_for_reading([ended, consenting],
+                                               {s: [key_scope("usage", T0)]
+                                                for s in (ended, consenting)})
+            assert key_scope("usage", T0) not in left[ended].scoped  # type: ignore[union-attr]
+            assert key_scope("usage", T0) in left[consenting].scoped  # type: ignore[union-attr]
+        finally:
+            await conn.close()
+
+    asyncio.run(go())

@@ -121,6 +121,16 @@ async def test_expiry_destroys_only_the_ended_periods_of_that_category(store: An
     del old
 
 
+async def test_expiry_of_one_subject_leaves_the_others_keys(store: Any) -> None:
+    """RET-2, RET-3: a member's period may end before another's (a longer consented one)."""
+    a, b = sid(), sid()
+    await store.keys_for_writing([a, b], {a: {"usage@2026-11"}, b: {"usage@2026-11"}})
+    assert await store.expire("usage", datetime(2026, 12, 1, tzinfo=UTC), a) == 1
+    read = await store.keys_for_reading([a, b], {a: {"usage@2026-11"}, b: {"usage@2026-11"}})
+    assert "usage@2026-11" not in read[a].scoped
+    assert "usage@2026-11" in read[b].scoped
+
+
 async def test_erasure_destroys_every_key_of_the_subject(store: Any) -> None:
     a, b = sid(), sid()
     await store.keys_for_writing([a, b], {a: {NOV_SCOPE, DEC_SCOPE}, b: {DEC_SCOPE}})

@@ -184,13 +184,13 @@ class DeviceRegistered(_AccountsEvent):
 
     account_id: str = Field(description="Whose device.")
     registration_id: str = Field(description="The registration (the resource id).")
-    device_id: Annotated[str, Personal(DataCategory.DEVICE)] = Field(
+    device_id: Annotated[str, Personal(DataCategory.DEVICE, expiring=True)] = Field(
         description="The device's own identifier."
     )
-    device_type: Annotated[str, Personal(DataCategory.DEVICE)] = Field(
+    device_type: Annotated[str, Personal(DataCategory.DEVICE, expiring=True)] = Field(
         description="ios, android or web."
     )
-    push_token: Annotated[str, Personal(DataCategory.DEVICE)] = Field(
+    push_token: Annotated[str, Personal(DataCategory.DEVICE, expiring=True)] = Field(
         description="The push service's token for the device."
     )
 

@@ -19,6 +19,12 @@ ShareableField = Literal["name", "email", "phone", "profile"]
 LegalBasis = Literal["consent", "contract", "legitimate_interest", "legal_obligation"]
 
 
+
+_USAGE = Personal(DataCategory.USAGE, expiring=True)
+"""Usage data is sealed under the member's monthly usage key: it ends by its period (RET-2)."""
+_APPLICATION = Personal(DataCategory.APPLICATIONS, expiring=True)
+"""An application is sealed under the applicant's monthly key: it ends by its period."""
+
 class SharedFields(BaseModel):
     """What an applicant chose to share with a listing's owner: only those fields (SHR-2)."""
 
@@ -106,7 +112,7 @@ class ListingFavourited(_ListingsEvent):
     event_type: ClassVar[str] = "listings.ListingFavourited"
 
     member_id: str = Field(description="The member; the event's data subject.")
-    listing_id: Annotated[str, Personal(DataCategory.USAGE)] = Field(
+    listing_id: Annotated[str, _USAGE] = Field(
         description="Which listing.")
 
 
@@ -116,7 +122,7 @@ class ListingViewed(_ListingsEvent):
     event_type: ClassVar[str] = "listings.ListingViewed"
 
     member_id: str = Field(description="The member; the event's data subject.")
-    listing_id: Annotated[str, Personal(DataCategory.USAGE)] = Field(
+    listing_id: Annotated[str, _USAGE] = Field(
         description="Which listing.")
 
 
@@ -126,11 +132,11 @@ class SearchMade(_ListingsEvent):
     event_type: ClassVar[str] = "listings.SearchMade"
 
     member_id: str = Field(description="The member; the event's data subject.")
-    query: Annotated[str | None, Personal(DataCategory.USAGE)] = Field(
+    query: Annotated[str | None, _USAGE] = Field(
         None, description="The search words.")
-    city: Annotated[str | None, Personal(DataCategory.USAGE)] = Field(
+    city: Annotated[str | None, _USAGE] = Field(
         None, description="The place searched around.")
-    radius_km: Annotated[float | Erased | None, Personal(DataCategory.USAGE)] = Field(
+    radius_km: Annotated[float | Erased | None, _USAGE] = Field(
         None, description="The radius searched.")
 
 
@@ -143,9 +149,9 @@ class ApplicationSubmitted(_ListingsEvent):
     listing_id: str = Field(description="The listing applied to.")
     applicant_id: str = Field(description="The applicant; the event's data subject.")
     owner_id: str = Field(description="The listing's owner: the only recipient.")
-    message: Annotated[str | None, Personal(DataCategory.APPLICATIONS)] = Field(
+    message: Annotated[str | None, _APPLICATION] = Field(
         None, description="The applicant's message.")
-    shared: Annotated[SharedFields | Erased, Personal(DataCategory.APPLICATIONS)] = Field(
+    shared: Annotated[SharedFields | Erased, _APPLICATION] = Field(
         description="The fields shared, read from the accounts events when applying.")
 
 

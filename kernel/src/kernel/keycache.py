@@ -162,9 +162,10 @@ class CachedKeyStore:
         self.forget(subject_id)
         return existed
 
-    async def expire(self, category: str, ended_before: datetime) -> int:
+    async def expire(self, category: str, ended_before: datetime,
+                     subject_id: str | None = None) -> int:
         """Destroy a category's keys of ended periods in the store (none are cached here)."""
-        return await self._inner.expire(category, ended_before)
+        return await self._inner.expire(category, ended_before, subject_id)
 
     async def is_erased(self, subject_id: str) -> bool:
         """Whether the subject is in the erased register."""

@@ -72,8 +72,10 @@ class KeyStore(Protocol):
         """Destroy all of a subject's keys for good; ``True`` if its key existed."""
         ...
 
-    async def expire(self, category: str, ended_before: datetime) -> int:
-        """Destroy every key of ``category`` whose period ended by ``ended_before``."""
+    async def expire(self, category: str, ended_before: datetime,
+                     subject_id: str | None = None) -> int:
+        """Destroy every key of ``category`` whose period ended by ``ended_before`` (only
+        ``subject_id``'s when given: its period may differ from other members')."""
         ...
 
     async def is_erased(self, subject_id: str) -> bool:
@@ -287,9 +289,15 @@ class PostgresKeyStore:
             await conn.execute(_DESTROY_SCOPED, h)  # a new snapshot: sees every scoped key
         return bool(existed)
 
-    async def expire(self, category: str, ended_before: datetime) -> int:
-        """Destroy every key of ``category`` whose period ended by ``ended_before``."""
-        status: str = await self._pool.execute(_EXPIRE, category, ended_before)
+    async def expire(self, category: str, ended_before: datetime,
+                     subject_id: str | None = None) -> int:
+        """Destroy every key of ``category`` whose period ended by ``ended_before`` (only
+        ``subject_id``'s when given)."""
+        if subject_id is None:
+            status: str = await self._pool.execute(_EXPIRE, category, ended_before)
+        else:
+            status = await self._pool.execute(_EXPIRE + "  AND subject_hash = $3", category,
+                                              ended_before, self._index.subject(subject_id))
         return int(status.rpartition(" ")[2])
 
     async def is_erased(self, subject_id: str) -> bool:
@@ -383,10 +391,14 @@ class InMemoryKeyStore:
         self._scoped[subject_id] = dict.fromkeys(self._scoped.get(subject_id, {}))
         return existed
 
-    async def expire(self, category: str, ended_before: datetime) -> int:
-        """Destroy every key of ``category`` whose period ended by ``ended_before``."""
+    async def expire(self, category: str, ended_before: datetime,
+                     subject_id: str | None = None) -> int:
+        """Destroy every key of ``category`` whose period ended by ``ended_before`` (only
+        ``subject_id``'s when given)."""
         count = 0
-        for have in self._scoped.values():
+        for subject, have in self._scoped.items():
+            if subject_id is not None and subject != subject_id:
+                continue
             for scope, raw in have.items():
                 if (raw is not None and scope.startswith(category + "@")
                         and scope_end(scope) <= ended_before):

@@ -10,9 +10,12 @@ import asyncio
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 
 import asyncpg
 
+from contracts.envelope import Event
+from contracts.personal import personal_fields
 from contracts.privacy import ERASURE_SERVICES, CategoryRetentionEnded
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keystore import KeyStore
@@ -81,6 +84,17 @@ def orders_for(register: DataRegister, taken: Sequence[tuple[str, Decision]],
     return out
 
 
+MONTH_DAYS = 31
+"""Longest month: a monthly key whose month began before an instant ends by this after it."""
+
+
+@cache
+def scoped_categories() -> frozenset[str]:
+    """Categories whose values the contracts seal under per-subject monthly keys."""
+    return frozenset(p.category.value for cls in Event.registry.values()
+                     for p in personal_fields(cls).values() if p.expiring)
+
+
 _ORDERS = uuid.UUID("6f1d3c52-8b0e-4d4a-9a53-2f6c0e7b9d11")
 """Namespace of the schedule's order ids (uuid5)."""
 
@@ -120,6 +134,13 @@ async def run(conn: asyncpg.Connection, keys: KeyStore, register: DataRegister,
         for subject in sorted(closing):
             await handlers.erase_by_system(conn, requests, keys, subject, now,
                                            "closed account's period ended")
+    # Values of a category sealed under per-subject monthly keys (``expiring`` fields) end
+    # in the event stores, Kafka and backups too: the subject's keys of every month begun
+    # before the instant are destroyed (no value outlives its period, as message bodies).
+    for subject, d in ordered:
+        if d.action != "held" and d.category in scoped_categories():
+            before = _recorded_before(register, d.category, now) + timedelta(days=MONTH_DAYS)
+            await keys.expire(d.category, before, subject)
     async with conn.transaction():
         await lifecycle.record(conn, taken, now)
         await lifecycle.advance(conn, [(s, d.category, _recorded_before(register, d.category,
