@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -64,6 +66,30 @@ async def _run(infra: Infra, subjects: list[str], hold_on: str | None,
 def ids(n: int) -> list[str]:
     """Fresh subject ids."""
     return [f"sched-{uuid.uuid4()}" for _ in range(n)]
+
+
+@asynccontextmanager
+async def scheduling(infra: Infra) -> AsyncIterator[tuple[asyncpg.Connection, EventStore]]:
+    """A connection with retention's tables, and an event store of its own for the orders."""
+    conn = await asyncpg.connect(infra.pg_dsn())
+    store = EventStore(f"orders_{uuid.uuid4().hex[:8]}", InMemoryKeyStore())
+    try:
+        await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
+        await migrate(conn)
+        await store.migrate(conn)
+        yield conn, store
+    finally:
+        await conn.close()
+
+
+async def hold(conn: asyncpg.Connection, subject: str, category: str | None,
+               case: str) -> None:
+    """A legal hold on ``subject`` (one ``category``, or all), as the hold adapter stores it."""
+    await conn.execute(
+        "INSERT INTO retention.legal_holds (hold_id, subject_id, category, reason, "
+        "authority, case_reference, placed_by, placed_at) "
+        "VALUES ($1, $2, $3, 'court order', 'court', $4, 'dpo', $5)",
+        f"hold-{subject}", subject, category, case, T0)
 
 
 @pytest.mark.integration
@@ -232,19 +258,10 @@ def test_ret2_run_orders_every_service_to_end_the_categories_it_took(infra: Infr
 
     async def go() -> None:
         subject, held_subject = ids(2)
-        conn = await asyncpg.connect(infra.pg_dsn())
-        store = EventStore(f"orders_{uuid.uuid4().hex[:8]}", InMemoryKeyStore())
-        try:
-            await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
-            await migrate(conn)
-            await store.migrate(conn)
+        async with scheduling(infra) as (conn, store):
             await SubjectProjection().upsert(conn, [
                 Holding(s, "usage", "listings", T0, T0, 1) for s in (subject, held_subject)])
-            await conn.execute(
-                "INSERT INTO retention.legal_holds (hold_id, subject_id, category, reason, "
-                "authority, case_reference, placed_by, placed_at) "
-                "VALUES ($1, $2, 'usage', 'court order', 'court', 'C-3', 'dpo', $3)",
-                f"hold-{held_subject}", held_subject, T0)
+            await hold(conn, held_subject, "usage", "C-3")
             now = T0 + timedelta(days=181)
             await run(conn, InMemoryKeyStore(), REGISTER, now, consented={}, store=store)
             events = await store.read_all(conn)
@@ -257,8 +274,6 @@ def test_ret2_run_orders_every_service_to_end_the_categories_it_took(infra: Infr
                 days=180)
             assert await conn.fetchval(f"SELECT count(*) FROM {store.schema}.outbox") == len(
                 events)
-        finally:
-            await conn.close()
 
     asyncio.run(go())
 
@@ -272,12 +287,7 @@ def test_ret2_a_category_keeps_ending_as_later_values_reach_their_period(
 
     async def go() -> None:
         subject = ids(1)[0]
-        conn = await asyncpg.connect(infra.pg_dsn())
-        store = EventStore(f"orders_{uuid.uuid4().hex[:8]}", InMemoryKeyStore())
-        try:
-            await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
-            await migrate(conn)
-            await store.migrate(conn)
+        async with scheduling(infra) as (conn, store):
             await SubjectProjection().upsert(conn, [
                 Holding(subject, "usage", "listings", T0, T0 + timedelta(days=100), 2)])
 
@@ -294,8 +304,6 @@ def test_ret2_a_category_keeps_ending_as_later_values_reach_their_period(
             mine = [o for o in (orjson.loads(e.payload) for e in await store.read_all(conn))
                     if o["subject_id"] == subject]
             assert len({o["order_id"] for o in mine}) == 3
-        finally:
-            await conn.close()
 
     asyncio.run(go())
 
@@ -308,12 +316,7 @@ def test_ret2_a_closed_accounts_identity_period_ends_in_its_erasure(infra: Infra
 
     async def go() -> None:
         closed, open_ = ids(2)
-        conn = await asyncpg.connect(infra.pg_dsn())
-        store = EventStore(f"orders_{uuid.uuid4().hex[:8]}", InMemoryKeyStore())
-        try:
-            await conn.execute("CREATE SCHEMA IF NOT EXISTS retention")
-            await migrate(conn)
-            await store.migrate(conn)
+        async with scheduling(infra) as (conn, store):
             await SubjectProjection().upsert(conn, [
                 Holding(s, c, "accounts", T0, T0, 1)
                 for s in (closed, open_) for c in ("identity", "contact")])
@@ -338,8 +341,6 @@ def test_ret2_a_closed_accounts_identity_period_ends_in_its_erasure(infra: Infra
             orders = [o for o in (orjson.loads(e.payload) for e in await store.read_all(conn))
                       if o.get("subject_id") == closed and "category" in o]
             assert orders == []  # the erasure covers it, no category orders
-        finally:
-            await conn.close()
 
     asyncio.run(go())
 

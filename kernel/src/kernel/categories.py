@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from functools import cache
 
 import asyncpg
 
@@ -43,9 +42,9 @@ KEPT_IN_EVENTS = ("no projection of this category here; its values stay encrypte
 """An honest receipt where the service's events hold the category but it has no ender."""
 
 
-@cache
 def produced_categories(service: str) -> frozenset[str]:
-    """The data categories this service's own events carry (from the contracts)."""
+    """The data categories this service's own events carry (from the contracts it loaded:
+    its own events are, by the time an order comes)."""
     return frozenset(
         p.category.value for cls in Event.registry.values() if cls.producer == service
         for p in personal_fields(cls).values())

@@ -7,6 +7,8 @@ Reads the subject projection and the holds in two set-based queries and decides 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -14,6 +16,7 @@ from functools import cache
 
 import asyncpg
 
+import contracts
 from contracts.envelope import Event
 from contracts.personal import personal_fields
 from contracts.privacy import ERASURE_SERVICES, CategoryRetentionEnded
@@ -90,7 +93,10 @@ MONTH_DAYS = 31
 
 @cache
 def scoped_categories() -> frozenset[str]:
-    """Categories whose values the contracts seal under per-subject monthly keys."""
+    """Categories whose values the contracts seal under per-subject monthly keys (every
+    contracts module imported first, so that none is missed)."""
+    for mod in pkgutil.iter_modules(contracts.__path__):
+        importlib.import_module(f"contracts.{mod.name}")
     return frozenset(p.category.value for cls in Event.registry.values()
                      for p in personal_fields(cls).values() if p.expiring)
 
