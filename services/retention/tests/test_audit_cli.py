@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devstack.ports import free_port
+from retention import audit
 from retention.audit import load_stack_secrets, main
 
 pytestmark = pytest.mark.unit
@@ -53,3 +54,17 @@ def test_an_unreachable_broker_is_one_clear_line(
     err = capsys.readouterr().err
     assert "cannot be read" in err or "unreachable" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.unit
+def test_options_are_taken_before_or_after_the_command() -> None:
+    """``records --json`` as a user types it, and ``--json records`` as the README writes it;
+    an option given before the command is not reset by the command's parser."""
+    p = audit.parser()
+    assert p.parse_args(["records", "--json"]).json is True
+    assert p.parse_args(["--json", "records"]).json is True
+    assert p.parse_args(["records"]).json is False
+    args = p.parse_args(["--source", "stores", "replay", "--subject", "s"])
+    assert (args.source, args.subject) == ("stores", "s")
+    assert p.parse_args(["replay", "--source", "kafka"]).source == "kafka"
+    assert p.parse_args(["--data-dir", "/x", "verify"]).data_dir == "/x"

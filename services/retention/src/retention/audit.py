@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import sys
 import time
@@ -355,15 +356,24 @@ def parser() -> argparse.ArgumentParser:
                    help="replay/events: the Kafka log, the event stores, or auto (Kafka; "
                         "the stores when the broker is unreachable or lost its data); "
                         "verify: both and their heads (auto), or one place's chains")
+    # The same options after the command too (``records --json``): absent there, the
+    # values given before it (or their defaults) stand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="as before the command")
+    common.add_argument("--source", choices=("auto", "kafka", "stores"),
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
-    rp = sub.add_parser("replay", help="reconstruct state from the Kafka log (AUD-1)")
+    add = functools.partial(sub.add_parser, parents=[common])
+    rp = add("replay", help="reconstruct state from the Kafka log (AUD-1)")
     rp.add_argument("--subject", help="only events about this data subject")
     rp.add_argument("--until", type=_instant, help="state as of this ISO-8601 instant")
     rp.add_argument("--state-only", action="store_true", help="omit each stream's history")
     rp.add_argument("--workers", type=int, default=1,
                     help="processes reading the Kafka log's partitions in parallel, each "
                          "verifying and decrypting its share (default 1: this process)")
-    ev = sub.add_parser("events", help="the events an auditor follows, as JSON lines (AUD-1)")
+    ev = add("events", help="the events an auditor follows, as JSON lines (AUD-1)")
     ev.add_argument("--after-position", type=int, help="only past this global position")
     ev.add_argument("--since", type=_instant, help="only at or after this ISO-8601 instant")
     ev.add_argument("--until", type=_instant, help="only at or before this ISO-8601 instant")
@@ -371,11 +381,11 @@ def parser() -> argparse.ArgumentParser:
                     help="only this event type (repeatable), e.g. accounts.AccountRegistered")
     ev.add_argument("--producer", help="only the events of this service")
     ev.add_argument("--subject", help="only events about this data subject")
-    sub.add_parser("verify", help="check every hash chain and sealed head; exit 1 on a "
+    add("verify", help="check every hash chain and sealed head; exit 1 on a "
                    "break (AUD-2)")
-    sub.add_parser("records", help="the records of processing (GDPR art. 30) from the data "
+    add("records", help="the records of processing (GDPR art. 30) from the data "
                    "register and the log (AUD-3)")
-    se = sub.add_parser("seal", help="sign every stream's head (version and hash) and keep "
+    se = add("seal", help="sign every stream's head (version and hash) and keep "
                         "it in PostgreSQL and on Kafka, so that verify finds a cut tail (AUD-2)")
     se.add_argument("--producer", help="only the streams of this service")
     return p
