@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import logging
 import os
 import sys
 import time
@@ -409,6 +410,9 @@ def load_stack_secrets(data_dir: Path) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``marketplace-audit``; returns (and exits with) the exit code."""
     args = parser().parse_args(argv)
+    # The client libraries' own log lines (aiokafka's "Unable connect to …") would come
+    # before the one line this command answers with: it says what went wrong itself.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     _Out.report = Reporter(pick_mode(args.json))
     _Out.json = args.json
     load_stack_secrets(Path(args.data_dir))
