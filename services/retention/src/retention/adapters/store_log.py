@@ -75,29 +75,3 @@ async def stored_hashes(
         return found
     finally:
         await conn.close()
-
-
-async def read_stored_since(
-    dsn: str, after: dict[str, int], limit: int = 50_000,
-) -> dict[str, list[tuple[int, bytes]]]:
-    """Each event store's events past the position ``after`` holds for it (0 for a store
-    not in it), at most ``limit`` per store, in order, as ``(position, envelope bytes)``:
-    what the heads sealer (retention.sealer) has not checked yet."""
-    conn = await asyncpg.connect(dsn, timeout=10)
-    try:
-        schemas = [r["table_schema"] for r in await conn.fetch(
-            "SELECT table_schema FROM information_schema.tables "
-            "WHERE table_name = 'events' AND table_type = 'BASE TABLE' ORDER BY 1")]
-        out: dict[str, list[tuple[int, bytes]]] = {}
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            for schema in schemas:
-                if not schema.isidentifier():
-                    continue
-                rows = await conn.fetch(
-                    f"SELECT {_COLUMNS} FROM {schema}.events WHERE position > $1 "
-                    "ORDER BY position LIMIT $2", after.get(schema, 0), limit)
-                out[schema] = [(int(r["position"]),
-                                RecordedEvent.from_row(r).envelope_bytes(schema)) for r in rows]
-        return out
-    finally:
-        await conn.close()
