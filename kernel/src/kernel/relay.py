@@ -137,16 +137,19 @@ class OutboxRelay:
         self._lock_key = f"relay:{schema}"
         self._probe_sql = f"SELECT EXISTS (SELECT 1 FROM {schema}.outbox)"
         self._eager_until = 0.0
+        self._woken_at = 0.0
 
     def wake(self) -> None:
         """Publish now rather than at the next poll.
 
         Called right after an append, maybe before its transaction commits: for a moment
-        after a wake the relay looks again every few milliseconds, not once a poll.
+        after a wake the relay looks again every few milliseconds (one cheap query each),
+        not once a poll, until it has published rows written after the wake.
         """
         self._wake.set()
         with contextlib.suppress(RuntimeError):  # no running loop: the poll finds the rows
-            self._eager_until = asyncio.get_running_loop().time() + EAGER_SECONDS
+            self._woken_at = asyncio.get_running_loop().time()
+            self._eager_until = self._woken_at + EAGER_SECONDS
 
     async def _connect(self) -> None:
         producer = AIOKafkaProducer(
@@ -337,11 +340,13 @@ class OutboxRelay:
                         await self._update_backlog()
                         await self.check_epoch()
                     # A poll costs one cheap query; a batch needs a transaction.
-                    sent = 0
+                    sent, started = 0, loop.time()
                     if woken or await self._pool.fetchval(self._probe_sql):
                         sent = await self.publish_batch()
                     backoff = 0.2
                     woken = True
+                    if sent and self._woken_at < started:
+                        self._eager_until = 0.0  # what the last wake announced is out
                     if sent == 0:
                         self._wake.clear()
                         eager = loop.time() < self._eager_until
@@ -349,7 +354,7 @@ class OutboxRelay:
                             await asyncio.wait_for(
                                 self._wake.wait(), EAGER_POLL if eager else POLL_SECONDS)
                         except TimeoutError:
-                            woken = eager
+                            woken = False  # the next look is the cheap one
                 except (Exception, asyncio.CancelledError) as exc:  # outlive any failure
                     task = asyncio.current_task()
                     if isinstance(exc, asyncio.CancelledError) and (
