@@ -125,3 +125,48 @@ def test_ret2_applications_calls_feedback_messages_devices_end_before_the_instan
         assert got["left"][category] == sorted([(member, NEW), (other, OLD)]), category
     assert got["left"]["feedback"] == sorted([(member, NEW), (other, OLD), (psn, OLD)])
     assert got["left"]["call_tracking"] == [(NEW,)]
+
+
+def test_ret2_ret6_disputes_reports_and_report_notes_end_before_the_instant(
+        infra: Infra, platform: Platform) -> None:
+    """Dispute summaries are dropped; reports the member made are pseudonymised with their
+    text dropped; notes of conversation reports go with the member's messages."""
+    member, other = _ids()
+
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        for who, at in ((member, OLD), (member, NEW), (other, OLD)):
+            await conn.execute(
+                "INSERT INTO messaging.disputes (dispute_id, account_id, source, opened_by, "
+                "opened_at, event_id, summary_token) VALUES ($1, $2, 'desk', 'staff', $3, $4, "
+                "'token')", str(uuid.uuid4()), who, at, uuid.uuid4())
+            for field in ("text", "note"):
+                await conn.execute(
+                    "INSERT INTO messaging.reports (report_id, kind, subject_id, reporter_id, "
+                    "event_id, text_field, text_token, status, received_at) VALUES ($1, "
+                    "'abuse', $2, $2, $3, $4, 'token', 'received', $5)",
+                    str(uuid.uuid4()), who, uuid.uuid4(), field, at)
+        done = {
+            "disputes": await MESSAGING["disputes"](RT, conn, member, "erase", BEFORE),
+            "security_logs": await MESSAGING["security_logs"](RT, conn, member,
+                                                              "pseudonymise", BEFORE),
+            "messages": await MESSAGING["messages"](RT, conn, member, "erase", BEFORE),
+        }
+        disputes = await conn.fetch(
+            "SELECT account_id, opened_at FROM messaging.disputes WHERE account_id = ANY($1) "
+            "AND summary_token IS NOT NULL", [member, other])
+        reports = await conn.fetch(
+            "SELECT text_field, subject_id, reporter_id, received_at, text_token IS NOT NULL "
+            "FROM messaging.reports WHERE subject_id = ANY($1)",
+            [member, other, pseudonym(RT.index, "security_logs", member)])
+        return {"done": done, "disputes": sorted(tuple(r) for r in disputes),
+                "reports": sorted(tuple(r) for r in reports)}
+
+    got = asyncio.run(_on_db(infra, work))
+    assert all(held for held, _ in got["done"].values()), got["done"]
+    assert "1 report note(s)" in got["done"]["messages"][1]
+    assert got["disputes"] == sorted([(member, NEW), (other, OLD)])
+    psn = pseudonym(RT.index, "security_logs", member)
+    assert got["reports"] == sorted([
+        ("note", member, member, OLD, False), ("note", member, member, NEW, True),
+        ("note", other, other, OLD, True), ("text", psn, psn, OLD, False),
+        ("text", member, member, NEW, True), ("text", other, other, OLD, True)])

@@ -12,21 +12,26 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 from members import Member, sign_up, step_up
 from stack import Infra, Platform, eventually
 from test_privacy_register import grant
 
+from contracts.personal import ERASED
 from contracts.privacy import ERASURE_SERVICES
+from kernel.codec import decode_fields, scopes_by_subject
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keycache import CachedKeyStore
 from kernel.keystore import PostgresKeyStore
 from kernel.settings import SecretsSettings
 from retention.adapters.register import load_register
+from retention.service_layer import schedule
 from retention.service_layer.schedule import orders_for, sweep
 
 pytestmark = pytest.mark.e2e
@@ -175,3 +180,87 @@ def test_ret2_a_closed_account_starts_its_identity_period(
         assert len(got) == 1
 
     eventually(noted, timeout=30)
+
+
+def test_ret2_listings_and_demographics_end_in_every_store_a_year_after_their_last_use(
+    client: httpx.Client, platform: Platform, infra: Infra,
+) -> None:
+    """RET-2, RET-7: categories counted from their last use (the member's listings, the
+    optional demographics) end whole a year later: the listing is deleted everywhere, the
+    profile loses those fields, and the category's keys are destroyed, so the values the
+    event stores keep read "erased" (only that category: the account stays whole)."""
+    m = sign_up(client, "lastused")
+    step_up(client, m)
+    changed = client.patch("/v1/me", headers=m.auth,
+                           json={"gender": "non-binary", "interests": ["fietsen"]})
+    assert changed.status_code == 200, changed.text
+    made = client.post("/v1/listings", headers=m.auth, json={
+        "kind": "ad", "title": "Oude kast", "description": "Eiken, 2 meter",
+        "location": {"city": "Utrecht"}})
+    assert made.status_code == 201, made.text
+    listing_id = made.json()["listing_id"]
+
+    def known() -> None:
+        got = asyncio.run(rows(infra, "SELECT DISTINCT category FROM retention.subject_data "
+                                      "WHERE subject_id = $1", m.account_id))
+        assert {"listings", "optional_demographics"} <= {r["category"] for r in got}
+
+    eventually(known, timeout=30)
+    ended = {"listings", "optional_demographics"}
+
+    async def run_schedule(at: datetime) -> list[str]:
+        async with retention_store(infra) as (conn, store):
+            taken = await schedule.run(conn, store.keys, REGISTER, at, store=store,
+                                       subjects=[m.account_id])
+        return sorted(d.category for _, d in taken if d.category in ended)
+
+    assert asyncio.run(run_schedule(datetime.now(UTC) + timedelta(days=364))) == []
+    at = datetime.now(UTC) + timedelta(days=366)
+    assert asyncio.run(run_schedule(at)) == sorted(ended)
+
+    def every_receipt() -> list[asyncpg.Record]:
+        got = asyncio.run(rows(infra, "SELECT service, category, held_data, detail FROM "
+                                      "retention.category_receipts WHERE subject_id = $1 "
+                                      "AND category = ANY($2)", m.account_id, list(ended)))
+        assert len(got) == 2 * len(ERASURE_SERVICES), got
+        return got
+
+    receipts = {(r["service"], r["category"]): r for r in eventually(every_receipt, timeout=60)}
+    assert receipts[("listings", "listings")]["detail"] == "1 listing(s) deleted"
+    assert "gender, interests" in receipts[("accounts", "optional_demographics")]["detail"]
+    assert client.get(f"/v1/listings/{listing_id}", headers=m.auth).status_code == 404
+    me = client.get("/v1/me", headers=m.auth)
+    assert me.status_code == 200, me.text  # the account itself stays
+    assert me.json().get("gender") is None and me.json().get("interests") is None
+    assert me.json()["email"] == m.email
+
+    # The stored events: the category's values read "erased", the rest still opens.
+    async def stored() -> dict[str, dict[str, Any]]:
+        secrets = SecretsSettings()  # type: ignore[call-arg]
+        ks = await asyncpg.create_pool(infra.pg_dsn("keystore"), min_size=1, max_size=1)
+        conn = await asyncpg.connect(infra.pg_dsn())
+        keys = PostgresKeyStore(ks, KeyWrapper(secrets.master_key_bytes()),
+                                BlindIndex(secrets.index_key_bytes()))
+        try:
+            got = [r for r in await conn.fetch(
+                "SELECT event_type, schema_version, event_id, payload FROM listings.events "
+                "WHERE stream_id = $1 UNION ALL SELECT event_type, schema_version, event_id, "
+                "payload FROM accounts.events WHERE stream_id = $2",
+                f"listing-{listing_id}", f"account-{m.account_id}")
+                if r["event_type"] in ("listings.ListingCreated", "accounts.AccountRegistered",
+                                       "accounts.AccountDetailsChanged")]
+            payloads = [orjson.loads(r["payload"]) for r in got]
+            scopes = scopes_by_subject((m.account_id, r["event_type"], r["schema_version"], p)
+                                       for r, p in zip(got, payloads, strict=True))
+            key = (await keys.keys_for_reading([m.account_id], scopes or None))[m.account_id]
+            return {r["event_type"]: decode_fields(r["event_type"], r["schema_version"], p,
+                                                   r["event_id"], key)
+                    for r, p in zip(got, payloads, strict=True)}
+        finally:
+            await conn.close()
+            await ks.close()
+
+    events = asyncio.run(stored())
+    assert events["listings.ListingCreated"]["title"] == ERASED
+    assert events["accounts.AccountDetailsChanged"]["gender"] == ERASED
+    assert events["accounts.AccountRegistered"]["email"] == m.email  # identity stays

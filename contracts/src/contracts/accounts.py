@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.envelope import Event
 from contracts.personal import DataCategory, Erased, Personal
 
+_DEMOGRAPHICS = Personal(DataCategory.DEMOGRAPHICS, expiring=True)
+"""Optional demographics are sealed under the member's monthly key of the category: they
+end in every store when the register's period after their last use is over (RET-2)."""
+
 AccountKind = Literal["member", "employer"]
 
 
@@ -46,17 +50,17 @@ class AccountRegistered(_AccountsEvent):
     address: Annotated[PostalAddress | Erased | None, Personal(DataCategory.CONTACT)] = Field(
         None, description="Postal address."
     )
-    date_of_birth: Annotated[str | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+    date_of_birth: Annotated[str | None, _DEMOGRAPHICS] = Field(
         None, description="Date of birth, YYYY-MM-DD; optional (ACC-2)."
     )
     password_hash: Annotated[str, Personal(DataCategory.IDENTITY)] = Field(
         description="argon2id hash of the password."
     )
     terms_version: str = Field(description="Version of the Terms of Use accepted.")
-    gender: Annotated[str | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+    gender: Annotated[str | None, _DEMOGRAPHICS] = Field(
         None, description="Gender as the member describes it; optional (ACC-2)."
     )
-    interests: Annotated[list[str] | Erased | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+    interests: Annotated[list[str] | Erased | None, _DEMOGRAPHICS] = Field(
         None, description="Interests; optional (ACC-2)."
     )
     pseudonym: str | None = Field(
@@ -145,13 +149,13 @@ class AccountDetailsChanged(_AccountsEvent):
     address: Annotated[PostalAddress | Erased | None, Personal(DataCategory.CONTACT)] = Field(
         None, description="New postal address."
     )
-    date_of_birth: Annotated[str | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+    date_of_birth: Annotated[str | None, _DEMOGRAPHICS] = Field(
         None, description="New date of birth, YYYY-MM-DD."
     )
-    gender: Annotated[str | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+    gender: Annotated[str | None, _DEMOGRAPHICS] = Field(
         None, description="New gender."
     )
-    interests: Annotated[list[str] | Erased | None, Personal(DataCategory.DEMOGRAPHICS)] = Field(
+    interests: Annotated[list[str] | Erased | None, _DEMOGRAPHICS] = Field(
         None, description="New interests."
     )
     show_real_name: bool | None = Field(
@@ -312,7 +316,7 @@ class MisuseReported(_AccountsEvent):
     account_id: str = Field(description="Whose account.")
     report_id: str = Field(description="The report.")
     sessions_revoked: int = Field(ge=0, description="How many sessions were ended.")
-    note: Annotated[str | None, Personal(DataCategory.SECURITY)] = Field(
+    note: Annotated[str | None, Personal(DataCategory.SECURITY, expiring=True)] = Field(
         None, description="What the member wrote, if anything."
     )
 

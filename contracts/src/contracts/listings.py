@@ -24,6 +24,9 @@ _USAGE = Personal(DataCategory.USAGE, expiring=True)
 """Usage data is sealed under the member's monthly usage key: it ends by its period (RET-2)."""
 _APPLICATION = Personal(DataCategory.APPLICATIONS, expiring=True)
 """An application is sealed under the applicant's monthly key: it ends by its period."""
+_LISTING = Personal(DataCategory.LISTINGS, expiring=True)
+"""A listing's text and place are sealed under the author's monthly key of the category: they
+end in every store when the register's period after the author's last use is over."""
 
 class SharedFields(BaseModel):
     """What an applicant chose to share with a listing's owner: only those fields (SHR-2)."""
@@ -49,12 +52,12 @@ class ListingCreated(_ListingsEvent):
     listing_id: str = Field(description="The new listing.")
     owner_id: str = Field(description="The author's account; the event's data subject.")
     kind: ListingKind = Field(description="vacancy, profile or ad.")
-    title: Annotated[str, Personal(DataCategory.LISTINGS)] = Field(description="Title.")
-    description: Annotated[str, Personal(DataCategory.LISTINGS)] = Field(
+    title: Annotated[str, _LISTING] = Field(description="Title.")
+    description: Annotated[str, _LISTING] = Field(
         description="Free text of the listing.")
-    city: Annotated[str, Personal(DataCategory.LISTINGS)] = Field(
+    city: Annotated[str, _LISTING] = Field(
         description="General location: the place as written.")
-    postcode: Annotated[str | None, Personal(DataCategory.LISTINGS)] = Field(
+    postcode: Annotated[str | None, _LISTING] = Field(
         None, description="Postcode area (PC4) or full postcode, optional.")
     phone: Annotated[str | None, Personal(DataCategory.CONTACT)] = Field(
         None, description="Phone number, E.164; shown only as a tracking number (LST-5).")
@@ -67,13 +70,13 @@ class ListingEdited(_ListingsEvent):
     event_type: ClassVar[str] = "listings.ListingEdited"
 
     listing_id: str = Field(description="The listing.")
-    title: Annotated[str | None, Personal(DataCategory.LISTINGS)] = Field(
+    title: Annotated[str | None, _LISTING] = Field(
         None, description="New title.")
-    description: Annotated[str | None, Personal(DataCategory.LISTINGS)] = Field(
+    description: Annotated[str | None, _LISTING] = Field(
         None, description="New description.")
-    city: Annotated[str | None, Personal(DataCategory.LISTINGS)] = Field(
+    city: Annotated[str | None, _LISTING] = Field(
         None, description="New place.")
-    postcode: Annotated[str | None, Personal(DataCategory.LISTINGS)] = Field(
+    postcode: Annotated[str | None, _LISTING] = Field(
         None, description="New postcode.")
     phone: Annotated[str | None, Personal(DataCategory.CONTACT)] = Field(
         None, description="New phone number.")
@@ -180,7 +183,7 @@ class FeedbackGiven(_ListingsEvent):
     author_id: str = Field(description="The author; the event's data subject.")
     author_pseudonym: str = Field(description="Keyed pseudonym the feedback stays under.")
     rating: int = Field(ge=1, le=5, description="1 to 5 stars.")
-    comment: Annotated[str | None, Personal(DataCategory.FEEDBACK)] = Field(
+    comment: Annotated[str | None, Personal(DataCategory.FEEDBACK, expiring=True)] = Field(
         None, description="The comment; erased with its author.")
 
 

@@ -116,7 +116,7 @@ class ConversationReported(_MessagingEvent):
     reported_id: str = Field(description="The other participant.")
     reason: Literal["spam", "scam", "harassment", "prohibited", "other"] = Field(
         description="A reason code.")
-    note: Annotated[str | None, Personal(DataCategory.MESSAGES)] = Field(
+    note: Annotated[str | None, Personal(DataCategory.MESSAGES, expiring=True)] = Field(
         None, description="The reporter's note.")
 
 
@@ -147,7 +147,7 @@ class DisputeOpened(_MessagingEvent):
     reference: str | None = Field(
         None, pattern=r"^[A-Za-z0-9._:#/-]{1,64}$", description="External case reference.")
     opened_by: str = Field(description="The trust-and-safety staff member.")
-    summary: Annotated[str | None, Personal(DataCategory.DISPUTES)] = Field(
+    summary: Annotated[str | None, Personal(DataCategory.DISPUTES, expiring=True)] = Field(
         None, description="What the dispute is about.")
 
 
@@ -170,7 +170,7 @@ class ReportReceived(_MessagingEvent):
     report_id: str = Field(description="The report.")
     kind: ReportKind = Field(description="abuse or vulnerability.")
     reporter_id: str | None = Field(None, description="The reporting account, if signed in.")
-    text: Annotated[str, Personal(DataCategory.SECURITY)] = Field(
+    text: Annotated[str, Personal(DataCategory.SECURITY, expiring=True)] = Field(
         description="What was reported, sealed under the reporter's (or the report's) key.")
     contact: Annotated[str | None, Personal(DataCategory.CONTACT)] = Field(
         None, description="How to reach an anonymous reporter, if given.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import orjson
 
 from accounts.adapters.repository import stream_of
 from accounts.domain.staff import Role, StaffMember
@@ -20,7 +21,7 @@ from contracts.accounts import (
     StepUpCompleted,
 )
 from contracts.staff import StaffAccessedPersonalData, StaffRoleGranted, StaffRoleRevoked
-from kernel.codec import decode_event
+from kernel.codec import decode_event, scopes_by_subject
 from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
 from kernel.keystore import KeyStore
 
@@ -166,12 +167,14 @@ class StaffRepository:
 
     async def security_events(self, account_id: str) -> list[dict[str, Any]]:
         """Security events of the member's account stream, decrypted, selected fields only."""
-        key = (await self.keys.keys_for_reading([account_id])).get(account_id)
+        records = [rec for rec in await self.store.read_stream(self.conn, stream_of(account_id))
+                   if rec.event_type in SECURITY_EVENTS]
+        scopes = scopes_by_subject((account_id, rec.event_type, rec.schema_version,
+                                    orjson.loads(rec.payload)) for rec in records)
+        key = (await self.keys.keys_for_reading([account_id], scopes or None)).get(account_id)
         out = []
-        for rec in await self.store.read_stream(self.conn, stream_of(account_id)):
-            shown = SECURITY_EVENTS.get(rec.event_type)
-            if shown is None:
-                continue
+        for rec in records:
+            shown = SECURITY_EVENTS[rec.event_type]
             event = decode_event(rec.event_type, rec.schema_version, rec.payload, rec.event_id,
                                  key)
             data = event.model_dump(mode="json", include=set(shown))

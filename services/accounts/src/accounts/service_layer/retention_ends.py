@@ -10,8 +10,12 @@ from datetime import datetime
 
 import asyncpg
 
+from accounts.adapters.repository import Repository
 from kernel.categories import CategoryEnder, rows_changed
 from kernel.service import Runtime
+
+DEMOGRAPHICS = ("date_of_birth", "gender", "interests")
+"""The profile's optional demographic fields (ACC-2): the register's optional_demographics."""
 
 
 async def end_devices(rt: Runtime, conn: asyncpg.Connection, subject_id: str, action: str,
@@ -23,5 +27,24 @@ async def end_devices(rt: Runtime, conn: asyncpg.Connection, subject_id: str, ac
     return n > 0, f"{n} device registration(s) deleted" if n else "no devices past the period"
 
 
-ENDERS: dict[str, CategoryEnder] = {"device": end_devices}
+async def end_demographics(rt: Runtime, conn: asyncpg.Connection, subject_id: str,
+                           action: str, before: datetime) -> tuple[bool, str]:
+    """The member's optional demographics, unused for the register's period: cleared from
+    the profile (the events' values end with the category's keys, which retention destroys).
+    The period runs from the last use, so every value of the category is past it."""
+    row = await conn.fetchrow(
+        "SELECT profile FROM accounts.accounts WHERE account_id = $1 FOR UPDATE", subject_id)
+    repo = Repository(conn, rt.store, rt.keys, rt.index)
+    profile = await repo.open(subject_id, "profile", row["profile"]) if row else None
+    cleared = [name for name in DEMOGRAPHICS if profile and profile.get(name) is not None]
+    if profile is None or not cleared:
+        return False, "no optional demographics held"
+    profile.update(dict.fromkeys(cleared))
+    await conn.execute("UPDATE accounts.accounts SET profile = $2 WHERE account_id = $1",
+                       subject_id, await repo.seal(subject_id, "profile", profile))
+    return True, f"optional field(s) cleared from the profile: {', '.join(cleared)}"
+
+
+ENDERS: dict[str, CategoryEnder] = {"device": end_devices,
+                                    "optional_demographics": end_demographics}
 """Every category the accounts service keeps a projection of, and how it ends there."""

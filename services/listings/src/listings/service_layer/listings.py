@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
@@ -103,6 +104,25 @@ async def change_status(cmd: commands.ChangeListingStatus, ctx: Context) -> List
             await _persist(conn, ctx, repo, listing, listing.content.phone)
     log.info("listings.status_changed", listing_id=cmd.listing_id, status=listing.status)
     return listing
+
+
+async def end_owner_listings(conn: asyncpg.Connection, ctx: Context, owner_id: str,
+                             before: datetime) -> int:
+    """The owner's listings created before ``before``, at the end of their period (RET-2):
+    deleted as the owner would delete them (``ListingDeleted``, so every service learns),
+    then their rows go with the sealed text. Returns how many rows went."""
+    repo = ListingRepository(conn, ctx.store, ctx.sealer)
+    rows = await conn.fetch(
+        "SELECT listing_id, status FROM listings.listings WHERE owner_id = $1 "
+        "AND created_at < $2 ORDER BY created_at FOR UPDATE", owner_id, before)
+    for row in rows:
+        listing = await repo.get(row["listing_id"]) if row["status"] != "deleted" else None
+        if listing is not None:
+            listing.delete(owner_id)
+            await _persist(conn, ctx, repo, listing, listing.content.phone)
+    await conn.execute("DELETE FROM listings.listings WHERE listing_id = ANY($1::text[])",
+                       [r["listing_id"] for r in rows])
+    return len(rows)
 
 
 async def get_listing(listing_id: str, viewer: str | None, ctx: Context) -> Listing:

@@ -25,7 +25,7 @@ from contracts.listings import (
     ListingUnpublished,
 )
 from contracts.personal import ERASED
-from kernel.codec import decode_fields
+from kernel.codec import decode_fields, scopes_by_subject
 from kernel.keystore import KeyStore
 from listings.adapters.places import PlaceTable
 
@@ -90,11 +90,13 @@ async def rebuild_search(pool: asyncpg.Pool, keys: KeyStore, places: PlaceTable,
             if not rows:
                 break
             after = rows[-1]["position"]
-            found = await keys.keys_for_reading({r["subject_id"] for r in rows})
-            for r in rows:
-                data = decode_fields(r["event_type"], r["schema_version"],
-                                     orjson.loads(r["payload"]), r["event_id"],
-                                     found.get(r["subject_id"]))
+            payloads = [orjson.loads(r["payload"]) for r in rows]
+            scopes = scopes_by_subject((r["subject_id"], r["event_type"], r["schema_version"],
+                                        p) for r, p in zip(rows, payloads, strict=True))
+            found = await keys.keys_for_reading({r["subject_id"] for r in rows}, scopes or None)
+            for r, payload in zip(rows, payloads, strict=True):
+                data = decode_fields(r["event_type"], r["schema_version"], payload,
+                                     r["event_id"], found.get(r["subject_id"]))
                 _fold(states, r["event_type"], data, r["occurred_at"])
         records = _records(states, places, tracking_number)
         await conn.execute("DELETE FROM listings.search")

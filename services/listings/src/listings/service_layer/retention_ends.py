@@ -13,6 +13,7 @@ import asyncpg
 from kernel.categories import CategoryEnder, rows_changed
 from kernel.pseudonyms import pseudonym
 from kernel.service import Runtime
+from listings.service_layer.listings import end_owner_listings
 
 USAGE = "usage"
 
@@ -77,8 +78,16 @@ async def end_feedback(rt: Runtime, conn: asyncpg.Connection, subject_id: str, a
     return n > 0, f"{n} feedback comment(s) {done}" if n else "no feedback past the period"
 
 
+async def end_listings(rt: Runtime, conn: asyncpg.Connection, subject_id: str, action: str,
+                       before: datetime) -> tuple[bool, str]:
+    """The author's listings, unused for the register's period: deleted, text and all (the
+    events' values end with the category's keys, which retention destroys)."""
+    n = await end_owner_listings(conn, rt.extra["ctx"], subject_id, before)
+    return n > 0, f"{n} listing(s) deleted" if n else "no listings past the period"
+
+
 ENDERS: dict[str, CategoryEnder] = {
-    USAGE: end_usage, "call_tracking": end_call_tracking, "applications": end_applications,
-    "feedback": end_feedback,
+    USAGE: end_usage, "listings": end_listings, "call_tracking": end_call_tracking,
+    "applications": end_applications, "feedback": end_feedback,
 }
 """Every category the listings service keeps a projection of, and how it ends there."""

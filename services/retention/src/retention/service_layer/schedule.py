@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import pkgutil
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -34,17 +34,20 @@ log = get_logger(__name__)
 
 async def sweep(conn: asyncpg.Connection, register: DataRegister, now: datetime,
                 consented: Mapping[str, frozenset[str]] | None = None,
-                ) -> list[tuple[str, Decision]]:
+                subjects: Collection[str] | None = None) -> list[tuple[str, Decision]]:
     """Every (subject, decision) whose register period has ended by ``now``.
 
     Only data collected at least the shortest period ago can be due, so older rows alone
     are read. ``consented`` maps a subject to the consent purposes it granted (RET-3);
     when omitted, as in the running service, the consents in effect are read from the
-    contact guard's projection of the consent ledger.
+    contact guard's projection of the consent ledger. ``subjects`` narrows the sweep to
+    those members (a DPO's or a test's run for some members only).
     """
     shortest = min(e.retention_days for e in register.entries.values())
     uses = await lifecycle.candidates(conn, list(register.entries),
                                       now - timedelta(days=shortest))
+    if subjects is not None:
+        uses = {s: u for s, u in uses.items() if s in subjects}
     held = await lifecycle.holds_of(conn, list(uses))
     granted = (consented if consented is not None
                else await lifecycle.consented_of(conn, list(uses)))
@@ -108,9 +111,10 @@ _ORDERS = uuid.UUID("6f1d3c52-8b0e-4d4a-9a53-2f6c0e7b9d11")
 async def run(conn: asyncpg.Connection, keys: KeyStore, register: DataRegister,
               now: datetime, consented: Mapping[str, frozenset[str]] | None = None,
               store: EventStore | None = None, requests: RequestRepository | None = None,
-              ) -> list[tuple[str, Decision]]:
-    """Sweep and carry out: destroy ended category keys, note every decision and order
-    every service to end the category in its projections (RET-2, RET-6, RET-7).
+              subjects: Collection[str] | None = None) -> list[tuple[str, Decision]]:
+    """Sweep (``subjects`` only, when given) and carry out: destroy ended category keys,
+    note every decision and order every service to end the category in its projections
+    (RET-2, RET-6, RET-7).
 
     A category erased by the schedule loses its category-scoped keys of every month whose
     period has ended (``KeyStore.expire``), only where that period is the same for every
@@ -118,12 +122,12 @@ async def run(conn: asyncpg.Connection, keys: KeyStore, register: DataRegister,
     (``CategoryRetentionEnded``, appended with the decisions in one transaction when a
     ``store`` is given) reach the values the services keep in plaintext projections.
     """
-    decided = await sweep(conn, register, now, consented)
+    decided = await sweep(conn, register, now, consented, subjects)
     # Keys of a month are shared by its members: while one member's category is held, no
     # member's key of it is destroyed, and their erasures wait for the next sweep.
     held = {d.category for _, d in decided if d.action == "held"}
     for category in sorted({d.category for _, d in decided if d.action == "erase"} - held):
-        if _key_expiry(register, category):
+        if _key_expiry(register, category) and subjects is None:  # shared by every member
             entry = register.entry(category)
             destroyed = await keys.expire(category, now - entry.retention)
             log.info("retention.schedule_keys_expired", category=category, keys=destroyed)
