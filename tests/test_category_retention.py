@@ -12,24 +12,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import httpx
-import orjson
 import pytest
 from members import Member, sign_up, step_up
 from stack import Infra, Platform, eventually
+from stored_keys import key_store, opened
 from test_privacy_register import grant
 
 from contracts.personal import ERASED
 from contracts.privacy import ERASURE_SERVICES
-from kernel.codec import decode_fields, scopes_by_subject
-from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keycache import CachedKeyStore
-from kernel.keystore import PostgresKeyStore
-from kernel.settings import SecretsSettings
 from retention.adapters.register import load_register
 from retention.service_layer import schedule
 from retention.service_layer.schedule import orders_for, sweep
@@ -42,17 +37,12 @@ REGISTER = load_register()
 @asynccontextmanager
 async def retention_store(infra: Infra) -> AsyncIterator[tuple[asyncpg.Connection, EventStore]]:
     """A connection and retention's event store, as the running service has them."""
-    secrets = SecretsSettings()  # type: ignore[call-arg]
     conn = await asyncpg.connect(infra.pg_dsn())
-    ks_pool = await asyncpg.create_pool(infra.pg_dsn("keystore"), min_size=1, max_size=2)
-    assert ks_pool is not None
-    keys = CachedKeyStore(PostgresKeyStore(ks_pool, KeyWrapper(secrets.master_key_bytes()),
-                                           BlindIndex(secrets.index_key_bytes())), 30)
     try:
-        yield conn, EventStore("retention", keys)
+        async with key_store(infra) as keys:
+            yield conn, EventStore("retention", CachedKeyStore(keys, 30))
     finally:
         await conn.close()
-        await ks_pool.close()
 
 
 async def end_usage_of(infra: Infra, members: list[str], now: datetime) -> list[str]:
@@ -194,11 +184,15 @@ def test_ret2_listings_and_demographics_end_in_every_store_a_year_after_their_la
     changed = client.patch("/v1/me", headers=m.auth,
                            json={"gender": "non-binary", "interests": ["fietsen"]})
     assert changed.status_code == 200, changed.text
-    made = client.post("/v1/listings", headers=m.auth, json={
-        "kind": "ad", "title": "Oude kast", "description": "Eiken, 2 meter",
-        "location": {"city": "Utrecht"}})
-    assert made.status_code == 201, made.text
-    listing_id = made.json()["listing_id"]
+
+    def posted() -> str:  # once listings has learnt of the account
+        made = client.post("/v1/listings", headers=m.auth, json={
+            "kind": "ad", "title": "Oude kast", "description": "Eiken, 2 meter",
+            "location": {"city": "Utrecht"}})
+        assert made.status_code == 201, made.text
+        return str(made.json()["listing_id"])
+
+    listing_id = eventually(posted, timeout=20)
 
     def known() -> None:
         got = asyncio.run(rows(infra, "SELECT DISTINCT category FROM retention.subject_data "
@@ -235,32 +229,13 @@ def test_ret2_listings_and_demographics_end_in_every_store_a_year_after_their_la
     assert me.json()["email"] == m.email
 
     # The stored events: the category's values read "erased", the rest still opens.
-    async def stored() -> dict[str, dict[str, Any]]:
-        secrets = SecretsSettings()  # type: ignore[call-arg]
-        ks = await asyncpg.create_pool(infra.pg_dsn("keystore"), min_size=1, max_size=1)
-        conn = await asyncpg.connect(infra.pg_dsn())
-        keys = PostgresKeyStore(ks, KeyWrapper(secrets.master_key_bytes()),
-                                BlindIndex(secrets.index_key_bytes()))
-        try:
-            got = [r for r in await conn.fetch(
-                "SELECT event_type, schema_version, event_id, payload FROM listings.events "
-                "WHERE stream_id = $1 UNION ALL SELECT event_type, schema_version, event_id, "
-                "payload FROM accounts.events WHERE stream_id = $2",
-                f"listing-{listing_id}", f"account-{m.account_id}")
-                if r["event_type"] in ("listings.ListingCreated", "accounts.AccountRegistered",
-                                       "accounts.AccountDetailsChanged")]
-            payloads = [orjson.loads(r["payload"]) for r in got]
-            scopes = scopes_by_subject((m.account_id, r["event_type"], r["schema_version"], p)
-                                       for r, p in zip(got, payloads, strict=True))
-            key = (await keys.keys_for_reading([m.account_id], scopes or None))[m.account_id]
-            return {r["event_type"]: decode_fields(r["event_type"], r["schema_version"], p,
-                                                   r["event_id"], key)
-                    for r, p in zip(got, payloads, strict=True)}
-        finally:
-            await conn.close()
-            await ks.close()
-
-    events = asyncio.run(stored())
+    sql = ("SELECT event_type, schema_version, event_id, payload FROM listings.events "
+           "WHERE stream_id = $1 AND event_type = 'listings.ListingCreated' UNION ALL "
+           "SELECT event_type, schema_version, event_id, payload FROM accounts.events "
+           "WHERE stream_id = $2 AND event_type IN ('accounts.AccountRegistered', "
+           "'accounts.AccountDetailsChanged')")
+    events = asyncio.run(opened(infra, m.account_id, sql, f"listing-{listing_id}",
+                                f"account-{m.account_id}"))
     assert events["listings.ListingCreated"]["title"] == ERASED
     assert events["accounts.AccountDetailsChanged"]["gender"] == ERASED
     assert events["accounts.AccountRegistered"]["email"] == m.email  # identity stays

@@ -7,15 +7,18 @@ erasure has a signed proof anyone can check with the platform's public key.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
 import httpx
 import pytest
 from members import Member, sign_up, step_up
-from stack import Platform, eventually
+from stack import Infra, Platform, eventually
+from stored_keys import opened
 from test_privacy_register import grant
 
+from contracts.personal import ERASED
 from contracts.privacy import ERASURE_SERVICES
 from retention.domain.proof import verify
 
@@ -178,3 +181,80 @@ def test_prv5_ret5_completed_erasure_has_a_signed_proof_without_personal_data(
     other = sign_up(client, "other")
     assert client.get(f"/v1/privacy-requests/{req['request_id']}/proof",
                       headers=other.auth).status_code == 404
+
+
+def test_ret4_prv5_a_category_hold_keeps_that_category_and_the_erasure_goes_ahead(
+    client: httpx.Client, staff: dict[str, Member], infra: Infra,
+) -> None:
+    """A hold on one category sealed under keys of its own (the member's listings) does not
+    keep the rest of the member: the erasure completes with every receipt, names the hold
+    in its exceptions and its signed proof, and the held values stay readable in the log
+    with the kept keys only; releasing the hold destroys those keys too."""
+    m = sign_up(client, "heldcat")
+
+    def posted() -> str:  # once listings has learnt of the account
+        made = client.post("/v1/listings", headers=m.auth, json={
+            "kind": "ad", "title": "Bewijsstuk", "description": "Een kast met een verhaal",
+            "location": {"city": "Utrecht"}})
+        assert made.status_code == 201, made.text
+        return str(made.json()["listing_id"])
+
+    listing_id = eventually(posted, timeout=20)
+    resp = client.post("/v1/staff/legal-holds", headers=staff["dpo"].auth, json={
+        "subject_id": m.account_id, "category": "listings", "reason": "fraud investigation",
+        "authority": "public prosecutor", "case_reference": "OM-2026/78"})
+    assert resp.status_code == 201, resp.text
+    hold = resp.json()
+
+    req = erase(client, m)
+
+    def done() -> dict[str, Any]:
+        got = state(client, req)
+        assert got["status"] == "completed", got
+        return got
+
+    got = eventually(done, timeout=30, interval=0.2)
+    assert {r["service"] for r in got["receipts"]} == set(ERASURE_SERVICES)
+    [exc] = got["exceptions"]
+    assert exc["hold_id"] == hold["hold_id"] and exc["category"] == "listings"
+    assert client.get("/v1/me", headers=m.auth).status_code == 401
+    proof = client.get(f"/v1/privacy-requests/{req['request_id']}/proof",
+                       headers={"Authorization": f"Bearer {req['status_token']}"}).json()
+    assert proof["proof"]["kept_under_legal_hold"] == ["listings"]
+
+    sql = ("SELECT event_type, schema_version, event_id, payload FROM listings.events "
+           "WHERE stream_id = $1 AND event_type = 'listings.ListingCreated' UNION ALL "
+           "SELECT event_type, schema_version, event_id, payload FROM accounts.events "
+           "WHERE stream_id = $2 AND event_type = 'accounts.AccountRegistered'")
+    args = (f"listing-{listing_id}", f"account-{m.account_id}")
+    kept = asyncio.run(opened(infra, m.account_id, sql, *args, held=True))
+    assert kept["listings.ListingCreated"]["title"] == "Bewijsstuk"  # the hold's reader
+    assert kept["accounts.AccountRegistered"]["email"] == ERASED  # the rest is gone
+    services = asyncio.run(opened(infra, m.account_id, sql, *args))
+    assert services["listings.ListingCreated"]["title"] == ERASED  # no service reads it
+
+    url = f"/v1/staff/legal-holds/{hold['hold_id']}/release"
+    assert client.post(url, headers=staff["dpo"].auth).status_code == 200
+    after = asyncio.run(opened(infra, m.account_id, sql, *args, held=True))
+    assert after["listings.ListingCreated"]["title"] == ERASED
+    assert state(client, req)["exceptions"] == []
+
+
+def test_ret4_a_hold_on_a_category_under_the_subjects_own_key_keeps_the_erasure_waiting(
+    client: httpx.Client, staff: dict[str, Member],
+) -> None:
+    """Consent records are sealed under the member's own key: holding them holds the whole
+    erasure back (erasing the rest would destroy them too), and the answer says so."""
+    m = sign_up(client, "heldcns")
+    resp = client.post("/v1/staff/legal-holds", headers=staff["dpo"].auth, json={
+        "subject_id": m.account_id, "category": "consent_records", "reason": "complaint",
+        "authority": "Autoriteit Persoonsgegevens", "case_reference": "AP-2026/5"})
+    assert resp.status_code == 201, resp.text
+    req = erase(client, m)
+    got = state(client, req)
+    assert got["status"] == "verified"
+    assert [e["category"] for e in got["exceptions"]] == ["consent_records"]
+    assert client.get("/v1/me", headers=m.auth).status_code == 200
+    url = f"/v1/staff/legal-holds/{resp.json()['hold_id']}/release"
+    assert client.post(url, headers=staff["dpo"].auth).status_code == 200
+    completes(client, req)

@@ -29,7 +29,7 @@ from kernel.codec import (
     scope_end,
     scopes_in,
 )
-from kernel.crypto import BlindIndex, DataKey, KeyWrapper, token_scope
+from kernel.crypto import BlindIndex, DataKey, DecryptionError, KeyWrapper, token_scope
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keycache import CachedKeyStore
 from kernel.keystore import (
@@ -140,6 +140,30 @@ async def test_erasure_destroys_every_key_of_the_subject(store: Any) -> None:
         await store.keys_for_writing([a], {a: {"messages@2027-01"}})
     kept = (await store.keys_for_reading([b]))[b]
     assert kept is not None and DEC_SCOPE in kept.scoped
+
+
+async def test_erasure_keeps_the_keys_of_a_held_category_for_the_holder_only(
+        store: Any) -> None:
+    """RET-4: a hold on one category keeps that category's keys through the subject's
+    erasure; no reader but the hold's gets them, and expiry ends them when it is released."""
+    a = sid()
+    keys = (await store.keys_for_writing([a], {a: {NOV_SCOPE, "listings@2026-11"}}))[a]
+    listing, body = keys.seal(b"kast", b"c", "listings@2026-11"), keys.seal(b"hi", b"c", NOV_SCOPE)
+    own = keys.seal(b"name", b"c")
+    assert await store.destroy(a, keep=["listings"]) is True
+    assert (await store.keys_for_reading([a]))[a] is None
+    assert await store.is_erased(a)
+    held = (await store.held_keys([a]))[a]
+    assert held.open(listing, b"c") == b"kast"
+    for gone in (body, own):
+        with pytest.raises(DecryptionError):
+            held.open(gone, b"c")
+    with pytest.raises(KeyError):
+        held.seal(b"x", b"c")
+    with pytest.raises(SubjectErasedError):
+        await store.keys_for_writing([a], {a: {"listings@2026-12"}})
+    assert await store.expire("listings", datetime(9999, 1, 1, tzinfo=UTC), a) == 1
+    assert await store.held_keys([a]) == {}
 
 
 @pytest.mark.integration

@@ -33,7 +33,7 @@ class DataKey:
     """
 
     subject_id: str
-    aead: AESGCM
+    aead: AESGCM | None
     scoped: Mapping[str, AESGCM] = field(default_factory=dict)
 
     @classmethod
@@ -43,6 +43,12 @@ class DataKey:
         """Wrap raw key bytes (and the raw bytes of the subject's scoped keys)."""
         return cls(subject_id, AESGCM(raw), {s: AESGCM(k) for s, k in (scoped or {}).items()})
 
+    @classmethod
+    def held(cls, subject_id: str, scoped: Mapping[str, bytes]) -> DataKey:
+        """An erased subject's scoped keys kept under a category hold (RET-4): opens only
+        the held values; the subject's own key is gone."""
+        return cls(subject_id, None, {s: AESGCM(k) for s, k in scoped.items()})
+
     def seal(self, plaintext: bytes, aad: bytes, scope: str | None = None) -> str:
         """Encrypt ``plaintext`` bound to ``aad``; returns a printable token.
 
@@ -50,6 +56,8 @@ class DataKey:
         reader knows which key to ask for (``KeyError`` if the scope's key is absent).
         """
         aead = self.aead if scope is None else self.scoped[scope]
+        if aead is None:
+            raise KeyError("the subject's own key is destroyed")
         nonce = os.urandom(_NONCE)
         sealed = base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, plaintext, aad)).decode()
         if scope is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from datetime import datetime
 
 from kernel.crypto import DataKey
@@ -155,10 +155,10 @@ class CachedKeyStore:
             out.update(fresh)
         return out
 
-    async def destroy(self, subject_id: str) -> bool:
-        """Destroy the key in the store and here."""
+    async def destroy(self, subject_id: str, keep: Collection[str] = ()) -> bool:
+        """Destroy the key in the store (but ``keep``'s categories' scoped keys) and here."""
         self.forget(subject_id)
-        existed = await self._inner.destroy(subject_id)
+        existed = await self._inner.destroy(subject_id, keep)
         self.forget(subject_id)
         return existed
 

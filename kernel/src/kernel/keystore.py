@@ -8,7 +8,7 @@ unwrapped keys briefly in a service and drops them on the erasure event.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -68,8 +68,14 @@ class KeyStore(Protocol):
         """
         ...
 
-    async def destroy(self, subject_id: str) -> bool:
-        """Destroy all of a subject's keys for good; ``True`` if its key existed."""
+    async def destroy(self, subject_id: str, keep: Collection[str] = ()) -> bool:
+        """Destroy a subject's keys for good; ``True`` if its key existed.
+
+        ``keep`` names categories whose scoped keys survive, under a legal hold on that
+        category (RET-4): the subject is erased (its own key is gone, no service reads it
+        any more), while the held values stay in the log for the holder to read
+        (:meth:`PostgresKeyStore.held_keys`) until the hold ends and ``expire`` takes them.
+        """
         ...
 
     async def expire(self, category: str, ended_before: datetime,
@@ -172,6 +178,14 @@ RETURNING (SELECT wrapped_key IS NOT NULL FROM keystore.subject_keys
 _DESTROY_SCOPED = """
 UPDATE keystore.subject_keys SET wrapped_key = NULL, erased_at = now()
 WHERE subject_hash = $1 AND scope <> '' AND wrapped_key IS NOT NULL
+  AND NOT split_part(scope, '@', 1) = ANY($2::text[])
+"""
+
+_HELD = """
+SELECT s.subject_hash, s.scope, s.wrapped_key FROM keystore.subject_keys s
+JOIN keystore.subject_keys b ON b.subject_hash = s.subject_hash AND b.scope = ''
+WHERE s.subject_hash = ANY($1::bytea[]) AND s.scope <> '' AND s.wrapped_key IS NOT NULL
+  AND b.wrapped_key IS NULL
 """
 
 _EXPIRE = """
@@ -279,15 +293,28 @@ class PostgresKeyStore:
         keys, _ = self._unwrap(rows, hashes)
         return {s: keys.get(s) for s in ids}
 
-    async def destroy(self, subject_id: str) -> bool:
-        """Destroy all of a subject's keys for good; ``True`` if its key existed."""
+    async def destroy(self, subject_id: str, keep: Collection[str] = ()) -> bool:
+        """Destroy a subject's keys for good but the scoped keys of ``keep``'s categories;
+        ``True`` if its key existed."""
         h = self._index.subject(subject_id)
         if self._journal is not None:  # first, so that a restore can never miss it
             await asyncio.to_thread(self._journal.record, h)
         async with self._pool.acquire() as conn, conn.transaction():
             existed = await conn.fetchval(_DESTROY_SUBJECT, h)
-            await conn.execute(_DESTROY_SCOPED, h)  # a new snapshot: sees every scoped key
+            # a new snapshot: sees every scoped key
+            await conn.execute(_DESTROY_SCOPED, h, sorted(keep))
         return bool(existed)
+
+    async def held_keys(self, subject_ids: Iterable[str]) -> dict[str, DataKey]:
+        """The scoped keys kept for erased subjects under a category hold (RET-4), for the
+        hold's reader (the auditor's replay): no service is given them."""
+        hashes = {self._index.subject(s): s for s in set(subject_ids)}
+        scoped: dict[str, dict[str, bytes]] = {}
+        for row in await self._pool.fetch(_HELD, list(hashes)):
+            h = bytes(row["subject_hash"])
+            scoped.setdefault(hashes[h], {})[row["scope"]] = self._wrapper.unwrap(
+                bytes(row["wrapped_key"]), _context(h, row["scope"]))
+        return {s: DataKey.held(s, keys) for s, keys in scoped.items()}
 
     async def expire(self, category: str, ended_before: datetime,
                      subject_id: str | None = None) -> int:
@@ -384,12 +411,24 @@ class InMemoryKeyStore:
         """Keys to decrypt with; ``None`` for erased or unknown subjects."""
         return {s: self._key(s) for s in set(subject_ids) | set(scopes or ())}
 
-    async def destroy(self, subject_id: str) -> bool:
-        """Destroy all of a subject's keys for good; ``True`` if its key existed."""
+    async def destroy(self, subject_id: str, keep: Collection[str] = ()) -> bool:
+        """Destroy a subject's keys for good but the scoped keys of ``keep``'s categories;
+        ``True`` if its key existed."""
         existed = self._keys.get(subject_id) is not None
         self._keys[subject_id] = None
-        self._scoped[subject_id] = dict.fromkeys(self._scoped.get(subject_id, {}))
+        self._scoped[subject_id] = {
+            scope: raw if scope.partition("@")[0] in keep else None
+            for scope, raw in self._scoped.get(subject_id, {}).items()}
         return existed
+
+    async def held_keys(self, subject_ids: Iterable[str]) -> dict[str, DataKey]:
+        """The scoped keys kept for erased subjects under a category hold (RET-4)."""
+        out = {}
+        for s in set(subject_ids):
+            live = {sc: k for sc, k in self._scoped.get(s, {}).items() if k is not None}
+            if s in self._keys and self._keys[s] is None and live:
+                out[s] = DataKey.held(s, live)
+        return out
 
     async def expire(self, category: str, ended_before: datetime,
                      subject_id: str | None = None) -> int:

@@ -126,7 +126,8 @@ async def _load_log(source: str) -> tuple[Verification, str]:
 async def _keys(
     subjects: set[str],
 ) -> tuple[dict[str, DataKey | None], set[str]]:
-    """Every needed key in one lookup per 5000 subjects, and which subjects are erased."""
+    """Every needed key in one lookup per 5000 subjects, and which subjects are erased (with
+    the keys of categories a legal hold kept, if any)."""
     pg, secrets = PostgresSettings(), SecretsSettings()
     index = BlindIndex(secrets.index_key_bytes())
     pool = await asyncpg.create_pool(pg.dsn(pg.keystore_database), min_size=1, max_size=2)
@@ -145,6 +146,9 @@ async def _keys(
                 list(hashes),
             )
             erased.update(hashes[bytes(r["subject_hash"])] for r in rows)
+        # Categories a legal hold kept through an erasure (RET-4) read as held: the
+        # auditor is the hold's reader; every other field of the subject reads "erased".
+        keys.update(await store.held_keys(erased))
         return keys, erased
     finally:
         await pool.close()

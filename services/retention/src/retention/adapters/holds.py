@@ -9,6 +9,7 @@ import asyncpg
 
 from contracts.privacy import LegalHoldPlaced, LegalHoldReleased
 from kernel.eventstore import EventStore, NewEvent
+from retention.adapters.register import scoped_categories
 
 
 def stream_id(hold_id: str) -> str:
@@ -35,18 +36,21 @@ async def place(conn: asyncpg.Connection, store: EventStore, hold: LegalHoldPlac
 
 
 async def release(conn: asyncpg.Connection, store: EventStore, hold_id: str, by: str,
-                  now: datetime) -> str | None:
-    """End an active hold; the subject it held, or ``None`` if no such active hold."""
-    subject = await conn.fetchval(
+                  now: datetime) -> tuple[str, str | None] | None:
+    """End an active hold; the subject and category it held, or ``None`` if no such active
+    hold."""
+    row = await conn.fetchrow(
         "UPDATE retention.legal_holds SET released_by = $2, released_at = $3 "
-        "WHERE hold_id = $1 AND released_at IS NULL RETURNING subject_id", hold_id, by, now)
-    if subject is None:
+        "WHERE hold_id = $1 AND released_at IS NULL RETURNING subject_id, category",
+        hold_id, by, now)
+    if row is None:
         return None
+    subject = str(row["subject_id"])
     head = await store.head(conn, stream_id(hold_id))
     await store.append(conn, stream_id(hold_id), head, [NewEvent(
         LegalHoldReleased(hold_id=hold_id, subject_id=subject, released_by=by), subject,
         occurred_at=now)])
-    return str(subject)
+    return subject, row["category"]
 
 
 async def active(conn: asyncpg.Connection, subject_id: str) -> list[asyncpg.Record]:
@@ -54,6 +58,25 @@ async def active(conn: asyncpg.Connection, subject_id: str) -> list[asyncpg.Reco
     return list(await conn.fetch(
         "SELECT * FROM retention.legal_holds WHERE subject_id = $1 AND released_at IS NULL "
         "ORDER BY placed_at", subject_id))
+
+
+async def for_erasure(conn: asyncpg.Connection, subject_id: str,
+                      ) -> tuple[list[asyncpg.Record], list[str]]:
+    """What the subject's active holds mean for its erasure (RET-4, PRV-5).
+
+    Returns:
+        The holds that keep the erasure waiting (on the whole subject, or on a category
+        kept under the subject's own key), and the categories an erasure keeps while it
+        goes ahead: those sealed under keys of their own, which survive the erasure.
+    """
+    scoped = scoped_categories()
+    waiting, kept = [], set()
+    for row in await active(conn, subject_id):
+        if row["category"] is not None and row["category"] in scoped:
+            kept.add(row["category"])
+        else:
+            waiting.append(row)
+    return waiting, sorted(kept)
 
 
 async def listing(conn: asyncpg.Connection, subject_id: str | None, include_released: bool,

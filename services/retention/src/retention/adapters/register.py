@@ -1,11 +1,18 @@
-"""Loads the data register (RET-1) from its versioned TOML file."""
+"""Loads the data register (RET-1) from its versioned TOML file; which of its categories the
+contracts seal under keys of their own."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import tomllib
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
+import contracts
+from contracts.envelope import Event
+from contracts.personal import personal_fields
 from retention.domain.records import RecordsBasis
 from retention.domain.register import DataRegister
 
@@ -36,3 +43,13 @@ def load_records_basis(path: Path | None = None) -> tuple[DataRegister, RecordsB
     raw = tomllib.loads(register_text(path))
     register = DataRegister.from_mapping(raw)
     return register, RecordsBasis.from_mapping(raw, register)
+
+
+@cache
+def scoped_categories() -> frozenset[str]:
+    """Categories whose values the contracts seal under per-subject monthly keys, which end
+    alone (every contracts module imported first, so that none is missed)."""
+    for mod in pkgutil.iter_modules(contracts.__path__):
+        importlib.import_module(f"contracts.{mod.name}")
+    return frozenset(p.category.value for cls in Event.registry.values()
+                     for p in personal_fields(cls).values() if p.expiring)

@@ -26,7 +26,8 @@ ALTER TABLE retention.privacy_requests
     ADD COLUMN IF NOT EXISTS last_order_at timestamptz,
     ADD COLUMN IF NOT EXISTS orders integer NOT NULL DEFAULT 0,
     ADD COLUMN IF NOT EXISTS escalated text[] NOT NULL DEFAULT '{}',
-    ADD COLUMN IF NOT EXISTS shred_at timestamptz;
+    ADD COLUMN IF NOT EXISTS shred_at timestamptz,
+    ADD COLUMN IF NOT EXISTS kept_categories text[] NOT NULL DEFAULT '{}';
 CREATE INDEX IF NOT EXISTS privacy_requests_shred_idx
     ON retention.privacy_requests (shred_at) WHERE status = 'verified' AND shred_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS privacy_requests_retry_idx

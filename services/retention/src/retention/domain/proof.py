@@ -45,9 +45,11 @@ def public_key_b64(public: Ed25519PublicKey) -> str:
 
 def build_proof(request_id: str, subject_id: str, received_at: datetime,
                 key_destroyed_at: datetime, completed_at: datetime,
-                receipts: Sequence[tuple[str, datetime | None]], signer: str) -> dict[str, Any]:
-    """The proof's statement (what is signed)."""
-    return {
+                receipts: Sequence[tuple[str, datetime | None]], signer: str,
+                kept: Sequence[str] = ()) -> dict[str, Any]:
+    """The proof's statement (what is signed); ``kept`` names the categories whose keys a
+    legal hold kept (RET-4), a lawful exception the proof states (never their values)."""
+    statement: dict[str, Any] = {
         "format": PROOF_FORMAT, "format_version": PROOF_VERSION, "request_id": request_id,
         "subject_sha256": subject_digest(subject_id),
         "requested_at": received_at.isoformat(),
@@ -57,6 +59,9 @@ def build_proof(request_id: str, subject_id: str, received_at: datetime,
                      for s, at in receipts],
         "key_id": signer,
     }
+    if kept:
+        statement["kept_under_legal_hold"] = sorted(kept)
+    return statement
 
 
 def sign(proof: dict[str, Any], key: Ed25519PrivateKey) -> str:

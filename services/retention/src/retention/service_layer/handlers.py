@@ -62,7 +62,8 @@ async def submit_request(
     request_id = str(uuid.uuid4())
     token, token_hash = tokens.new_token()
     async with pool.acquire() as conn, conn.transaction():
-        held = bool(await holds.active(conn, cmd.subject_id))
+        waiting, keep = await holds.for_erasure(conn, cmd.subject_id)
+        held = bool(waiting)
         req = PrivacyRequest.receive(request_id, cmd.subject_id, cmd.type, cmd.channel,
                                      cmd.identity_verified, now, ERASURE_SERVICES, held, grace)
         if cmd.carried_out and cmd.type == "rectification":
@@ -70,11 +71,25 @@ async def submit_request(
         shred = req.status == "in_progress" and req.type == "erasure"
         await repo.save(conn, req, token_hash, correlation_id=uuid.UUID(request_id))
         if shred:
-            existed = await keys.destroy(cmd.subject_id)
+            existed = await shred_keys(conn, keys, req, keep)
             log.info("privacy.key_shredded", request_id=request_id, key_existed=existed)
     log.info("privacy.request_received", request_id=request_id, type=cmd.type,
              status=req.status)
     return Submitted(request_id, token)
+
+
+async def shred_keys(conn: asyncpg.Connection, keys: KeyStore, req: PrivacyRequest,
+                     keep: Sequence[str]) -> bool:
+    """Destroy the subject's keys as its erasure starts (PRV-5), but the scoped keys of the
+    categories a legal hold keeps (RET-4): the request notes those, for its exceptions and
+    its proof. Returns whether the subject's key existed."""
+    existed = await keys.destroy(req.subject_id, keep)
+    if keep:
+        await conn.execute("UPDATE retention.privacy_requests SET kept_categories = $2 "
+                           "WHERE request_id = $1", req.request_id, list(keep))
+        log.info("privacy.categories_kept_under_hold", request_id=req.request_id,
+                 categories=list(keep))
+    return existed
 
 
 async def erase_idle_account(conn: asyncpg.Connection, repo: RequestRepository,
@@ -99,12 +114,12 @@ async def erase_by_system(conn: asyncpg.Connection, repo: RequestRepository, key
             "AND type = 'erasure' AND status <> 'refused'", subject_id):
         return None
     request_id = str(uuid.uuid4())
-    held = bool(await holds.active(conn, subject_id))
+    waiting, keep = await holds.for_erasure(conn, subject_id)
     req = PrivacyRequest.receive(request_id, subject_id, "erasure", "system", True, now,
-                                 ERASURE_SERVICES, held, grace)
+                                 ERASURE_SERVICES, bool(waiting), grace)
     await repo.save(conn, req, correlation_id=uuid.UUID(request_id))
     if req.status == "in_progress":
-        await keys.destroy(subject_id)
+        await shred_keys(conn, keys, req, keep)
     log.info("privacy.system_erasure", request_id=request_id, status=req.status, reason=reason)
     return request_id
 
@@ -118,11 +133,12 @@ async def verify_request(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyS
         if req is None:
             raise RequestNotFound(cmd.request_id)
         req.verify(now)
-        if not (req.type == "erasure" and await holds.active(conn, req.subject_id)):
+        waiting, keep = await holds.for_erasure(conn, req.subject_id)
+        if not (req.type == "erasure" and waiting):
             req.start_or_schedule(ERASURE_SERVICES, now, grace)
         await repo.save(conn, req)
         if req.status == "in_progress" and req.type == "erasure":
-            await keys.destroy(req.subject_id)
+            await shred_keys(conn, keys, req, keep)
     return req.status
 
 
@@ -157,11 +173,12 @@ async def shred_due(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyStore,
                     req = await repo.get(conn, request_id)
                     if req is None or req.status != "verified" or req.shred_at is None:
                         continue
-                    if await holds.active(conn, req.subject_id):
+                    waiting, keep = await holds.for_erasure(conn, req.subject_id)
+                    if waiting:
                         continue  # RET-4: a hold placed in the window keeps it waiting
                     req.start(ERASURE_SERVICES, now)
                     await repo.save(conn, req)
-                    await keys.destroy(req.subject_id)
+                    await shred_keys(conn, keys, req, keep)
             except ConcurrencyError:
                 continue  # cancelled, or another replica started it
             started += 1
@@ -215,10 +232,15 @@ async def request_status(
 
 
 async def exceptions(conn: asyncpg.Connection, row: asyncpg.Record) -> list[dict[str, Any]]:
-    """Lawful exceptions holding an open erasure back: the subject's legal holds (RET-4)."""
-    if row["type"] != "erasure" or row["ended_at"] is not None or row["status"] == "in_progress":
+    """Lawful exceptions to an erasure (PRV-5, RET-4): while it waits, the legal holds that
+    keep it waiting; once carried out, the holds under which categories were kept."""
+    if row["type"] != "erasure" or row["status"] == "refused":
         return []
-    return [holds.as_exception(h) for h in await holds.active(conn, row["subject_id"])]
+    active = await holds.active(conn, row["subject_id"])
+    if row["status"] in ("received", "verified"):
+        return [holds.as_exception(h) for h in active]
+    kept = set(row["kept_categories"] or ())
+    return [holds.as_exception(h) for h in active if h["category"] in kept]
 
 
 def view(row: asyncpg.Record | dict[str, Any],
@@ -285,9 +307,12 @@ async def record_receipts(
 async def _issue_proof(conn: asyncpg.Connection, req: PrivacyRequest,
                        signer: Ed25519PrivateKey) -> None:
     assert req.received_at and req.first_order_at and req.ended_at
+    kept = await conn.fetchval("SELECT kept_categories FROM retention.privacy_requests "
+                               "WHERE request_id = $1", req.request_id)
     statement = proof.build_proof(
         req.request_id, req.subject_id, req.received_at, req.first_order_at, req.ended_at,
-        [(r.service, r.at) for r in req.receipt_list()], proof.key_id(signer.public_key()))
+        [(r.service, r.at) for r in req.receipt_list()], proof.key_id(signer.public_key()),
+        list(kept or ()))
     await proofs.keep(conn, req.request_id, statement, proof.sign(statement, signer))
     log.info("privacy.erasure_proof_issued", request_id=req.request_id)
 

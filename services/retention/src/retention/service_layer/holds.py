@@ -1,13 +1,17 @@
 """Legal holds (RET-4): placed and released by staff or by disputes (SEC-3).
 
-While a subject has an active hold, an erasure request waits as ``verified`` with the hold
-named in its ``exceptions``; releasing the last hold starts the waiting erasures.
+While a subject has an active hold on all its data, or on a category sealed under the
+subject's own key, an erasure request waits as ``verified`` with the hold named in its
+``exceptions``; releasing the last such hold starts the waiting erasures. A hold on a
+category sealed under keys of its own (``expiring`` fields) lets the erasure go ahead and
+keeps that category's keys, so the held values stay readable in the log for the holder,
+until the hold is released.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -17,6 +21,7 @@ from kernel.keystore import KeyStore
 from kernel.logs import get_logger
 from retention.adapters import holds
 from retention.adapters.requests import RequestRepository
+from retention.service_layer.handlers import shred_keys
 
 log = get_logger(__name__)
 
@@ -37,28 +42,41 @@ async def place_hold(conn: asyncpg.Connection, store: EventStore, subject_id: st
 
 async def release_hold(conn: asyncpg.Connection, store: EventStore, repo: RequestRepository,
                        keys: KeyStore, hold_id: str, by: str, now: datetime) -> bool:
-    """End a hold; with the subject's last hold gone, its waiting erasures start (PRV-5).
+    """End a hold (RET-4). With the last hold that kept the subject's erasure waiting gone,
+    the waiting erasures start (PRV-5); an erased subject's keys of a category that only
+    this hold kept are destroyed now.
 
     Returns:
         Whether an active hold was released.
     """
     async with conn.transaction():
-        subject = await holds.release(conn, store, hold_id, by, now)
-        if subject is None:
+        released = await holds.release(conn, store, hold_id, by, now)
+        if released is None:
             return False
+        subject, category = released
         log.info("privacy.legal_hold_released", hold_id=hold_id, released_by=by)
-        if await holds.active(conn, subject):
+        waiting, keep = await holds.for_erasure(conn, subject)
+        if category is not None and category not in keep and await keys.is_erased(subject):
+            ended = await keys.expire(category, KEPT_UNTIL, subject)
+            log.info("privacy.kept_keys_destroyed", hold_id=hold_id, keys=ended)
+        if waiting:
             return True
-        waiting = await conn.fetch(
+        waiting_requests = await conn.fetch(
             "SELECT request_id FROM retention.privacy_requests WHERE subject_id = $1 "
             "AND type = 'erasure' AND status = 'verified' ORDER BY received_at", subject)
-        for row in waiting:
+        started = None
+        for row in waiting_requests:
             req = await repo.get(conn, row["request_id"])
             if req is None:
                 continue
             req.start_erasure(ERASURE_SERVICES, now)
             await repo.save(conn, req)
+            started = started or req
             log.info("privacy.held_erasure_started", request_id=req.request_id)
-        if waiting:
-            await keys.destroy(subject)
+        if started is not None:
+            await shred_keys(conn, keys, started, keep)
     return True
+
+
+KEPT_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
+"""Later than any key's period: ``expire`` with it destroys every key of the category."""

@@ -7,23 +7,18 @@ Reads the subject projection and the holds in two set-based queries and decides 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import pkgutil
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import cache
 
 import asyncpg
 
-import contracts
-from contracts.envelope import Event
-from contracts.personal import personal_fields
 from contracts.privacy import ERASURE_SERVICES, CategoryRetentionEnded
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
 from retention.adapters import lifecycle
+from retention.adapters.register import scoped_categories
 from retention.adapters.requests import RequestRepository
 from retention.domain.register import DataRegister
 from retention.domain.schedule import Decision, due
@@ -92,16 +87,6 @@ def orders_for(register: DataRegister, taken: Sequence[tuple[str, Decision]],
 
 MONTH_DAYS = 31
 """Longest month: a monthly key whose month began before an instant ends by this after it."""
-
-
-@cache
-def scoped_categories() -> frozenset[str]:
-    """Categories whose values the contracts seal under per-subject monthly keys (every
-    contracts module imported first, so that none is missed)."""
-    for mod in pkgutil.iter_modules(contracts.__path__):
-        importlib.import_module(f"contracts.{mod.name}")
-    return frozenset(p.category.value for cls in Event.registry.values()
-                     for p in personal_fields(cls).values() if p.expiring)
 
 
 _ORDERS = uuid.UUID("6f1d3c52-8b0e-4d4a-9a53-2f6c0e7b9d11")
