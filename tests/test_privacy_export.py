@@ -16,8 +16,12 @@ import httpx
 import pytest
 from members import Member, sign_up, step_up
 from stack import Infra, eventually
+from stored_keys import key_store
 
+from contracts.accounts import AccountDetailsChanged
 from contracts.privacy import ERASURE_SERVICES, SubjectExport
+from kernel.eventstore import EventStore, NewEvent, StreamHead
+from kernel.keycache import CachedKeyStore
 from retention.adapters.register import load_register
 
 pytestmark = pytest.mark.e2e
@@ -144,3 +148,51 @@ def test_prv1_export_is_sealed_at_rest_expires_and_goes_with_erasure(
         assert rows == []
 
     eventually(parts_gone, timeout=30, interval=0.2)
+
+
+def test_prv1_a_part_larger_than_a_broker_message_comes_in_chunks(
+    client: httpx.Client, infra: Infra,
+) -> None:
+    """A member with years of history: the accounts part holds more than 1 MB of values,
+    more than one Kafka record may carry; it comes in sealed chunks, and the document holds
+    every value once the last chunk is in."""
+    m = sign_up(client, "bigexp")
+    phones = [f"+3162{i:07d}" for i in range(6000)]
+
+    async def history() -> None:
+        conn = await asyncpg.connect(infra.pg_dsn())
+        try:
+            async with key_store(infra) as keys:
+                store = EventStore("accounts", CachedKeyStore(keys, 30))
+                await store.append(conn, f"history-{m.account_id}", StreamHead(), [
+                    NewEvent(AccountDetailsChanged(account_id=m.account_id, phone=p),
+                             m.account_id) for p in phones])
+        finally:
+            await conn.close()
+
+    asyncio.run(history())
+    request_id = ask(client, m, "access")
+
+    def ready() -> dict[str, Any]:
+        resp = client.get(f"/v1/privacy-requests/{request_id}/export", headers=m.auth)
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    doc = eventually(ready, timeout=60, interval=0.5)
+    held = values(doc, "contact", "accounts")
+    assert set(phones) <= {v for v in held if isinstance(v, str)}
+
+    async def chunks() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(infra.pg_dsn())
+        try:
+            return list(await conn.fetch(
+                "SELECT chunk, chunks, length(sealed) AS size FROM retention.export_parts "
+                "WHERE request_id = $1 AND service = 'accounts' ORDER BY chunk", request_id))
+        finally:
+            await conn.close()
+
+    got = asyncio.run(chunks())
+    assert len(got) > 1 and [r["chunk"] for r in got] == list(range(got[0]["chunks"]))
+    assert sum(r["size"] for r in got) > 1024 * 1024  # more than one record could carry
+    assert all(r["size"] < 512 * 1024 for r in got)

@@ -204,10 +204,14 @@ class SubjectDataExported(Event):
     request_id: str = Field(description="The access or portability request.")
     subject_id: str = Field(description="Whose data.")
     service: str = Field(description="The service giving its part.")
-    categories: list[str] = Field(description="Categories the part holds (names only).")
+    categories: list[str] = Field(description="Categories this chunk holds (names only).")
     content: Annotated[dict[str, Any] | Erased, Personal(DataCategory.IDENTITY)] = Field(
         description="Per category, the values held: a list of ExportedValue objects."
     )
+    chunk: int = Field(0, ge=0, description="Which chunk of the service's part this is.")
+    chunks: int = Field(1, ge=1, description=(
+        "How many chunks the part has: a large part is split so that no record passes the "
+        "broker's message size; the part is whole when every chunk has arrived."))
 
 
 class ExportPartRecorded(_RetentionEvent):

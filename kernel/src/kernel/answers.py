@@ -7,6 +7,8 @@ publishes that same answer again instead of writing a second one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from contracts.envelope import Event
@@ -15,9 +17,11 @@ from kernel.eventstore import ConcurrencyError, NewEvent, StreamHead
 from kernel.service import Runtime
 
 
-async def answer_once(rt: Runtime, conn: asyncpg.Connection, stream: str, answer: Event,
-                      subject_id: str, order: Delivered) -> bool:
-    """Append ``answer`` as the first and only event of ``stream``, caused by ``order``.
+async def answer_once(rt: Runtime, conn: asyncpg.Connection, stream: str,
+                      answer: Event | Sequence[Event], subject_id: str,
+                      order: Delivered) -> bool:
+    """Append ``answer`` (or the answers, in order) as the only events of ``stream``, caused
+    by ``order``.
 
     Returns:
         True when appended now; False when the stream already held the answer, which is
@@ -25,7 +29,9 @@ async def answer_once(rt: Runtime, conn: asyncpg.Connection, stream: str, answer
     """
     try:
         async with conn.transaction():
-            await rt.store.append(conn, stream, StreamHead(), [NewEvent(answer, subject_id)],
+            answers = [answer] if isinstance(answer, Event) else list(answer)
+            await rt.store.append(conn, stream, StreamHead(),
+                                  [NewEvent(a, subject_id) for a in answers],
                                   correlation_id=order.envelope.correlation_id,
                                   causation_id=order.envelope.event_id)
     except ConcurrencyError:

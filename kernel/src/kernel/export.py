@@ -102,6 +102,29 @@ async def subject_data(rt: Runtime, conn: asyncpg.Connection,
     return out
 
 
+CHUNK_BYTES = 256 * 1024
+"""Most JSON bytes of values one chunk of a part carries: sealed and base64-encoded in its
+envelope, a chunk stays well under a broker's usual 1 MB message size."""
+
+
+def chunked(content: dict[str, list[dict[str, Any]]], limit: int = CHUNK_BYTES,
+            ) -> list[dict[str, list[dict[str, Any]]]]:
+    """A part's content split into chunks of at most ``limit`` JSON bytes of values each
+    (a single larger value has a chunk of its own), in category order; one empty chunk when
+    the service holds nothing."""
+    out: list[dict[str, list[dict[str, Any]]]] = [{}]
+    size = 0
+    for category in sorted(content):
+        for value in content[category]:
+            n = len(orjson.dumps(value))
+            if size and size + n > limit:
+                out.append({})
+                size = 0
+            out[-1].setdefault(category, []).append(value)
+            size += n
+    return out
+
+
 def export_consumer() -> ConsumerSpec:
     """The consumer giving this service's part of every export it is asked for."""
 
@@ -113,14 +136,15 @@ def export_consumer() -> ConsumerSpec:
                 if rt.name not in order.services:
                     continue
                 content = await subject_data(rt, conn, order.subject_id)
-                part = SubjectDataExported(
+                pieces = chunked(content)
+                chunks = [SubjectDataExported(
                     request_id=order.request_id, subject_id=order.subject_id, service=rt.name,
-                    categories=sorted(content), content=content,
-                )
-                await answer_once(rt, conn, f"export-part-{order.request_id}", part,
+                    categories=sorted(piece), content=piece, chunk=i, chunks=len(pieces),
+                ) for i, piece in enumerate(pieces)]
+                await answer_once(rt, conn, f"export-part-{order.request_id}", chunks,
                                   order.subject_id, item)
                 log.info("export.part_given", request_id=order.request_id,
-                         categories=len(content))
+                         categories=len(content), chunks=len(chunks))
 
         return handle
 

@@ -13,11 +13,19 @@ from kernel.keystore import KeyStore
 
 
 async def keep_part(conn: asyncpg.Connection, request_id: str, service: str, subject_id: str,
-                    event_id: UUID, sealed: str, given_at: datetime) -> None:
-    """Keep a part's sealed content (a repeat of the same part changes nothing)."""
+                    event_id: UUID, sealed: str, given_at: datetime, chunk: int = 0,
+                    chunks: int = 1) -> bool:
+    """Keep one chunk of a part, sealed (a repeat changes nothing); whether the service's
+    part is now whole: every one of its chunks kept."""
     await conn.execute(
-        "INSERT INTO retention.export_parts VALUES ($1, $2, $3, $4, $5, $6) "
-        "ON CONFLICT DO NOTHING", request_id, service, subject_id, event_id, sealed, given_at)
+        "INSERT INTO retention.export_parts (request_id, service, subject_id, event_id, "
+        "sealed, given_at, chunk, chunks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+        "ON CONFLICT DO NOTHING",
+        request_id, service, subject_id, event_id, sealed, given_at, chunk, chunks)
+    kept = await conn.fetchval(
+        "SELECT count(*) FROM retention.export_parts WHERE request_id = $1 AND service = $2 "
+        "AND chunk < $3", request_id, service, chunks)
+    return bool(kept == chunks)
 
 
 async def mark_ready(conn: asyncpg.Connection, request_id: str, subject_id: str,
@@ -36,13 +44,21 @@ async def ready(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | N
 
 async def open_parts(conn: asyncpg.Connection, keys: KeyStore,
                      request_id: str) -> dict[str, dict[str, Any]]:
-    """Each service's part, opened with the subject's key ("erased" once it is gone)."""
+    """Each service's part, its chunks joined, opened with the subject's key (a part no key
+    opens any more is left out)."""
     rows = await conn.fetch("SELECT service, subject_id, event_id, sealed FROM "
-                            "retention.export_parts WHERE request_id = $1 ORDER BY service",
-                            request_id)
+                            "retention.export_parts WHERE request_id = $1 "
+                            "ORDER BY service, chunk", request_id)
     opened = await open_sealed(keys, [SealedField(r["subject_id"], r["event_id"], "content",
                                                   r["sealed"]) for r in rows])
-    return {r["service"]: v for r, v in zip(rows, opened, strict=True) if isinstance(v, dict)}
+    parts: dict[str, dict[str, Any]] = {}
+    for r, chunk in zip(rows, opened, strict=True):
+        if not isinstance(chunk, dict):
+            continue
+        part = parts.setdefault(r["service"], {})
+        for category, values in chunk.items():
+            part.setdefault(category, []).extend(values)
+    return parts
 
 
 async def drop_expired(conn: asyncpg.Connection, now: datetime) -> int:

@@ -69,8 +69,20 @@ CREATE TABLE IF NOT EXISTS retention.export_parts (
     event_id    uuid        NOT NULL,
     sealed      text        NOT NULL,
     given_at    timestamptz NOT NULL,
-    PRIMARY KEY (request_id, service)
+    chunk       integer     NOT NULL DEFAULT 0,
+    chunks      integer     NOT NULL DEFAULT 1,
+    PRIMARY KEY (request_id, service, chunk)
 );
+-- A schema from before chunked parts: one part per service.
+ALTER TABLE retention.export_parts ADD COLUMN IF NOT EXISTS chunk integer NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS chunks integer NOT NULL DEFAULT 1;
+DO $$ BEGIN
+    IF (SELECT array_length(conkey, 1) FROM pg_constraint
+        WHERE conrelid = 'retention.export_parts'::regclass AND contype = 'p') = 2 THEN
+        ALTER TABLE retention.export_parts DROP CONSTRAINT export_parts_pkey;
+        ALTER TABLE retention.export_parts ADD PRIMARY KEY (request_id, service, chunk);
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS export_parts_subject_idx ON retention.export_parts (subject_id);
 COMMENT ON TABLE retention.export_parts IS
   'Each service''s part of an access or portability export (PRV-1, PRV-2), as it was '

@@ -187,14 +187,18 @@ class PrivacyRequest:
             now,
         )
 
+    def awaits_part(self, service: str) -> bool:
+        """Whether this is an export in progress still missing ``service``'s part."""
+        return (self.type in EXPORT_TYPES and self.status == "in_progress"
+                and service in self.expected_services and service not in self.receipts)
+
     def record_part(self, service: str, at: datetime, now: datetime) -> bool:
         """Record one service's part of an export; completes the request on the last one.
 
         Returns:
             Whether anything changed (repeats and unexpected services change nothing).
         """
-        if (self.type not in EXPORT_TYPES or self.status != "in_progress"
-                or service not in self.expected_services or service in self.receipts):
+        if not self.awaits_part(service):
             return False
         self._record(ExportPartRecorded(request_id=self.request_id, subject_id=self.subject_id,
                                         service=service, at=at), now)

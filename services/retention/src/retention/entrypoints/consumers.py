@@ -48,10 +48,11 @@ def _receipts(rt: Runtime) -> Handler:
 def _export_parts(rt: Runtime) -> Handler:
     async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
         parts = [
-            exports.Part(d.envelope.payload["request_id"], d.envelope.payload["subject_id"],
-                         d.envelope.payload["service"], d.envelope.event_id,
-                         d.envelope.payload["content"], d.envelope.occurred_at)
+            exports.Part(p["request_id"], p["subject_id"], p["service"], d.envelope.event_id,
+                         p["content"], d.envelope.occurred_at, p.get("chunk", 0),
+                         p.get("chunks", 1))
             for d in batch if d.envelope.event_type == SubjectDataExported.event_type
+            for p in (d.envelope.payload,)
         ]
         keep_for = timedelta(days=rt.settings.export_days)  # type: ignore[attr-defined]
         await exports.record_parts(conn, rt.extra["requests"], parts, datetime.now(UTC),

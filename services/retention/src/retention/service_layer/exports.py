@@ -39,6 +39,8 @@ class Part:
     event_id: Any
     sealed: str
     given_at: datetime
+    chunk: int = 0
+    chunks: int = 1
 
 
 class ExportNotReady(Exception):
@@ -64,9 +66,13 @@ async def record_parts(conn: asyncpg.Connection, repo: RequestRepository,
                         log.warning("privacy.part_for_unknown_request", request_id=request_id)
                         break
                     for p in items:
-                        if req.record_part(p.service, p.given_at, now):
-                            await exports.keep_part(conn, request_id, p.service, p.subject_id,
-                                                    p.event_id, p.sealed, p.given_at)
+                        if not req.awaits_part(p.service):
+                            continue  # a repeat, or not asked for
+                        whole = await exports.keep_part(
+                            conn, request_id, p.service, p.subject_id, p.event_id, p.sealed,
+                            p.given_at, p.chunk, p.chunks)
+                        if whole:  # the last chunk of the service's part
+                            req.record_part(p.service, p.given_at, now)
                     await repo.save(conn, req)
                     if req.status == "completed":
                         await exports.mark_ready(conn, request_id, req.subject_id, now,
