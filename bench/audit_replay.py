@@ -36,11 +36,11 @@ async def prepare() -> int:
         return int(await pool.fetchval("SELECT count(*) FROM accounts.events"))
 
 
-def timed_replay() -> float:
+def timed_replay(source: str = "kafka") -> float:
     start = time.perf_counter()
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
             contextlib.redirect_stderr(io.StringIO()):
-        code = audit.replay_command(None, None, False, "auto", WORKERS)
+        code = audit.replay_command(None, None, False, source, WORKERS)
     if code != 0:
         raise SystemExit(f"replay exited {code}")
     return time.perf_counter() - start
@@ -80,6 +80,7 @@ def main() -> None:
         events = asyncio.run(prepare())
         raw = [asyncio.run(raw_consume()) for _ in range(runs)]
         times = [timed_replay() for _ in range(runs)]
+        from_stores = [timed_replay("store") for _ in range(runs)]
         split = asyncio.run(phases())
     rate = events / median(times)
     raw_rate = raw[0][0] / median([s for _, s in raw])
@@ -88,6 +89,9 @@ def main() -> None:
            ">= 100,000", rate >= 100_000)
     report(f"raw aiokafka consume of the same topics, {raw[0][0]:,} records", raw_rate,
            "records/s", "(reference)", True)
+    stores = events / median(from_stores)
+    report("the same replay from the event stores (--source store)", stores, "events/s",
+           ">= 100,000", stores >= 100_000)
     print("  steps in one process: " + ", ".join(f"{k} {v:.2f}s" for k, v in split.items()),
           flush=True)
 

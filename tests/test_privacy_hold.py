@@ -12,10 +12,12 @@ import hashlib
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from members import Member, sign_up, step_up
 from stack import Infra, Platform, eventually
 from stored_keys import opened
+from test_e2e_erasure import _audit
 from test_privacy_register import grant
 
 from contracts.personal import ERASED
@@ -184,7 +186,7 @@ def test_prv5_ret5_completed_erasure_has_a_signed_proof_without_personal_data(
 
 
 def test_ret4_prv5_a_category_hold_keeps_that_category_and_the_erasure_goes_ahead(
-    client: httpx.Client, staff: dict[str, Member], infra: Infra,
+    client: httpx.Client, staff: dict[str, Member], infra: Infra, platform: Platform,
 ) -> None:
     """A hold on one category sealed under keys of its own (the member's listings) does not
     keep the rest of the member: the erasure completes with every receipt, names the hold
@@ -232,6 +234,14 @@ def test_ret4_prv5_a_category_hold_keeps_that_category_and_the_erasure_goes_ahea
     assert kept["accounts.AccountRegistered"]["email"] == ERASED  # the rest is gone
     services = asyncio.run(opened(infra, m.account_id, sql, *args))
     assert services["listings.ListingCreated"]["title"] == ERASED  # no service reads it
+    replay = _audit(platform, "replay", "--subject", m.account_id)  # as the auditor reads it
+    assert replay.returncode == 0, replay.stderr.decode()
+    shown = orjson.loads(replay.stdout)
+    assert shown["subjects"][m.account_id]["erased"] is True
+    payloads = {ev["event_type"]: ev["payload"] for streams in shown["services"].values()
+                for st in streams.values() for ev in st.get("events", [])}
+    assert payloads["listings.ListingCreated"]["title"] == "Bewijsstuk"
+    assert payloads["accounts.AccountRegistered"]["email"] == "erased"
 
     url = f"/v1/staff/legal-holds/{hold['hold_id']}/release"
     assert client.post(url, headers=staff["dpo"].auth).status_code == 200
