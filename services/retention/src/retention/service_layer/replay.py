@@ -253,16 +253,33 @@ def fold(state: dict[str, Any], ev: LogEvent, payload: Mapping[str, Any]) -> Non
     an account) updates that entity under its collection, never the aggregate's own
     fields; an event that ends the entity marks it with ``ended_at``.
     """
-    cls = Event.registry.get((ev.event_type, ev.schema_version))
-    rule = cls.folds_into if cls is not None else None
+    _, rule, ends = _kind(ev.event_type, ev.schema_version)
     key = payload.get(rule[1]) if rule is not None else None
     if rule is None or not isinstance(key, str):
         state.update(payload)
         return
     entity = state.setdefault(rule[0], {}).setdefault(key, {})
     entity.update(payload)
-    if cls is not None and cls.ends_entity:
+    if ends:
         entity["ended_at"] = ev.occurred
+
+
+def _kind(event_type: str, schema_version: int,
+          ) -> tuple[bool | None, tuple[str, str] | None, bool]:
+    """Per event type, looked up once: whether it has personal fields (``None``: a type
+    this code does not know), the entity it folds into, and whether it ends that entity."""
+    found = _KINDS.get((event_type, schema_version))
+    if found is not None:
+        return found
+    cls = Event.registry.get((event_type, schema_version))
+    if cls is None:
+        return None, None, False  # not kept: the type may be registered later
+    found = _KINDS[(event_type, schema_version)] = (
+        has_personal_fields(cls), cls.folds_into, bool(cls.ends_entity))
+    return found
+
+
+_KINDS: dict[tuple[str, int], tuple[bool | None, tuple[str, str] | None, bool]] = {}
 
 
 def decrypted(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
@@ -273,8 +290,7 @@ def decrypted(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
 def _decrypt(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
     if ev.plain is not None:
         return dict(ev.plain)
-    cls = Event.registry.get((ev.event_type, ev.schema_version))
-    if cls is not None and not has_personal_fields(cls):
+    if _kind(ev.event_type, ev.schema_version)[0] is False:
         return ev.payload  # nothing to open (most events): read as published, not copied
     payload = dict(ev.payload)
     if not ev.has_tokens():
