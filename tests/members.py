@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from devstack.testing import unique
+from devstack.testing import eventually, unique
 
 
 @dataclass
@@ -54,6 +54,19 @@ def sign_up(client: httpx.Client, tag: str = "m", login: bool = True) -> Member:
     if login:
         log_in(client, m)
     return m
+
+
+def post_listing(client: httpx.Client, m: Member, title: str, description: str) -> str:
+    """An ad of ``m`` in Utrecht, posted once listings has learnt of the account; its id."""
+
+    def posted() -> str:
+        made = client.post("/v1/listings", headers=m.auth, json={
+            "kind": "ad", "title": title, "description": description,
+            "location": {"city": "Utrecht"}})
+        assert made.status_code == 201, made.text
+        return str(made.json()["listing_id"])
+
+    return eventually(posted, timeout=20)
 
 
 def log_in(client: httpx.Client, m: Member, remember_me: bool = False) -> None:

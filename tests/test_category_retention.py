@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from members import Member, sign_up, step_up
+from members import Member, post_listing, sign_up, step_up
 from stack import Infra, Platform, eventually
 from stored_keys import key_store, opened
 from test_privacy_register import grant
@@ -184,15 +184,7 @@ def test_ret2_listings_and_demographics_end_in_every_store_a_year_after_their_la
     changed = client.patch("/v1/me", headers=m.auth,
                            json={"gender": "non-binary", "interests": ["fietsen"]})
     assert changed.status_code == 200, changed.text
-
-    def posted() -> str:  # once listings has learnt of the account
-        made = client.post("/v1/listings", headers=m.auth, json={
-            "kind": "ad", "title": "Oude kast", "description": "Eiken, 2 meter",
-            "location": {"city": "Utrecht"}})
-        assert made.status_code == 201, made.text
-        return str(made.json()["listing_id"])
-
-    listing_id = eventually(posted, timeout=20)
+    listing_id = post_listing(client, m, "Oude kast", "Eiken, 2 meter")
 
     def known() -> None:
         got = asyncio.run(rows(infra, "SELECT DISTINCT category FROM retention.subject_data "
