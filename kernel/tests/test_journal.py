@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel.journal import GENESIS, ErasureJournal, JournalError
+from kernel.journal import GENESIS, ErasureJournal, JournalError, kept_after
 
 pytestmark = pytest.mark.unit
 
@@ -61,3 +61,22 @@ def test_processes_appending_at_once_keep_one_chain(tmp_path: Path) -> None:
     entries = list(ErasureJournal(path).entries())
     assert len(entries) == 100 and len({e.subject_hash for e in entries}) == 100
     assert os.stat(path).st_size > 0
+
+
+def test_kept_categories_are_chained_and_the_last_line_of_a_subject_counts(
+        tmp_path: Path) -> None:
+    """RET-4: an erasure under a category hold journals what it kept; the hold's release
+    journals the subject again with less kept; a restore reads the last line of each."""
+    journal = ErasureJournal(tmp_path / "erasures.jsonl")
+    a, b = b"\x0a" * 32, b"\x0b" * 32
+    journal.record(a, ("listings", "messages"))
+    journal.record(b)
+    journal.record(a, ("messages",))
+    assert kept_after(journal.entries()) == {a: ("messages",)}
+    journal.record(a)
+    assert kept_after(journal.entries()) == {}
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    lines[0] = lines[0].replace(b'"listings",', b"")  # a category dropped by hand
+    journal.path.write_bytes(b"".join(lines))
+    with pytest.raises(JournalError):
+        list(journal.entries())

@@ -38,6 +38,7 @@ from kernel.keystore import (
     PostgresKeyStore,
     SubjectErasedError,
 )
+from kernel.restore import erase_again
 
 NOV = datetime(2026, 11, 14, 9, 30, tzinfo=UTC)
 DEC = datetime(2026, 12, 2, 23, 59, tzinfo=UTC)
@@ -309,3 +310,28 @@ async def test_a_key_store_from_before_scoped_keys_is_migrated_with_its_keys(
     finally:
         await ks_pool.execute(f"DROP DATABASE {name}")
 
+
+
+@pytest.mark.integration
+async def test_a_restore_erases_again_but_keeps_what_a_hold_still_keeps(
+        pg_store: PostgresKeyStore, ks_pool: asyncpg.Pool, index: BlindIndex,
+        infra: Any) -> None:
+    """RET-4, RET-5: a backup taken before an erasure under a category hold is restored:
+    ``erase_again`` destroys the subject's keys again, all but the held category's."""
+    a = sid()
+    keys = (await pg_store.keys_for_writing([a], {a: {NOV_SCOPE, "listings@2026-11"}}))[a]
+    listing = keys.seal(b"kast", b"c", "listings@2026-11")
+    h = index.subject(a)
+    backup = await ks_pool.fetch("SELECT scope, wrapped_key FROM keystore.subject_keys "
+                                 "WHERE subject_hash = $1", h)
+    await pg_store.destroy(a, keep=["listings"])
+    for row in backup:  # the restore puts the rows of before the erasure back
+        await ks_pool.execute("UPDATE keystore.subject_keys SET wrapped_key = $3, "
+                              "erased_at = NULL WHERE subject_hash = $1 AND scope = $2",
+                              h, row["scope"], row["wrapped_key"])
+    assert (await pg_store.keys_for_reading([a]))[a] is not None
+    await erase_again(infra.pg_dsn("marketplace"), infra.pg_dsn("keystore"), [h], index,
+                      {h: ["listings"]})
+    assert (await pg_store.keys_for_reading([a]))[a] is None
+    held = (await pg_store.held_keys([a]))[a]
+    assert set(held.scoped) == {"listings@2026-11"} and held.open(listing, b"c") == b"kast"

@@ -7,7 +7,9 @@ puts such a backup back, then applies again every erasure the erasure journal re
 back):
 
 1. the key store destroys the key of every journalled subject again (all its scoped keys
-   too), so nothing encrypted for them can be read from the restored stores or the broker;
+   too, but those of a category a legal hold still keeps, as the subject's last journal
+   line says, RET-4), so nothing encrypted for them can be read from the restored stores
+   or the broker;
 2. each service is told, through ``<schema>.erasure_replay``, which of the subjects it
    knows are to be erased; it deletes their projections and cached keys when it starts,
    before it reports ready, so ``/readyz`` is 200 only once that is done.
@@ -37,7 +39,7 @@ from devstack.errors import StackError
 from devstack.ports import HOST, is_listening
 from devstack.postgres import Postgres
 from kernel.crypto import BlindIndex
-from kernel.journal import ErasureJournal, JournalError
+from kernel.journal import ErasureJournal, JournalError, kept_after
 from kernel.restore import erase_again
 
 log = structlog.get_logger("devstack.backup")
@@ -187,7 +189,8 @@ def restore_backup(
                  f"pg_restore {db}")
         hashes = [e.subject_hash for e in journalled]
         destroyed, requeued = asyncio.run(erase_again(
-            _pg_url(pg_port, "marketplace"), _pg_url(pg_port, "keystore"), hashes, index))
+            _pg_url(pg_port, "marketplace"), _pg_url(pg_port, "keystore"), hashes, index,
+            kept_after(journalled)))
     finally:
         if started:
             postgres.stop()

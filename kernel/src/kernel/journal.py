@@ -18,7 +18,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,10 +41,22 @@ class JournalEntry:
     subject_hash: bytes
     prev: str
     hash: str
+    keep: tuple[str, ...] = ()
+    """Categories whose keys a legal hold kept through the erasure (RET-4); a later line of
+    the same subject replaces it (the hold released)."""
 
 
-def _digest(prev: str, at: str, subject_hash: str) -> str:
-    return hashlib.sha256(f"{prev}\n{at}\n{subject_hash}".encode()).hexdigest()
+def _digest(prev: str, at: str, subject_hash: str, keep: tuple[str, ...] = ()) -> str:
+    kept = f"\n{','.join(keep)}" if keep else ""  # lines without one hash as they always did
+    return hashlib.sha256(f"{prev}\n{at}\n{subject_hash}{kept}".encode()).hexdigest()
+
+
+def kept_after(entries: Iterable[JournalEntry]) -> dict[bytes, tuple[str, ...]]:
+    """Per journalled subject, the categories its last line says are kept (if any)."""
+    last: dict[bytes, tuple[str, ...]] = {}
+    for entry in entries:
+        last[entry.subject_hash] = entry.keep
+    return {h: keep for h, keep in last.items() if keep}
 
 
 class ErasureJournal:
@@ -57,8 +69,9 @@ class ErasureJournal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def record(self, subject_hash: bytes) -> JournalEntry:
-        """Append one erased subject and sync it to disk before returning.
+    def record(self, subject_hash: bytes, keep: tuple[str, ...] = ()) -> JournalEntry:
+        """Append one erased subject (and the categories a hold keeps) and sync it to disk
+        before returning.
 
         Safe across processes: the file is locked while the last line is read and the new
         one appended.
@@ -70,13 +83,15 @@ class ErasureJournal:
             prev, count = self._tail(fd)
             at = datetime.now(UTC).isoformat()
             hexhash = subject_hash.hex()
-            digest = _digest(prev, at, hexhash)
-            line = orjson.dumps({"at": at, "subject_hash": hexhash, "prev": prev,
-                                 "hash": digest}) + b"\n"
-            os.write(fd, line)
+            digest = _digest(prev, at, hexhash, keep)
+            item: dict[str, object] = {"at": at, "subject_hash": hexhash, "prev": prev,
+                                       "hash": digest}
+            if keep:
+                item["keep"] = list(keep)
+            os.write(fd, orjson.dumps(item) + b"\n")
             os.fsync(fd)
             return JournalEntry(count + 1, datetime.fromisoformat(at), subject_hash, prev,
-                                digest)
+                                digest, keep)
         finally:
             os.close(fd)  # closing releases the lock
 
@@ -106,11 +121,13 @@ class ErasureJournal:
                     item = orjson.loads(raw)
                     at, hexhash, digest = item["at"], item["subject_hash"], item["hash"]
                     subject_hash = bytes.fromhex(hexhash)
+                    keep = tuple(str(c) for c in item.get("keep", ()))
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                     raise JournalError(f"{self.path}: line {n} is not a journal entry") from exc
-                if item.get("prev") != prev or _digest(prev, at, hexhash) != digest:
+                if item.get("prev") != prev or _digest(prev, at, hexhash, keep) != digest:
                     raise JournalError(f"{self.path}: line {n} breaks the chain")
-                yield JournalEntry(n, datetime.fromisoformat(at), subject_hash, prev, digest)
+                yield JournalEntry(n, datetime.fromisoformat(at), subject_hash, prev, digest,
+                                   keep)
                 prev = digest
 
     def head(self) -> tuple[int, str]:

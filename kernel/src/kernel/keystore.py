@@ -298,7 +298,7 @@ class PostgresKeyStore:
         ``True`` if its key existed."""
         h = self._index.subject(subject_id)
         if self._journal is not None:  # first, so that a restore can never miss it
-            await asyncio.to_thread(self._journal.record, h)
+            await asyncio.to_thread(self._journal.record, h, tuple(sorted(keep)))
         async with self._pool.acquire() as conn, conn.transaction():
             existed = await conn.fetchval(_DESTROY_SUBJECT, h)
             # a new snapshot: sees every scoped key

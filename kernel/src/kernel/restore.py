@@ -14,7 +14,7 @@ Run it with every service stopped, between the restore and the start.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 import asyncpg
 
@@ -38,8 +38,12 @@ def subject_hashes(index: BlindIndex, subject_ids: Iterable[str]) -> list[bytes]
 
 
 async def erase_again(marketplace_dsn: str, keystore_dsn: str, hashes: list[bytes],
-                      index: BlindIndex) -> tuple[int, int]:
+                      index: BlindIndex,
+                      kept: Mapping[bytes, Collection[str]] | None = None) -> tuple[int, int]:
     """Destroy the subjects' keys again; queue them in every service's schema.
+
+    ``kept`` names, per subject hash, the categories whose scoped keys a legal hold kept
+    through the erasure (RET-4): those survive, as they did before the restore.
 
     Returns:
         (keys destroyed again, subjects queued for erasure in the services).
@@ -50,9 +54,14 @@ async def erase_again(marketplace_dsn: str, keystore_dsn: str, hashes: list[byte
     try:
         async with ks.transaction():
             destroyed = int(await ks.fetchval(_DESTROY_ALL, hashes))
+            pairs = [(h, c) for h, cats in (kept or {}).items() for c in cats]
             await ks.execute(
-                "UPDATE keystore.subject_keys SET wrapped_key = NULL, erased_at = now() "
-                "WHERE subject_hash = ANY($1::bytea[]) AND wrapped_key IS NOT NULL", hashes)
+                "UPDATE keystore.subject_keys k SET wrapped_key = NULL, erased_at = now() "
+                "WHERE subject_hash = ANY($1::bytea[]) AND wrapped_key IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM unnest($2::bytea[], $3::text[]) AS p(h, c) "
+                "WHERE p.h = k.subject_hash AND k.scope <> '' "
+                "AND split_part(k.scope, '@', 1) = p.c)",
+                hashes, [h for h, _ in pairs], [c for _, c in pairs])
     finally:
         await ks.close()
     wanted = set(hashes)

@@ -4,7 +4,8 @@ again every subject the log says was erased (RET-5, PRV-5; deploy/README.md, "Ba
 In a cluster the record of erasures is the retention topic, which a database restore does
 not roll back: every ``SubjectKeyShredded`` on it names a subject whose key was destroyed.
 With every service stopped, between ``pg_restore`` and the start, this command destroys
-those subjects' keys again and queues them in each service's ``erasure_replay`` table,
+those subjects' keys again (but those of a category a legal hold on the log still holds,
+RET-4) and queues them in each service's ``erasure_replay`` table,
 which the services work through before ``/readyz`` says 200 (``kernel.restore``).
 The embedded stack's ``make restore`` does the same from its erasure journal.
 
@@ -25,12 +26,13 @@ import asyncpg
 import orjson
 from pydantic import ValidationError
 
-from contracts.privacy import SubjectKeyShredded
+from contracts.privacy import LegalHoldPlaced, LegalHoldReleased, SubjectKeyShredded
 from contracts.topics import events_topic
 from kernel.crypto import BlindIndex
 from kernel.restore import erase_again, subject_hashes
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
+from retention.adapters.register import scoped_categories
 from retention.audit import load_stack_secrets
 
 EXIT_ERROR = 2
@@ -53,15 +55,38 @@ def erased_in(records: list[tuple[str, bytes | None]], since: datetime | None = 
     return found
 
 
+def held_on(records: list[tuple[str, bytes | None]]) -> dict[str, set[str]]:
+    """Per subject, the categories sealed under keys of their own that a legal hold on the
+    log still holds (placed, not released): an erasure kept their keys (RET-4)."""
+    topic, scoped = events_topic("retention"), scoped_categories()
+    placed: dict[str, tuple[str, str]] = {}
+    for name, value in records:
+        if name != topic or not value:
+            continue
+        env = orjson.loads(value)
+        payload = env.get("payload") or {}
+        if env.get("event_type") == LegalHoldPlaced.event_type and \
+                payload.get("category") in scoped:
+            placed[payload["hold_id"]] = (str(payload["subject_id"]), payload["category"])
+        elif env.get("event_type") == LegalHoldReleased.event_type:
+            placed.pop(str(payload.get("hold_id")), None)
+    out: dict[str, set[str]] = {}
+    for subject, category in placed.values():
+        out.setdefault(subject, set()).add(category)
+    return out
+
+
 async def reerase(since: datetime | None, dry_run: bool) -> tuple[int, int, int]:
     """(subjects erased on the log, keys destroyed again, subjects queued in services)."""
-    subjects = erased_in(await read_event_topics(KafkaSettings().bootstrap), since)
+    records = await read_event_topics(KafkaSettings().bootstrap)
+    subjects = erased_in(records, since)
     if dry_run:
         return len(subjects), 0, 0
     index = BlindIndex(SecretsSettings().index_key_bytes())
+    kept = {index.subject(s): cats for s, cats in held_on(records).items() if s in subjects}
     pg = PostgresSettings()
     destroyed, queued = await erase_again(pg.dsn(), pg.dsn(pg.keystore_database),
-                                          subject_hashes(index, subjects), index)
+                                          subject_hashes(index, subjects), index, kept)
     return len(subjects), destroyed, queued
 
 

@@ -11,7 +11,7 @@ until the hold is released.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
@@ -57,8 +57,10 @@ async def release_hold(conn: asyncpg.Connection, store: EventStore, repo: Reques
         log.info("privacy.legal_hold_released", hold_id=hold_id, released_by=by)
         waiting, keep = await holds.for_erasure(conn, subject)
         if category is not None and category not in keep and await keys.is_erased(subject):
-            ended = await keys.expire(category, KEPT_UNTIL, subject)
-            log.info("privacy.kept_keys_destroyed", hold_id=hold_id, keys=ended)
+            # destroyed again, keeping only what other holds keep: the erasure journal
+            # records it, so a restore does not bring the released category's keys back
+            await keys.destroy(subject, keep)
+            log.info("privacy.kept_keys_destroyed", hold_id=hold_id, category=category)
         if waiting:
             return True
         waiting_requests = await conn.fetch(
@@ -76,7 +78,3 @@ async def release_hold(conn: asyncpg.Connection, store: EventStore, repo: Reques
         if started is not None:
             await shred_keys(conn, keys, started, keep)
     return True
-
-
-KEPT_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
-"""Later than any key's period: ``expire`` with it destroys every key of the category."""
