@@ -208,6 +208,8 @@ class Postgres:
             f"port = {self.port}\n"
             f"unix_socket_directories = '{socket_dir}'\n"
             "max_connections = 300\n"
+            # the outboxes are queues: their dead rows are vacuumed within seconds
+            "autovacuum_naptime = 5s\n"
             "logging_collector = off\n"
         )
         if pgbin.is_root():

@@ -163,6 +163,11 @@ CREATE INDEX IF NOT EXISTS events_subject_idx ON {schema}.events (subject_id, po
 CREATE TABLE IF NOT EXISTS {schema}.outbox (
     position bigint PRIMARY KEY
 );
+-- A queue: every row is deleted once published. Vacuumed after every 5,000 dead rows, not
+-- a fifth of a table that is nearly always empty, so the relay's scans do not wade through
+-- the rows of earlier bursts (a sustained pipeline slowed run by run without it).
+ALTER TABLE {schema}.outbox SET (autovacuum_vacuum_scale_factor = 0,
+    autovacuum_vacuum_threshold = 5000, autovacuum_vacuum_cost_delay = 0);
 CREATE TABLE IF NOT EXISTS {schema}.relay_state (
     id           integer PRIMARY KEY CHECK (id = 1),
     broker_epoch text NOT NULL
