@@ -74,7 +74,8 @@ class KeyStore(Protocol):
         ``keep`` names categories whose scoped keys survive, under a legal hold on that
         category (RET-4): the subject is erased (its own key is gone, no service reads it
         any more), while the held values stay in the log for the holder to read
-        (:meth:`PostgresKeyStore.held_keys`) until the hold ends and ``expire`` takes them.
+        (:meth:`PostgresKeyStore.held_keys`) until the hold ends: then ``destroy`` again,
+        keeping only what other holds keep, takes them (and journals it).
         """
         ...
 

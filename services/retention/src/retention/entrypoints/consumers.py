@@ -45,15 +45,17 @@ def _receipts(rt: Runtime) -> Handler:
     return handle
 
 
+def _part(d: Delivered) -> exports.Part:
+    """One chunk of a service's export part, still sealed, as it was published."""
+    p, env = d.envelope.payload, d.envelope
+    return exports.Part(p["request_id"], p["subject_id"], p["service"], env.event_id,
+                        p["content"], env.occurred_at, p.get("chunk", 0), p.get("chunks", 1))
+
+
 def _export_parts(rt: Runtime) -> Handler:
     async def handle(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
-        parts = [
-            exports.Part(p["request_id"], p["subject_id"], p["service"], d.envelope.event_id,
-                         p["content"], d.envelope.occurred_at, p.get("chunk", 0),
-                         p.get("chunks", 1))
-            for d in batch if d.envelope.event_type == SubjectDataExported.event_type
-            for p in (d.envelope.payload,)
-        ]
+        parts = [_part(d) for d in batch
+                 if d.envelope.event_type == SubjectDataExported.event_type]
         keep_for = timedelta(days=rt.settings.export_days)  # type: ignore[attr-defined]
         await exports.record_parts(conn, rt.extra["requests"], parts, datetime.now(UTC),
                                    keep_for)

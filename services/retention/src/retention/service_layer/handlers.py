@@ -71,23 +71,24 @@ async def submit_request(
         shred = req.status == "in_progress" and req.type == "erasure"
         await repo.save(conn, req, token_hash, correlation_id=uuid.UUID(request_id))
         if shred:
-            existed = await shred_keys(conn, keys, req, keep)
+            existed = await shred_keys(conn, keys, [req], keep)
             log.info("privacy.key_shredded", request_id=request_id, key_existed=existed)
     log.info("privacy.request_received", request_id=request_id, type=cmd.type,
              status=req.status)
     return Submitted(request_id, token)
 
 
-async def shred_keys(conn: asyncpg.Connection, keys: KeyStore, req: PrivacyRequest,
-                     keep: Sequence[str]) -> bool:
-    """Destroy the subject's keys as its erasure starts (PRV-5), but the scoped keys of the
-    categories a legal hold keeps (RET-4): the request notes those, for its exceptions and
-    its proof. Returns whether the subject's key existed."""
-    existed = await keys.destroy(req.subject_id, keep)
+async def shred_keys(conn: asyncpg.Connection, keys: KeyStore,
+                     started: Sequence[PrivacyRequest], keep: Sequence[str]) -> bool:
+    """Destroy the subject's keys as its erasures start (PRV-5), once, but the scoped keys
+    of the categories a legal hold keeps (RET-4): each started request notes those, for its
+    exceptions and its proof. Returns whether the subject's key existed."""
+    existed = await keys.destroy(started[0].subject_id, keep)
     if keep:
+        ids = [req.request_id for req in started]
         await conn.execute("UPDATE retention.privacy_requests SET kept_categories = $2 "
-                           "WHERE request_id = $1", req.request_id, list(keep))
-        log.info("privacy.categories_kept_under_hold", request_id=req.request_id,
+                           "WHERE request_id = ANY($1::text[])", ids, list(keep))
+        log.info("privacy.categories_kept_under_hold", requests=len(ids),
                  categories=list(keep))
     return existed
 
@@ -119,7 +120,7 @@ async def erase_by_system(conn: asyncpg.Connection, repo: RequestRepository, key
                                  ERASURE_SERVICES, bool(waiting), grace)
     await repo.save(conn, req, correlation_id=uuid.UUID(request_id))
     if req.status == "in_progress":
-        await shred_keys(conn, keys, req, keep)
+        await shred_keys(conn, keys, [req], keep)
     log.info("privacy.system_erasure", request_id=request_id, status=req.status, reason=reason)
     return request_id
 
@@ -138,7 +139,7 @@ async def verify_request(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyS
             req.start_or_schedule(ERASURE_SERVICES, now, grace)
         await repo.save(conn, req)
         if req.status == "in_progress" and req.type == "erasure":
-            await shred_keys(conn, keys, req, keep)
+            await shred_keys(conn, keys, [req], keep)
     return req.status
 
 
@@ -178,7 +179,7 @@ async def shred_due(pool: asyncpg.Pool, repo: RequestRepository, keys: KeyStore,
                         continue  # RET-4: a hold placed in the window keeps it waiting
                     req.start(ERASURE_SERVICES, now)
                     await repo.save(conn, req)
-                    await shred_keys(conn, keys, req, keep)
+                    await shred_keys(conn, keys, [req], keep)
             except ConcurrencyError:
                 continue  # cancelled, or another replica started it
             started += 1

@@ -66,15 +66,15 @@ async def release_hold(conn: asyncpg.Connection, store: EventStore, repo: Reques
         waiting_requests = await conn.fetch(
             "SELECT request_id FROM retention.privacy_requests WHERE subject_id = $1 "
             "AND type = 'erasure' AND status = 'verified' ORDER BY received_at", subject)
-        started = None
+        started = []
         for row in waiting_requests:
             req = await repo.get(conn, row["request_id"])
             if req is None:
                 continue
             req.start_erasure(ERASURE_SERVICES, now)
             await repo.save(conn, req)
-            started = started or req
+            started.append(req)
             log.info("privacy.held_erasure_started", request_id=req.request_id)
-        if started is not None:
+        if started:
             await shred_keys(conn, keys, started, keep)
     return True
