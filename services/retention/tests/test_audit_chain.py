@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import orjson
 import pytest
 
@@ -52,9 +53,27 @@ async def test_aud2_intact_chain_with_redelivery_verifies() -> None:
 
 async def test_aud2_altered_event_is_a_break() -> None:
     log = await _log(InMemoryKeyStore())
-    log[1].payload["reason"] = "misuse_reported"
+    log[1].payload["reason"] = "misuse_reported"  # altered after the hash was checked
+    log[1].digest_ok = None
     reasons = [b["reason"] for b in verify(log).breaks]
     assert any("altered" in r for r in reasons)
+
+
+async def test_aud2_altered_bytes_on_the_log_are_a_break() -> None:
+    """The hash is checked over the payload as published, byte for byte: an altered
+    value, or the same content laid out otherwise, is caught when the envelope is read;
+    a layout a hash would miss (another key order) still passes as the stored content."""
+    store = EventStore("accounts", InMemoryKeyStore())
+    (rec,) = await store.encode("account-s1", StreamHead(), [NewEvent(
+        SessionEnded(session_id="x", account_id="s1", reason="logout"), "s1",
+        occurred_at=T0)])
+    value = dataclasses.replace(rec, position=1).envelope_bytes("accounts")
+    assert LogEvent.parse(value).digest_ok is True
+    assert LogEvent.parse(value.replace(b'"logout"', b'"misuse"')).digest_ok is False
+    spaced = value.replace(b'"reason":"logout"', b'"reason": "logout"')
+    assert spaced != value and LogEvent.parse(spaced).digest_ok is True
+    assert verify([LogEvent.parse(value.replace(b'"x"', b'"y"'))]).breaks[0]["reason"] == \
+        "content does not match its hash (altered)"
 
 
 async def test_aud2_hashes_checked_in_workers_and_linked_in_the_parent() -> None:
@@ -64,10 +83,10 @@ async def test_aud2_hashes_checked_in_workers_and_linked_in_the_parent() -> None
     log = await _log(keys)
     key = (await keys.keys_for_reading(["s1"]))["s1"]
     one = reconstruct(verify(log), {"s1": key}, set())
-    shares = [dataclasses.replace(ev, digest_ok=intact(ev), plain=decrypted(ev, key))
+    shares = [msgspec.structs.replace(ev, digest_ok=intact(ev), plain=decrypted(ev, key))
               for ev in log]
     assert reconstruct(verify([shares[2], shares[0], shares[1]]), {}, set()) == one
-    altered = [*shares[:1], dataclasses.replace(shares[1], digest_ok=False), shares[2]]
+    altered = [*shares[:1], msgspec.structs.replace(shares[1], digest_ok=False), shares[2]]
     (brk,) = verify(altered).breaks
     assert brk["version"] == 2 and "altered" in brk["reason"]
     assert "missing" in verify([shares[0], shares[2]]).breaks[0]["reason"]
@@ -81,7 +100,7 @@ async def test_aud2_missing_event_is_a_break() -> None:
 
 async def test_aud2_forged_replacement_is_a_break() -> None:
     log = await _log(InMemoryKeyStore())
-    forged = dataclasses.replace(log[1], event_id="00000000-0000-0000-0000-000000000001")
+    forged = msgspec.structs.replace(log[1], event_id="00000000-0000-0000-0000-000000000001")
     assert any("fork" in b["reason"] for b in verify([*log, forged]).breaks)
 
 
@@ -150,7 +169,7 @@ async def test_aud2_events_cut_from_the_end_are_found_by_the_other_places_head()
     assert cut_store[0]["version"] == 2 and "end of the event store" in cut_store[0]["reason"]
     gone = compare_heads(verify([]), store)
     assert gone[0]["version"] == 1
-    forged = dataclasses.replace(full[2], hash="00" * 32)
+    forged = msgspec.structs.replace(full[2], hash="00" * 32)
     differs = compare_heads(verify([*full[:2], forged]), store)
     assert "differs" in differs[0]["reason"]
 

@@ -38,7 +38,7 @@ from retention.adapters.kafka_log import read_event_topics
 from retention.adapters.register import load_records_basis
 from retention.adapters.sealed_heads import load_heads, publish_heads, read_heads, store_heads
 from retention.adapters.store_log import read_event_stores, stored_hashes
-from retention.audit_parallel import replay_parallel
+from retention.audit_parallel import ShareFailed, replay_parallel
 from retention.audit_progress import Reporter, pick_mode, render_records
 from retention.bootstrap import load_contracts
 from retention.heads import check_sealed, heads_key, newest, seal
@@ -183,10 +183,13 @@ def replay_command(subject: str | None, until: datetime | None, with_events: boo
     if workers > 1 and src in ("auto", "kafka"):
         merged = None
         try:
-            merged = replay_parallel(subject, until, with_events, workers)
-        except Exception as exc:  # the broker unreachable, for one: the path below says
-            _progress(f"parallel replay unavailable ({type(exc).__name__}); one process")
+            merged, foreign = replay_parallel(subject, until, with_events, workers)
+        except ShareFailed as exc:  # the broker unreachable, for one: the path below says
+            _progress(f"parallel replay unavailable ({exc}); one process")
         if merged is not None and merged["verification"]["events"]:
+            if foreign:
+                _progress(f"warning: {foreign} record(s) in the Kafka log are not event "
+                          "envelopes")
             _progress(f"source: the Kafka log ({workers} processes)")
             sys.stdout.buffer.write(orjson.dumps({"source": "kafka", **merged},
                                                  option=orjson.OPT_INDENT_2) + b"\n")

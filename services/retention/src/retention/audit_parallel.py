@@ -1,71 +1,210 @@
 """``replay`` over the Kafka log in parallel processes, each with its share of the partitions.
 
-A stream may span partitions (a conversation's events are keyed by their senders), so no
-share can check a chain alone. Each process reads its partitions, parses every record,
-checks each event's hash against its content and decrypts its personal fields with the
-keys of its subjects (one key lookup per subject); the parent merges every share's events
-per stream by version, checks the links (versions, predecessors, forks, redeliveries) and
-folds the state. The per-event work (hashing, AES-GCM) is done in the workers.
-
-Opt-in (``replay --workers N``): on a 2-core machine shared with the broker one process is
-faster (``make bench ARGS=audit_replay``, 100,000 events, medians of three replays,
-2026-12-03, load ~4: one process 18,181 events/s beside a raw consume of 52,377
-records/s; two processes 11,151 beside 50,843), the forks, each share's own connections
-and shipping the decrypted events to the parent costing more than they save; it is meant
-for machines with free cores.
+Each worker reads its partitions, parses every envelope and checks its hash over the
+bytes as published. A stream may span partitions (a conversation's events are keyed by
+their senders), so no share can check a chain alone without knowing what the others
+hold: each worker tells the parent which streams it holds, and the parent answers with
+the ones another share holds too. A worker then links, decrypts and folds every stream
+it holds alone (the chain of such a stream is whole in its share: events of a stream are
+never in a share that does not report the stream) and ships its folded states; it
+decrypts the events of the shared streams and ships those, which the parent links and
+folds. The output is exactly what one process prints (``tests/test_audit_parallel.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import pickle
+from collections import Counter, defaultdict
 from datetime import datetime
+from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
 
+from kernel.crypto import DataKey
 from kernel.settings import KafkaSettings
 from retention.adapters.kafka_log import read_event_topics
-from retention.service_layer.replay import LogEvent, decrypted, intact, reconstruct, verify
+from retention.service_layer.replay import (
+    LogEvent,
+    Verification,
+    decrypted,
+    reconstruct,
+    verify,
+)
+
+StreamKey = tuple[str, str]
 
 
-async def _share(index: int, count: int, subject: str | None) -> bytes:
-    from retention.audit import _keys  # the parent's key lookup, in this process
-    from retention.bootstrap import load_contracts
-
-    load_contracts()
-    records = await read_event_topics(KafkaSettings().bootstrap, share=(index, count))
-    events = []
-    for _, value in records:
-        if value is None:
-            continue
-        try:
-            events.append(LogEvent.parse(value))
-        except (ValueError, KeyError, TypeError):
-            continue
-    needed = {e.subject_id for e in events
-              if e.subject_id and (subject is None or e.subject_id == subject)}
-    keys, erased = await _keys(needed) if needed else ({}, set())
-    for ev in events:
-        ev.digest_ok = intact(ev)
-        if subject is None or ev.subject_id == subject:
-            ev.plain = decrypted(ev, keys.get(ev.subject_id) if ev.subject_id else None)
-    return orjson.dumps({"events": events, "erased": sorted(erased)})
+class ShareFailed(RuntimeError):
+    """A worker could not read or replay its share (the message says why)."""
 
 
-def _run_share(index: int, count: int, subject: str | None) -> bytes:
-    return asyncio.run(_share(index, count, subject))
+def _worker(conn: Connection, index: int, count: int, subject: str | None,
+            until: datetime | None, with_events: bool) -> None:
+    gc.disable()  # millions of young, acyclic objects: collections only cost (the process ends)
+    try:
+        share = _Share(index, count, subject, until, with_events)
+        conn.send_bytes(pickle.dumps(share.read(), pickle.HIGHEST_PROTOCOL))
+        share.look_up_keys()
+        shared = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own parent
+        conn.send_bytes(pickle.dumps(share.finish(shared), pickle.HIGHEST_PROTOCOL))
+    except BaseException as exc:  # the parent reports it and falls back
+        conn.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
+    finally:
+        conn.close()
+
+
+_Result = tuple[str, dict[str, Any], list[LogEvent], list[str], int]
+
+
+class _Share:
+    """One process's share of the log: read and parsed (each hash checked), then, once
+    the streams other shares hold too are known, linked, decrypted and folded."""
+
+    def __init__(self, index: int, count: int, subject: str | None, until: datetime | None,
+                 with_events: bool) -> None:
+        self.index, self.count = index, count
+        self.subject, self.until, self.with_events = subject, until, with_events
+        self.grouped: dict[StreamKey, list[LogEvent]] = defaultdict(list)
+        self.foreign = 0
+        self.keys: dict[str, DataKey | None] = {}
+        self.erased: set[str] = set()
+
+    def read(self) -> list[StreamKey]:
+        """Read and parse the share; returns the streams it holds."""
+        from retention.bootstrap import load_contracts
+
+        load_contracts()
+        records = asyncio.run(read_event_topics(KafkaSettings().bootstrap,
+                                                share=(self.index, self.count)))
+        grouped = self.grouped
+        for _, value in records:
+            if value is None:
+                continue
+            try:
+                ev = LogEvent.parse(value)
+            except (ValueError, KeyError, TypeError):
+                self.foreign += 1
+                continue
+            grouped[(ev.producer, ev.stream_id)].append(ev)
+        return list(grouped)
+
+    def look_up_keys(self) -> None:
+        """The keys of the share's subjects, in one lookup per 5000 subjects."""
+        from retention.audit import _keys  # the auditor's key lookup, in this process
+
+        needed = {ev.subject_id for evs in self.grouped.values() for ev in evs
+                  if ev.subject_id and (self.subject is None or ev.subject_id == self.subject)}
+        if needed:
+            self.keys, self.erased = asyncio.run(_keys(needed))
+
+    def finish(self, shared: list[StreamKey]) -> _Result:
+        """The folded state of every stream held here alone (each entry as JSON), and the
+        decrypted events of the ``shared`` streams, for the parent to link and fold."""
+        crossing = set(shared)
+        alone = verify(ev for key, evs in self.grouped.items() if key not in crossing
+                       for ev in evs)
+        out = _serialised(reconstruct(alone, self.keys, self.erased, self.subject, self.until,
+                                      self.with_events))
+        events = []
+        for key in crossing:
+            for ev in self.grouped[key]:
+                if self.subject is None or ev.subject_id == self.subject:
+                    ev.plain = decrypted(ev, self.keys.get(ev.subject_id) if ev.subject_id
+                                         else None)
+                events.append(ev)
+        return ("ok", out, events, sorted(self.erased), self.foreign)
 
 
 def replay_parallel(subject: str | None, until: datetime | None, with_events: bool,
-                    workers: int) -> dict[str, Any]:
-    """The state of every stream, from ``workers`` processes' checked and decrypted
-    shares merged per stream."""
+                    workers: int) -> tuple[dict[str, Any], int]:
+    """The state of every stream from ``workers`` shares (this process reads the first,
+    forked processes the others), merged; and how many records were not event envelopes.
+
+    Raises:
+        ShareFailed: a worker failed (the broker unreachable, for one).
+    """
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_run_share, i, workers, subject) for i in range(workers)]
-        parts = [orjson.loads(f.result()) for f in futures]
-    events = [LogEvent(**e) for part in parts for e in part["events"]]
-    erased = {s for part in parts for s in part["erased"]}
-    return reconstruct(verify(events), {}, erased, subject, until, with_events)
+    conns, procs = [], []
+    for i in range(1, workers):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(child, i, workers, subject, until, with_events),
+                           daemon=True)
+        proc.start()
+        child.close()
+        conns.append(parent)
+        procs.append(proc)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        own = _Share(0, workers, subject, until, with_events)
+        try:
+            held = [own.read()]
+            own.look_up_keys()
+        except Exception as exc:
+            raise ShareFailed(f"{type(exc).__name__}: {exc}") from exc
+        held += [_answer(conn) for conn in conns]
+        seen = Counter(key for keys in held for key in keys)
+        for conn, keys in zip(conns, held[1:], strict=True):
+            conn.send_bytes(pickle.dumps([k for k in keys if seen[k] > 1]))
+        results = [own.finish([k for k in held[0] if seen[k] > 1])]
+        results += [_answer(conn) for conn in conns]
+        return _merged(results, subject, until, with_events), sum(r[4] for r in results)
+    finally:
+        if collecting:
+            gc.enable()
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+
+
+def _serialised(out: dict[str, Any]) -> dict[str, Any]:
+    """``out`` with each stream's entry as JSON already (``orjson.Fragment``): a worker
+    serialises its own streams, the parent only puts them in order."""
+    out["services"] = {producer: {sid: orjson.dumps(entry) for sid, entry in states.items()}
+                       for producer, states in out["services"].items()}
+    return out
+
+
+def _answer(conn: Connection) -> Any:
+    try:
+        got = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own forked worker
+    except EOFError as exc:
+        raise ShareFailed("a worker exited without an answer") from exc
+    if isinstance(got, tuple) and got and got[0] == "error":
+        raise ShareFailed(got[1])
+    return got
+
+
+def _merged(results: list[tuple[str, dict[str, Any], list[LogEvent], list[str], int]],
+            subject: str | None, until: datetime | None, with_events: bool) -> dict[str, Any]:
+    erased = {s for r in results for s in r[3]}
+    crossing = verify(ev for r in results for ev in r[2])
+    parts = [r[1] for r in results]
+    parts.append(_serialised(reconstruct(crossing, {}, erased, subject, until, with_events)))
+    services: dict[str, dict[str, Any]] = defaultdict(dict)
+    subjects: dict[str, Any] = {}
+    total = Verification()
+    streams = events = 0
+    for part in parts:
+        for producer, states in part["services"].items():
+            services[producer].update(states)
+        subjects.update(part["subjects"])
+        v = part["verification"]
+        streams += v["streams"]
+        events += v["events"]
+        total.duplicates += v["duplicates"]
+        total.breaks.extend(v["breaks"])
+    return {
+        "as_of": until.isoformat() if until else None,
+        "subject": subject,
+        "services": {p: {sid: orjson.Fragment(b) for sid, b in sorted(services[p].items())}
+                     for p in sorted(services)},
+        "subjects": dict(sorted(subjects.items())),
+        "verification": {"streams": streams, "events": events,
+                         "duplicates": total.duplicates, "breaks": total.breaks},
+    }

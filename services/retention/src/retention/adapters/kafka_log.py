@@ -1,12 +1,35 @@
-"""Reads every ``*.events.v1`` topic from its beginning up to the current high-water mark."""
+"""Reads every ``*.events.v1`` topic from its beginning up to the current high-water mark.
+
+The auditor reads the whole log once and needs only each record's value, so the read is
+plain Kafka fetch requests over aiokafka's client (no consumer group, no per-record
+``ConsumerRecord``): record batches are checked against their CRC and their values taken
+as they are. On 100,000 envelopes this reads in about half the time of ``getmany``
+(``make bench ARGS=audit_replay``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import CorruptRecordException, KafkaError, for_code
+from aiokafka.protocol.fetch import FetchRequest
+from aiokafka.protocol.offset import OffsetRequest
+from aiokafka.record.memory_records import MemoryRecords
 
 EVENTS_SUFFIX = ".events.v1"
+
+_EARLIEST = -2
+_MAX_WAIT_MS = 50
+_PARTITION_BYTES = 16 * 1024 * 1024
+_FETCH_BYTES = 64 * 1024 * 1024
+_RETRIES = 5
+_IDLE_ROUNDS = 60
+"""Rounds in a row that fetch nothing (~3 s at the fetch's wait) before the rest is taken
+for empty: a high-water mark past the last record a broker serves must not hang a read."""
+_RETRIABLE = {3, 5, 6, 7, 9, 13, 14, 15}  # unknown partition, leader moves, timeouts
 
 
 async def read_event_topics(
@@ -16,59 +39,125 @@ async def read_event_topics(
 ) -> list[tuple[str, bytes | None]]:
     """Every record of every event topic as ``(topic, value)``, partition by partition.
 
-    Uses no consumer group (nothing is committed) and stops at the high-water marks
-    taken at the start, so a live stack can be replayed while it keeps writing. ``count``
-    is told the records read so far and, once every partition's end is known, how many
-    there are in all. ``share`` ``(i, n)`` reads only the i-th of every n partitions (in
-    topic and partition order), for n processes reading the log in parallel.
+    Commits nothing and stops at the high-water marks the first fetch of each partition
+    reports, so a live stack can be replayed while it keeps writing. (A Kafka-API
+    broker's ListOffsets answer for the end can be too low after batched produce
+    requests, tansu does this, which would cut the log short; the fetch's high-water
+    mark is right.) ``count`` is told the records read so far and, once every
+    partition's end is known, how many there are in all. ``share`` ``(i, n)`` reads only
+    the i-th of every n partitions (in topic and partition order), for n processes
+    reading the log in parallel.
+
+    Raises:
+        KafkaError: the broker is unreachable or keeps refusing a fetch.
+        CorruptRecordException: a record batch fails its CRC.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", client_id="marketplace-audit",
-        fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_max_wait_ms=50,
-    )
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, client_id="marketplace-audit")
     try:
-        await consumer.start()
-        topics = sorted(t for t in await consumer.topics() if t.endswith(EVENTS_SUFFIX))
-        parts = [TopicPartition(t, p) for t in topics
-                 for p in sorted(consumer.partitions_for_topic(t) or ())]
+        await client.bootstrap()
+        cluster = await client.fetch_all_metadata()
+        topics = sorted(t for t in cluster.topics() if t.endswith(EVENTS_SUFFIX))
+        parts = [(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
         parts = parts[share[0]::share[1]]
         if not parts:
             return []
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
         progress(f"reading {len(topics)} topic(s), {len(parts)} partition(s)")
-        try:
-            begins: dict[TopicPartition, int] = await consumer.beginning_offsets(parts)
-        except Exception:  # a Kafka-API broker may not answer it: count from zero
-            begins = {}
-        # The end of each partition is its high-water mark as fetch responses report it:
-        # a Kafka-API broker's ListOffsets answer (end_offsets) can be too low after
-        # batched produce requests (tansu does this), which would cut the log short.
-        ends: dict[TopicPartition, int] = {}
-        left = set(parts)
-        out: list[tuple[str, bytes | None]] = []
-        idle_polls = 0
-        while left:
-            got = await consumer.getmany(*left, timeout_ms=500, max_records=20_000)
-            for tp, recs in got.items():
-                if tp not in ends and consumer.highwater(tp) is not None:
-                    ends[tp] = consumer.highwater(tp)
-                end = ends.get(tp)
-                out.extend((tp.topic, r.value) for r in recs if end is None or r.offset < end)
-            idle_polls = 0 if got else idle_polls + 1
-            for tp in list(left):
-                high = ends.get(tp, consumer.highwater(tp))
-                if high is not None:
-                    ends.setdefault(tp, high)
-                    if await consumer.position(tp) >= ends[tp]:
-                        left.discard(tp)
-            if idle_polls >= 6:  # 3 s with nothing to fetch: the rest is empty
-                break
-            known = len(ends) == len(parts)
-            count(len(out), sum(ends[tp] - begins.get(tp, 0) for tp in parts) if known
-                  else None)
-        return out
+        reader = _Reader(client, parts)
+        await reader.start()
+        idle = 0
+        while reader.left and idle < _IDLE_ROUNDS:
+            before = dict(reader.pos)
+            await reader.round()
+            idle = 0 if reader.pos != before else idle + 1
+            count(len(reader.out), reader.total())
+        return reader.out
     finally:
-        await consumer.stop()
+        await client.close()
+
+
+class _Reader:
+    """The fetch loop: each partition's position, end and the values read so far."""
+
+    def __init__(self, client: AIOKafkaClient, parts: list[tuple[str, int]]) -> None:
+        self.client = client
+        self.parts = parts
+        self.left = set(parts)
+        self.begins: dict[tuple[str, int], int] = {}
+        self.pos: dict[tuple[str, int], int] = {}
+        self.ends: dict[tuple[str, int], int] = {}
+        self.out: list[tuple[str, bytes | None]] = []
+        self.failures = 0
+
+    async def start(self) -> None:
+        """Each partition's first offset (records before it were deleted by retention)."""
+        for node, by_topic in self._by_leader(self.parts, lambda _tp: _EARLIEST).items():
+            resp = await self.client.send(node, OffsetRequest(-1, 0, by_topic))
+            for topic, partitions in resp.topics:
+                for partition, error, *info in partitions:
+                    if error:
+                        raise for_code(error)(f"list offsets of {topic}/{partition}")
+                    # v0 answers a list of offsets; v1+ a timestamp and the offset
+                    first = info[1] if len(info) > 1 else (info[0][0] if info[0] else 0)
+                    self.begins[(topic, partition)] = self.pos[(topic, partition)] = first
+
+    def total(self) -> int | None:
+        """How many records the read holds in all, once every partition's end is known."""
+        if len(self.ends) < len(self.parts):
+            return None
+        return sum(self.ends[tp] - self.begins[tp] for tp in self.parts)
+
+    async def round(self) -> None:
+        """One fetch per leader for every partition not yet read to its end."""
+        pending = [tp for tp in self.parts if tp in self.left]
+        by_leader = self._by_leader(pending, lambda tp: (self.pos[tp], _PARTITION_BYTES))
+        answers = await asyncio.gather(*(
+            self.client.send(node, FetchRequest(_MAX_WAIT_MS, 1, _FETCH_BYTES, 0, by_topic))
+            for node, by_topic in by_leader.items()))
+        retry = False
+        for resp in answers:
+            for topic, partitions in resp.topics:
+                for partition, error, high, *rest in partitions:
+                    if error in _RETRIABLE:
+                        retry = True
+                        continue
+                    if error:
+                        raise for_code(error)(f"fetch {topic}/{partition}")
+                    self._take((topic, partition), high, rest[-1])
+        if retry:
+            self.failures += 1
+            if self.failures > _RETRIES:
+                raise KafkaError("the broker keeps refusing fetches (leaders moving?)")
+            await self.client.force_metadata_update()
+            await asyncio.sleep(0.1 * self.failures)
+
+    def _take(self, tp: tuple[str, int], high: int, data: bytes | None) -> None:
+        end = self.ends.setdefault(tp, high)
+        nxt = self.pos[tp]
+        out = self.out
+        topic = tp[0]
+        records = MemoryRecords(data) if data else None
+        while records is not None and records.has_next():
+            batch = records.next_batch()
+            if batch is None:  # a batch cut at the response's size limit: fetched next
+                break
+            if not batch.validate_crc():
+                raise CorruptRecordException(f"invalid CRC in {topic}/{tp[1]}")
+            if not batch.is_control_batch:
+                out.extend((topic, r.value) for r in batch if nxt <= r.offset < end)
+            nxt = max(nxt, batch.next_offset)
+        self.pos[tp] = nxt
+        if nxt >= end:
+            self.left.discard(tp)
+
+    def _by_leader(self, parts: list[tuple[str, int]], spec: Callable[[tuple[str, int]], object],
+                   ) -> dict[int, list[tuple[str, list[object]]]]:
+        by: dict[int, dict[str, list[object]]] = {}
+        cluster = self.client.cluster
+        for tp in parts:
+            node = cluster.leader_for_partition(TopicPartition(*tp))
+            if node is None or node < 0:
+                raise KafkaError(f"no leader for {tp[0]}/{tp[1]}")
+            item = spec(tp)
+            entry = (tp[1], *item) if isinstance(item, tuple) else (tp[1], item)
+            by.setdefault(node, {}).setdefault(tp[0], []).append(entry)
+        return {node: list(topics.items()) for node, topics in by.items()}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 from contracts.envelope import Event
@@ -16,8 +17,7 @@ from kernel.crypto import DataKey, is_token
 from kernel.eventstore import GENESIS, chain_hash, header_text
 
 
-@dataclass(slots=True)
-class LogEvent:
+class LogEvent(msgspec.Struct, gc=False):
     """One envelope read from the log (payload still as published)."""
 
     producer: str
@@ -27,26 +27,37 @@ class LogEvent:
     event_type: str
     schema_version: int
     subject_id: str | None
-    occurred: str
-    payload: dict[str, Any]
-    prev_hash: str
-    hash: str
+    occurred: str = msgspec.field(name="occurred_at")
+    payload: dict[str, Any] = msgspec.field(name="payload")
+    prev_hash: str = msgspec.field(name="prev_hash")
+    hash: str = msgspec.field(name="hash")
     position: int = 0
     digest_ok: bool | None = None
-    """Whether the hash matched the content, when a worker process checked it already."""
+    """Whether the hash matched the content: checked over the published bytes when the
+    envelope was parsed (``None``: not checked yet, :func:`intact` checks the payload)."""
     plain: dict[str, Any] | None = None
     """The decrypted payload, when a worker process decrypted it already."""
 
     @classmethod
     def parse(cls, value: bytes) -> LogEvent:
-        """Parse an envelope; raises ``ValueError``/``KeyError`` on anything else."""
-        e = orjson.loads(value)
-        if type(e["occurred_at"]) is not str or type(e["payload"]) is not dict:
-            raise ValueError("not an envelope")
-        return cls(e["producer"], e["stream_id"], int(e["version"]), e["event_id"],
-                   e["event_type"], int(e["schema_version"]), e.get("subject_id"),
-                   e["occurred_at"], e["payload"], e["prev_hash"], e["hash"],
-                   int(e.get("position") or 0))
+        """Parse an envelope and check its hash over the payload bytes as published (the
+        stored bytes, embedded verbatim); raises ``ValueError`` on anything else."""
+        ev = _WIRE.decode(value)
+        raw = bytes(ev.payload)
+        payload = orjson.loads(raw)
+        if type(payload) is not dict:
+            raise ValueError("not an envelope: the payload is not an object")
+        ev.payload = payload  # type: ignore[assignment]
+        try:
+            prev = bytes.fromhex(ev.prev_hash)
+        except ValueError:
+            ev.digest_ok = False
+            return ev
+        header = header_text(ev.event_id, ev.event_type, ev.schema_version, ev.stream_id,
+                             ev.version, ev.subject_id, ev.occurred)
+        # Bytes re-encoded on the way (same content, other layout) are checked as stored.
+        ev.digest_ok = chain_hash(prev, header, raw).hex() == ev.hash or intact(ev)
+        return ev
 
     @property
     def occurred_at(self) -> datetime:
@@ -56,6 +67,15 @@ class LogEvent:
     def has_tokens(self) -> bool:
         """Whether any payload field is an encrypted personal value."""
         return any(is_token(v) for v in self.payload.values())
+
+
+class _Wire(LogEvent, gc=False):
+    """An envelope as decoded: the payload's bytes kept for the hash, parsed after."""
+
+    payload: msgspec.Raw  # type: ignore[assignment]
+
+
+_WIRE = msgspec.json.Decoder(_Wire)
 
 
 @dataclass
@@ -177,27 +197,13 @@ def reconstruct(
     """
     services: dict[str, dict[str, Any]] = defaultdict(dict)
     seen_subjects: set[str] = set()
+    everything = subject is None and until is None
     for (producer, stream_id), chain in sorted(checked.streams.items()):
-        picked = [e for e in chain
-                  if (subject is None or e.subject_id == subject)
-                  and (until is None or e.occurred_at <= until)]
-        if not picked:
-            continue
-        state: dict[str, Any] = {}
-        history = []
-        for ev in picked:
-            payload = _decrypt(ev, keys.get(ev.subject_id) if ev.subject_id else None)
-            fold(state, ev, payload)
-            if ev.subject_id:
-                seen_subjects.add(ev.subject_id)
-            if with_events:
-                history.append({"version": ev.version, "event_type": ev.event_type,
-                                "occurred_at": ev.occurred,
-                                "subject_id": ev.subject_id, "payload": payload})
-        entry: dict[str, Any] = {"version": picked[-1].version, "state": state}
-        if with_events:
-            entry["events"] = history
-        services[producer][stream_id] = entry
+        picked = chain if everything else [
+            e for e in chain if (subject is None or e.subject_id == subject)
+            and (until is None or e.occurred_at <= until)]
+        if picked:
+            services[producer][stream_id] = _replayed(picked, keys, seen_subjects, with_events)
     return {
         "as_of": until.isoformat() if until else None,
         "subject": subject,
@@ -206,6 +212,26 @@ def reconstruct(
         "verification": {"streams": len(checked.streams), "events": checked.events,
                          "duplicates": checked.duplicates, "breaks": checked.breaks},
     }
+
+
+def _replayed(chain: list[LogEvent], keys: Mapping[str, DataKey | None], seen: set[str],
+              with_events: bool) -> dict[str, Any]:
+    """One stream's folded state (and history), its events decrypted one by one."""
+    state: dict[str, Any] = {}
+    history = []
+    for ev in chain:
+        sid = ev.subject_id
+        payload = _decrypt(ev, keys.get(sid) if sid else None)
+        fold(state, ev, payload)
+        if sid:
+            seen.add(sid)
+        if with_events:
+            history.append({"version": ev.version, "event_type": ev.event_type,
+                            "occurred_at": ev.occurred, "subject_id": sid, "payload": payload})
+    entry: dict[str, Any] = {"version": chain[-1].version, "state": state}
+    if with_events:
+        entry["events"] = history
+    return entry
 
 
 @dataclass(frozen=True)
