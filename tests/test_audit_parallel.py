@@ -26,10 +26,10 @@ from retention.adapters.sealed_heads import retire_heads
 pytestmark = pytest.mark.integration
 
 
-def _replay(infra: Infra, workers: int) -> tuple[dict[str, Any], str]:
+def _replay(infra: Infra, workers: int, *more: str) -> tuple[dict[str, Any], str]:
     got = subprocess.run(  # noqa: S603 - our own command
         [sys.executable, "-m", "retention.audit", "replay", "--state-only",
-         "--workers", str(workers)],
+         "--workers", str(workers), *more],
         capture_output=True, timeout=180, env={**os.environ, **infra.env}, check=False)
     assert got.returncode == 0, got.stderr.decode()
     out = orjson.loads(got.stdout)
@@ -91,3 +91,44 @@ def test_aud1_streams_over_two_partitions_are_replayed_in_parallel_and_verify(
     assert two == one
     assert not [b for b in two["verification"]["breaks"] if b["producer"] == fresh]
     assert two["services"][fresh]["stream-3"]["version"] == 3
+
+
+async def _store(infra: Infra, schema: str, streams: int) -> None:
+    conn = await asyncpg.connect(infra.pg_dsn())
+    try:
+        store = EventStore(schema, InMemoryKeyStore())
+        await store.migrate(conn)
+        for n in range(streams):
+            events = [NewEvent(SessionEnded(session_id=f"s{i}", account_id=f"a{n}",
+                                            reason="logout"), None) for i in range(3)]
+            async with conn.transaction():
+                await store.append(conn, f"stream-{n}", StreamHead(), events)
+    finally:
+        await conn.close()
+
+
+async def _drop(infra: Infra, schema: str) -> None:
+    conn = await asyncpg.connect(infra.pg_dsn())
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        await conn.close()
+
+
+def test_aud1_parallel_replay_from_the_event_stores_prints_what_one_process_prints(
+    infra: Infra, fresh: str,
+) -> None:
+    """When the broker has lost its data the stores are the source: shared out by stream
+    (each stream whole in one process), the state is the same as one process reads."""
+    asyncio.run(_store(infra, fresh, streams=30))
+    try:
+        two, err = _replay(infra, 2, "--source", "stores")
+        one, _ = _replay(infra, 1, "--source", "stores")
+    finally:
+        asyncio.run(_drop(infra, fresh))
+    assert "source: the event stores (2 processes)" in err, err
+    assert two == one
+    assert two["source"] == "event stores"
+    assert len(two["services"][fresh]) == 30
+    assert two["services"][fresh]["stream-4"]["version"] == 3
+    assert not [b for b in two["verification"]["breaks"] if b["producer"] == fresh]

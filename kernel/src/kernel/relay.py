@@ -50,10 +50,18 @@ def envelope_sql(producer: str) -> str:
     text forms, the stored payload embedded byte for byte) in C, beside the relay's own
     process: on 2 cores that took a fifth of the relay's Python time off it.
     """
+    return ("o.position, e.event_type, e.trace_context, "
+            "coalesce(e.subject_id, e.stream_id) AS key, " + envelope_value_sql(producer)
+            + " AS value")
+
+
+def envelope_value_sql(producer: str) -> str:
+    """The envelope of the row ``e`` of ``producer``'s events table, as PostgreSQL builds
+    it: ``RecordedEvent.envelope_bytes`` field for field, the stored payload embedded byte
+    for byte (the relay publishes it; the auditor's replay from the event stores reads it)."""
     name = orjson.dumps(producer).decode().replace("'", "''")
     return (
-        "o.position, e.event_type, e.trace_context, "
-        "coalesce(e.subject_id, e.stream_id) AS key, convert_to("
+        "convert_to("
         "'{\"event_id\":\"' || e.event_id::text"
         " || '\",\"event_type\":' || to_json(e.event_type)::text"
         " || ',\"schema_version\":' || e.schema_version"
@@ -67,7 +75,7 @@ def envelope_sql(producer: str) -> str:
         " || ',\"causation_id\":' || coalesce('\"' || e.causation_id::text || '\"', 'null')"
         " || ',\"payload\":' || convert_from(e.payload, 'UTF8')"
         " || ',\"prev_hash\":\"' || encode(e.prev_hash, 'hex')"
-        " || '\",\"hash\":\"' || encode(e.hash, 'hex') || '\"}', 'UTF8') AS value"
+        " || '\",\"hash\":\"' || encode(e.hash, 'hex') || '\"}', 'UTF8')"
     )
 
 

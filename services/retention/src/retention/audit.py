@@ -197,28 +197,39 @@ def replay_command(subject: str | None, until: datetime | None, with_events: boo
 
 def _replay_command(subject: str | None, until: datetime | None, with_events: bool,
                     src: str, workers: int) -> int:
-    """``replay``: from the Kafka log in ``workers`` processes when there is more than one
-    (each hashing and decrypting its share of the partitions, this process linking each
-    stream's chain across shares), else in this process,
-    which also falls back to the event stores; returns the exit code."""
-    if workers > 1 and src in ("auto", "kafka"):
-        merged = None
+    """``replay`` in ``workers`` processes when there is more than one (each reading,
+    hashing, decrypting and folding its share, this process linking the streams that
+    cross shares), from the Kafka log or, when the broker is unreachable or holds no
+    events, from the event stores; else in this process. Returns the exit code."""
+    if workers < 2:
+        return asyncio.run(replay(subject, until, with_events, src))
+    sources = ["kafka", "stores"] if src == "auto" else ["kafka"] if src == "kafka" \
+        else ["stores"]
+    reason = ""
+    for source in sources:
         try:
-            merged, foreign = replay_parallel(subject, until, with_events, workers)
-        except ShareFailed:  # the broker unreachable, for one: the one process below
-            pass  # reads again and says what it finds (or falls back to the event stores)
-        if merged is not None and merged["verification"]["events"]:
-            if foreign:
-                _progress(f"warning: {foreign} record(s) in the Kafka log are not event "
-                          "envelopes")
-            _progress(f"source: the Kafka log ({workers} processes)")
-            sys.stdout.buffer.write(orjson.dumps({"source": "kafka", **merged},
-                                                 option=orjson.OPT_INDENT_2) + b"\n")
-            sys.stdout.flush()
-            if merged["verification"]["breaks"]:
-                _progress("warning: the log has hash-chain breaks (see verification.breaks)")
-            _Out.report.finish("replay", merged["verification"]["events"])
-            return EXIT_OK
+            merged, foreign = replay_parallel(subject, until, with_events, workers, source)
+        except ShareFailed:
+            if source == "kafka" and src == "auto":
+                reason = "the broker is unreachable"
+                continue
+            # the one process below reads again and says what went wrong
+            return asyncio.run(replay(subject, until, with_events, src))
+        if source == "kafka" and src == "auto" and not merged["verification"]["events"]:
+            reason = "the broker holds no events: it lost its data"
+            continue
+        where = "the Kafka log" if source == "kafka" else "the event stores"
+        if foreign:
+            _progress(f"warning: {foreign} record(s) in {where} are not event envelopes")
+        _progress(f"source: {where} ({workers} processes)" + (f" ({reason})" if reason else ""))
+        name = "kafka" if source == "kafka" else "event stores"
+        sys.stdout.buffer.write(orjson.dumps({"source": name, **merged},
+                                             option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+        if merged["verification"]["breaks"]:
+            _progress("warning: the log has hash-chain breaks (see verification.breaks)")
+        _Out.report.finish("replay", merged["verification"]["events"])
+        return EXIT_OK
     return asyncio.run(replay(subject, until, with_events, src))
 
 

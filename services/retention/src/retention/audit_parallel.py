@@ -1,4 +1,5 @@
-"""``replay`` over the Kafka log in parallel processes, each with its share of the partitions.
+"""``replay`` in parallel processes, each with its share of the Kafka log's partitions (or
+of the event stores' streams, when the broker has lost its data).
 
 Each worker reads its partitions, parses every envelope and checks its hash over the
 bytes as published. A stream may span partitions (a conversation's events are keyed by
@@ -26,8 +27,9 @@ from typing import Any
 import orjson
 
 from kernel.crypto import DataKey
-from kernel.settings import KafkaSettings
+from kernel.settings import KafkaSettings, PostgresSettings
 from retention.adapters.kafka_log import read_event_topics
+from retention.adapters.store_log import read_event_stores
 from retention.service_layer.replay import (
     LogEvent,
     Verification,
@@ -50,10 +52,10 @@ class ShareFailed(RuntimeError):
 
 
 def _worker(conn: Connection, index: int, count: int, subject: str | None,
-            until: datetime | None, with_events: bool) -> None:
+            until: datetime | None, with_events: bool, source: str) -> None:
     gc.disable()  # millions of young, acyclic objects: collections only cost (the process ends)
     try:
-        share = _Share(index, count, subject, until, with_events)
+        share = _Share(index, count, subject, until, with_events, source)
         conn.send_bytes(pickle.dumps(share.read(), pickle.HIGHEST_PROTOCOL))
         share.look_up_keys()
         shared = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own parent
@@ -72,8 +74,8 @@ class _Share:
     the streams other shares hold too are known, linked, decrypted and folded."""
 
     def __init__(self, index: int, count: int, subject: str | None, until: datetime | None,
-                 with_events: bool) -> None:
-        self.index, self.count = index, count
+                 with_events: bool, source: str) -> None:
+        self.index, self.count, self.source = index, count, source
         self.subject, self.until, self.with_events = subject, until, with_events
         self.grouped: dict[StreamKey, list[LogEvent]] = defaultdict(list)
         self.foreign = 0
@@ -85,8 +87,13 @@ class _Share:
         from retention.bootstrap import load_contracts
 
         load_contracts()
-        records = asyncio.run(read_event_topics(KafkaSettings().bootstrap,
-                                                share=(self.index, self.count)))
+        share = (self.index, self.count)
+        records: list[tuple[str, bytes | None]]
+        if self.source == "kafka":
+            records = asyncio.run(read_event_topics(KafkaSettings().bootstrap, share=share))
+        else:
+            stored, _ = asyncio.run(read_event_stores(PostgresSettings().dsn(), share=share))
+            records = list(stored)
         grouped = self.grouped
         for _, value in records:
             if value is None:
@@ -127,9 +134,12 @@ class _Share:
 
 
 def replay_parallel(subject: str | None, until: datetime | None, with_events: bool,
-                    workers: int) -> tuple[dict[str, Any], int]:
+                    workers: int, source: str = "kafka") -> tuple[dict[str, Any], int]:
     """The state of every stream from ``workers`` shares (this process reads the first,
     forked processes the others), merged; and how many records were not event envelopes.
+
+    ``source`` ``kafka`` shares out the log's partitions (a stream may cross shares);
+    ``stores`` the event stores' streams by a hash of their id (each stream whole in one).
 
     Raises:
         ShareFailed: a worker failed (the broker unreachable, for one).
@@ -138,7 +148,8 @@ def replay_parallel(subject: str | None, until: datetime | None, with_events: bo
     conns, procs = [], []
     for i in range(1, workers):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child, i, workers, subject, until, with_events),
+        proc = ctx.Process(target=_worker, args=(child, i, workers, subject, until, with_events,
+                                                     source),
                            daemon=True)
         proc.start()
         child.close()
@@ -147,7 +158,7 @@ def replay_parallel(subject: str | None, until: datetime | None, with_events: bo
     collecting = gc.isenabled()
     gc.disable()
     try:
-        own = _Share(0, workers, subject, until, with_events)
+        own = _Share(0, workers, subject, until, with_events, source)
         try:
             held = [own.read()]
             own.look_up_keys()

@@ -12,23 +12,24 @@ from collections.abc import Callable
 
 import asyncpg
 
-from kernel.eventstore import RecordedEvent
-
-_COLUMNS = (
-    "position, stream_id, version, event_id, event_type, schema_version, subject_id, "
-    "occurred_at, correlation_id, causation_id, trace_context, payload, prev_hash, hash"
-)
+from kernel.relay import envelope_value_sql
 
 
 async def read_event_stores(
     dsn: str, progress: Callable[[str], None] = lambda _: None,
+    share: tuple[int, int] = (0, 1),
 ) -> tuple[list[tuple[str, bytes]], set[str]]:
     """Every stored event of every service as ``(service, envelope bytes)``, in order, and
     the ids of those still waiting in an outbox (not published yet, so not in the log).
 
+    PostgreSQL builds each envelope as the relay publishes it (``envelope_value_sql``), so
+    this side only reads bytes.
+
     Args:
         dsn: The platform database (one schema per service, each with ``events``).
         progress: Told how far the reading is.
+        share: ``(i, n)``: only the streams whose id hashes to ``i`` of ``n`` (each stream
+            whole in one share), for n processes reading the stores in parallel.
     """
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
@@ -37,6 +38,9 @@ async def read_event_stores(
             "WHERE table_name = 'events' AND table_type = 'BASE TABLE' ORDER BY 1")]
         out: list[tuple[str, bytes]] = []
         pending: set[str] = set()
+        index, count = share
+        only = "" if count == 1 else \
+            f"WHERE (hashtext(e.stream_id) & 2147483647) % {int(count)} = {int(index)} "
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             for schema in schemas:
                 if not schema.isidentifier():
@@ -44,10 +48,11 @@ async def read_event_stores(
                 pending.update(str(r["event_id"]) for r in await conn.fetch(
                     f"SELECT e.event_id FROM {schema}.outbox o "
                     f"JOIN {schema}.events e USING (position)"))
-                cursor = conn.cursor(f"SELECT {_COLUMNS} FROM {schema}.events ORDER BY position",
-                                     prefetch=20_000)
+                cursor = conn.cursor(
+                    f"SELECT {envelope_value_sql(schema)} AS value FROM {schema}.events e "
+                    f"{only}ORDER BY e.position", prefetch=20_000)
                 async for row in cursor:
-                    out.append((schema, RecordedEvent.from_row(row).envelope_bytes(schema)))
+                    out.append((schema, row[0]))
                 progress(f"read {len(out)} stored event(s) through {schema}")
         return out, pending
     finally:
