@@ -335,3 +335,26 @@ async def test_a_restore_erases_again_but_keeps_what_a_hold_still_keeps(
     assert (await pg_store.keys_for_reading([a]))[a] is None
     held = (await pg_store.held_keys([a]))[a]
     assert set(held.scoped) == {"listings@2026-11"} and held.open(listing, b"c") == b"kast"
+
+
+@pytest.mark.integration
+async def test_the_auditors_lookup_gives_live_keys_erased_subjects_and_held_keys_at_once(
+    pg_store: PostgresKeyStore,
+) -> None:
+    """AUD-1, RET-4: one query answers what three did (keys, the erased register, the keys
+    a category hold kept), with the same answers."""
+    live, gone, held, unknown = sid(), sid(), sid(), sid()
+    got = await pg_store.keys_for_writing([live, gone, held],
+                                          {held: {"listings@2026-11"}, live: {NOV_SCOPE}})
+    listing = got[held].seal(b"kast", b"c", "listings@2026-11")
+    await pg_store.destroy(gone)
+    await pg_store.destroy(held, keep=["listings"])
+    keys, erased = await pg_store.keys_for_audit([live, gone, held, unknown])
+    assert erased == {gone, held}
+    assert keys[gone] is None and keys[unknown] is None
+    own = keys[live]
+    assert own is not None and own.open(got[live].seal(b"x", b"c"), b"c") == b"x"
+    assert NOV_SCOPE in own.scoped
+    kept = keys[held]
+    assert kept is not None and kept.aead is None and kept.open(listing, b"c") == b"kast"
+    assert set(await pg_store.held_keys([gone, held])) == {held}

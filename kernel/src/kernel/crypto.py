@@ -143,12 +143,13 @@ class BlindIndex:
     def __init__(self, index_key: bytes) -> None:
         if len(index_key) != 32:
             raise ValueError("index key must be 32 bytes")
-        self._key = index_key
+        self._keyed = hmac.new(index_key, digestmod=hashlib.sha256)
 
     def digest(self, purpose: str, value: str) -> bytes:
         """HMAC-SHA256 of ``value`` under a purpose-separated key."""
-        msg = purpose.encode() + b"\x00" + value.encode()
-        return hmac.new(self._key, msg, hashlib.sha256).digest()
+        h = self._keyed.copy()  # the key schedule once, not per value
+        h.update(f"{purpose}\x00{value}".encode())
+        return h.digest()
 
     def email(self, email: str) -> bytes:
         """Blind index of an e-mail address, case- and space-insensitive."""

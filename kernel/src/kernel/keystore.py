@@ -306,6 +306,29 @@ class PostgresKeyStore:
             await conn.execute(_DESTROY_SCOPED, h, sorted(keep))
         return bool(existed)
 
+    async def keys_for_audit(
+        self, subject_ids: Iterable[str],
+    ) -> tuple[dict[str, DataKey | None], set[str]]:
+        """The auditor's lookup, in one query: each subject's key (``None`` when unknown
+        or erased, or, for an erased subject, only the scoped keys a category hold kept,
+        as :meth:`held_keys` gives them), and which subjects are erased."""
+        hashes = {self._index.subject(s): s for s in set(subject_ids)}
+        if not hashes:
+            return {}, set()
+        rows = await self._pool.fetch(_SELECT, list(hashes))
+        scoped: dict[str, dict[str, bytes]] = {}
+        for row in rows:
+            if row["scope"] and row["wrapped_key"] is not None:
+                h = bytes(row["subject_hash"])
+                scoped.setdefault(hashes[h], {})[row["scope"]] = self._wrapper.unwrap(
+                    bytes(row["wrapped_key"]), _context(h, row["scope"]))
+        keys, erased = self._unwrap([r for r in rows if not r["scope"]], hashes, scoped)
+        out: dict[str, DataKey | None] = {s: keys.get(s) for s in hashes.values()}
+        for subject in erased:
+            if subject in scoped:
+                out[subject] = DataKey.held(subject, scoped[subject])
+        return out, set(erased)
+
     async def held_keys(self, subject_ids: Iterable[str]) -> dict[str, DataKey]:
         """The scoped keys kept for erased subjects under a category hold (RET-4), for the
         hold's reader (the auditor's replay): no service is given them."""
@@ -346,10 +369,12 @@ class PostgresKeyStore:
         await self._pool.fetchval("SELECT 1")
 
     def _unwrap(
-        self, rows: list[asyncpg.Record], hashes: dict[bytes, str]
+        self, rows: list[asyncpg.Record], hashes: dict[bytes, str],
+        unwrapped: dict[str, dict[str, bytes]] | None = None,
     ) -> tuple[dict[str, DataKey | None], list[str]]:
+        """Keys from rows; ``unwrapped``: the scoped keys, when the caller has them."""
         base: dict[str, bytes | None] = {}
-        scoped: dict[str, dict[str, bytes]] = {}
+        scoped: dict[str, dict[str, bytes]] = unwrapped if unwrapped is not None else {}
         for row in rows:
             h = bytes(row["subject_hash"])
             subject, scope, wrapped = hashes[h], row["scope"], row["wrapped_key"]

@@ -138,19 +138,12 @@ async def _keys(
         ordered = sorted(subjects)
         keys: dict[str, DataKey | None] = {}
         erased: set[str] = set()
-        for i in range(0, len(ordered), 5000):
-            chunk = ordered[i:i + 5000]
-            keys.update(await store.keys_for_reading(chunk))
-            hashes = {index.subject(s): s for s in chunk}
-            rows = await pool.fetch(
-                "SELECT subject_hash FROM keystore.subject_keys "
-                "WHERE subject_hash = ANY($1::bytea[]) AND erased_at IS NOT NULL",
-                list(hashes),
-            )
-            erased.update(hashes[bytes(r["subject_hash"])] for r in rows)
         # Categories a legal hold kept through an erasure (RET-4) read as held: the
         # auditor is the hold's reader; every other field of the subject reads "erased".
-        keys.update(await store.held_keys(erased))
+        for i in range(0, len(ordered), 5000):
+            found, gone = await store.keys_for_audit(ordered[i:i + 5000])
+            keys.update(found)
+            erased |= gone
         return keys, erased
     finally:
         await pool.close()
