@@ -17,8 +17,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from stack import Infra
+from stored_keys import key_store
 
-from contracts.accounts import SessionEnded
+from contracts.accounts import AccountRegistered, SessionEnded
 from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
 from kernel.keystore import InMemoryKeyStore
 from retention.adapters.sealed_heads import retire_heads
@@ -132,3 +133,48 @@ def test_aud1_parallel_replay_from_the_event_stores_prints_what_one_process_prin
     assert len(two["services"][fresh]) == 30
     assert two["services"][fresh]["stream-4"]["version"] == 3
     assert not [b for b in two["verification"]["breaks"] if b["producer"] == fresh]
+
+
+async def _publish_personal(infra: Infra, schema: str, subjects: list[str]) -> None:
+    """Registrations sealed under each subject's key, published keyed by stream and version
+    (not by subject, as the relay keys them)."""
+    conn = await asyncpg.connect(infra.pg_dsn())
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        async with key_store(infra) as keys:
+            await keys.migrate()
+            store = EventStore(schema, keys)
+            await store.migrate(conn)
+            for s in subjects:
+                async with conn.transaction():
+                    await store.append(conn, f"account-{s}", StreamHead(), [NewEvent(
+                        AccountRegistered(account_id=s, kind="member", email=f"{s}@example.nl",
+                                          name="Par Member", username=s[:12],
+                                          password_hash="h", terms_version="1"), s)])
+        for row in await conn.fetch(f"SELECT * FROM {schema}.events ORDER BY position"):
+            rec = RecordedEvent.from_row(row)
+            await producer.send_and_wait(f"{schema}.events.v1", rec.envelope_bytes(schema),
+                                         key=f"{rec.stream_id}-{rec.version}".encode())
+    finally:
+        await producer.stop()
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+        await retire_heads(infra.pg_dsn(), infra.kafka_bootstrap, schema)
+
+
+def test_aud1_parallel_replay_decrypts_subjects_its_records_are_not_keyed_by(
+    infra: Infra, fresh: str,
+) -> None:
+    """Each process starts looking up the keys of the subjects its records are keyed by
+    while it parses; a subject found only inside the envelopes is looked up after, so no
+    field reads "erased" for want of a lookup."""
+    subjects = [str(uuid.uuid4()) for _ in range(6)]
+    asyncio.run(_publish_personal(infra, fresh, subjects))
+    two, err = _replay(infra, 2)
+    assert "(2 processes)" in err, err
+    for s in subjects:
+        state = two["services"][fresh][f"account-{s}"]["state"]
+        assert state["email"] == f"{s}@example.nl" and state["name"] == "Par Member"
+    one, _ = _replay(infra, 1)
+    assert two == one

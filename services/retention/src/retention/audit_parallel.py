@@ -15,10 +15,12 @@ folds. The output is exactly what one process prints (``tests/test_audit_paralle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import multiprocessing
 import os
 import pickle
+import threading
 from collections import Counter, defaultdict
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -83,17 +85,25 @@ class _Share:
         self.erased: set[str] = set()
 
     def read(self) -> list[StreamKey]:
-        """Read and parse the share; returns the streams it holds."""
+        """Read and parse the share; returns the streams it holds. The keys of the
+        subjects the records are keyed by are looked up meanwhile, in a thread (the
+        database works while this process parses)."""
         from retention.bootstrap import load_contracts
 
         load_contracts()
         share = (self.index, self.count)
+        keyed: set[str] = set()
         records: list[tuple[str, bytes | None]]
         if self.source == "kafka":
-            records = asyncio.run(read_event_topics(KafkaSettings().bootstrap, share=share))
+            records = asyncio.run(read_event_topics(KafkaSettings().bootstrap, share=share,
+                                                    keys=keyed))
         else:
-            stored, _ = asyncio.run(read_event_stores(PostgresSettings().dsn(), share=share))
+            stored, _ = asyncio.run(read_event_stores(PostgresSettings().dsn(), share=share,
+                                                      subjects=keyed))
             records = list(stored)
+        if self.subject is not None:
+            keyed &= {self.subject}
+        self._lookup = _Lookup(keyed)
         grouped = self.grouped
         for _, value in records:
             if value is None:
@@ -107,13 +117,18 @@ class _Share:
         return list(grouped)
 
     def look_up_keys(self) -> None:
-        """The keys of the share's subjects, in one lookup per 5000 subjects."""
+        """The keys of the share's subjects (those the lookup begun by :meth:`read` missed,
+        records keyed otherwise, looked up now)."""
         from retention.audit import _keys  # the auditor's key lookup, in this process
 
-        needed = {ev.subject_id for evs in self.grouped.values() for ev in evs
-                  if ev.subject_id and (self.subject is None or ev.subject_id == self.subject)}
-        if needed:
-            self.keys, self.erased = asyncio.run(_keys(needed))
+        self.keys, self.erased = self._lookup.result()
+        missed = {ev.subject_id for evs in self.grouped.values() for ev in evs
+                  if ev.subject_id and ev.subject_id not in self.keys
+                  and (self.subject is None or ev.subject_id == self.subject)}
+        if missed:
+            more, erased = asyncio.run(_keys(missed))
+            self.keys.update(more)
+            self.erased |= erased
 
     def finish(self, shared: list[StreamKey]) -> _Result:
         """The folded state of every stream held here alone (each entry as JSON), and the
@@ -131,6 +146,28 @@ class _Share:
                                          else None)
                 events.append(ev)
         return ("ok", out, events, sorted(self.erased), self.foreign)
+
+
+class _Lookup(threading.Thread):
+    """The key lookup for some subjects, in a thread of its own (with its own loop)."""
+
+    def __init__(self, subjects: set[str]) -> None:
+        super().__init__(name="audit-keys", daemon=True)
+        self.subjects = subjects
+        self.found: tuple[dict[str, DataKey | None], set[str]] = ({}, set())
+        self.start()
+
+    def run(self) -> None:
+        from retention.audit import _keys
+
+        with contextlib.suppress(Exception):  # a head start only: the share looks up
+            if self.subjects:                  # whatever this did not find, and says why
+                self.found = asyncio.run(_keys(self.subjects))
+
+    def result(self) -> tuple[dict[str, DataKey | None], set[str]]:
+        """The keys and the erased subjects found (none if the lookup failed)."""
+        self.join()
+        return self.found
 
 
 def replay_parallel(subject: str | None, until: datetime | None, with_events: bool,

@@ -35,7 +35,7 @@ _RETRIABLE = {3, 5, 6, 7, 9, 13, 14, 15}  # unknown partition, leader moves, tim
 async def read_event_topics(
     bootstrap: str, progress: Callable[[str], None] = lambda _: None,
     count: Callable[[int, int | None], None] = lambda _done, _total: None,
-    share: tuple[int, int] = (0, 1),
+    share: tuple[int, int] = (0, 1), keys: set[str] | None = None,
 ) -> list[tuple[str, bytes | None]]:
     """Every record of every event topic as ``(topic, value)``, partition by partition.
 
@@ -46,7 +46,8 @@ async def read_event_topics(
     mark is right.) ``count`` is told the records read so far and, once every
     partition's end is known, how many there are in all. ``share`` ``(i, n)`` reads only
     the i-th of every n partitions (in topic and partition order), for n processes
-    reading the log in parallel.
+    reading the log in parallel. ``keys``, when given, gets every record's key (the
+    platform keys each record by its data subject, else by its stream).
 
     Raises:
         KafkaError: the broker is unreachable or keeps refusing a fetch.
@@ -62,7 +63,7 @@ async def read_event_topics(
         if not parts:
             return []
         progress(f"reading {len(topics)} topic(s), {len(parts)} partition(s)")
-        reader = _Reader(client, parts)
+        reader = _Reader(client, parts, keys)
         await reader.start()
         idle = 0
         while reader.left and idle < _IDLE_ROUNDS:
@@ -78,8 +79,10 @@ async def read_event_topics(
 class _Reader:
     """The fetch loop: each partition's position, end and the values read so far."""
 
-    def __init__(self, client: AIOKafkaClient, parts: list[tuple[str, int]]) -> None:
+    def __init__(self, client: AIOKafkaClient, parts: list[tuple[str, int]],
+                 keys: set[str] | None = None) -> None:
         self.client = client
+        self.keys = keys
         self.parts = parts
         self.left = set(parts)
         self.begins: dict[tuple[str, int], int] = {}
@@ -142,8 +145,14 @@ class _Reader:
                 break
             if not batch.validate_crc():
                 raise CorruptRecordException(f"invalid CRC in {topic}/{tp[1]}")
-            if not batch.is_control_batch:
+            if batch.is_control_batch:
+                pass
+            elif self.keys is None:
                 out.extend((topic, r.value) for r in batch if nxt <= r.offset < end)
+            else:
+                taken = [r for r in batch if nxt <= r.offset < end]
+                out.extend((topic, r.value) for r in taken)
+                self.keys.update(r.key.decode(errors="replace") for r in taken if r.key)
             nxt = max(nxt, batch.next_offset)
         self.pos[tp] = nxt
         if nxt >= end:

@@ -17,7 +17,7 @@ from kernel.relay import envelope_value_sql
 
 async def read_event_stores(
     dsn: str, progress: Callable[[str], None] = lambda _: None,
-    share: tuple[int, int] = (0, 1),
+    share: tuple[int, int] = (0, 1), subjects: set[str] | None = None,
 ) -> tuple[list[tuple[str, bytes]], set[str]]:
     """Every stored event of every service as ``(service, envelope bytes)``, in order, and
     the ids of those still waiting in an outbox (not published yet, so not in the log).
@@ -49,10 +49,13 @@ async def read_event_stores(
                     f"SELECT e.event_id FROM {schema}.outbox o "
                     f"JOIN {schema}.events e USING (position)"))
                 cursor = conn.cursor(
-                    f"SELECT {envelope_value_sql(schema)} AS value FROM {schema}.events e "
+                    f"SELECT {envelope_value_sql(schema)} AS value, e.subject_id "
+                    f"FROM {schema}.events e "
                     f"{only}ORDER BY e.position", prefetch=20_000)
                 async for row in cursor:
                     out.append((schema, row[0]))
+                    if subjects is not None and row[1] is not None:
+                        subjects.add(row[1])
                 progress(f"read {len(out)} stored event(s) through {schema}")
         return out, pending
     finally:
