@@ -69,8 +69,10 @@ def _worker(conn: Connection, index: int, count: int, subject: str | None,
         conn.send_bytes(pickle.dumps(share.finish(shared), pickle.HIGHEST_PROTOCOL))
     except BaseException as exc:  # the parent reports it and falls back
         conn.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
-    finally:
-        conn.close()
+    conn.close()
+    # Everything this process holds is the parent's now: leave without freeing it object
+    # by object (the parent waits for this exit; a teardown took ~0.1 s per 50k events).
+    os._exit(0)
 
 
 _Result = tuple[str, dict[str, Any], list[LogEvent], list[str], int]
