@@ -130,6 +130,8 @@ def main() -> None:
     stores = events / median(from_stores)
     report("the same replay from the event stores (--source store)", stores, "events/s",
            ">= 100,000", stores >= 100_000)
+    print("  runs (s): kafka " + " / ".join(f"{t:.3f}" for t in times) + "; stores "
+          + " / ".join(f"{t:.3f}" for t in from_stores), flush=True)
     print("  steps in one process: " + ", ".join(f"{k} {v:.2f}s" for k, v in split.items()),
           flush=True)
 
