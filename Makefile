@@ -55,7 +55,7 @@ lint: install
 
 ## audit: the retention auditor, e.g. make audit ARGS="--help"
 audit: install
-	$(VENV)/bin/marketplace-audit $(ARGS)
+	@$(VENV)/bin/marketplace-audit $(ARGS)
 
 ## bench: every benchmark of bench/, each figure beside its target (TARGETS.md)
 bench: install

@@ -27,6 +27,7 @@ import os
 import pickle
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
@@ -46,6 +47,8 @@ from retention.service_layer.replay import (
 )
 
 StreamKey = tuple[str, str]
+_REPARSED = 1 << 20
+"""Bytes of stream states up to which the parent lays the answer out as one process does."""
 
 
 def default_workers() -> int:
@@ -261,10 +264,14 @@ def _merged(results: list[tuple[str, dict[str, Any], list[LogEvent], list[str], 
         events += v["events"]
         total.duplicates += v["duplicates"]
         total.breaks.extend(v["breaks"])
+    # A small answer (one subject's, say) is laid out as one process lays it out; a large
+    # one keeps each stream's JSON as its share serialised it (no second parse here).
+    size = sum(len(b) for states in services.values() for b in states.values())
+    entry: Callable[[bytes], Any] = orjson.loads if size <= _REPARSED else orjson.Fragment
     return {
         "as_of": until.isoformat() if until else None,
         "subject": subject,
-        "services": {p: {sid: orjson.Fragment(b) for sid, b in sorted(services[p].items())}
+        "services": {p: {sid: entry(b) for sid, b in sorted(services[p].items())}
                      for p in sorted(services)},
         "subjects": dict(sorted(subjects.items())),
         "verification": {"streams": streams, "events": events,
