@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.client import AIOKafkaClient
@@ -63,15 +64,7 @@ async def read_event_topics(
         if not parts:
             return []
         progress(f"reading {len(topics)} topic(s), {len(parts)} partition(s)")
-        reader = _Reader(client, parts, keys)
-        await reader.start()
-        idle = 0
-        while reader.left and idle < _IDLE_ROUNDS:
-            before = dict(reader.pos)
-            await reader.round()
-            idle = 0 if reader.pos != before else idle + 1
-            count(len(reader.out), reader.total())
-        return reader.out
+        return await _Reader(client, parts, keys).read(count)
     finally:
         await client.close()
 
@@ -79,7 +72,7 @@ async def read_event_topics(
 class _Reader:
     """The fetch loop: each partition's position, end and the values read so far."""
 
-    def __init__(self, client: AIOKafkaClient, parts: list[tuple[str, int]],
+    def __init__(self, client: Any, parts: list[tuple[str, int]],
                  keys: set[str] | None = None) -> None:
         self.client = client
         self.keys = keys
@@ -90,6 +83,18 @@ class _Reader:
         self.ends: dict[tuple[str, int], int] = {}
         self.out: list[tuple[str, bytes | None]] = []
         self.failures = 0
+
+    async def read(self, count: Callable[[int, int | None], None],
+                   ) -> list[tuple[str, bytes | None]]:
+        """Every record from each partition's first offset to its end, as ``(topic, value)``."""
+        await self.start()
+        idle = 0
+        while self.left and idle < _IDLE_ROUNDS:
+            before = dict(self.pos)
+            await self.round()
+            idle = 0 if self.pos != before else idle + 1
+            count(len(self.out), self.total())
+        return self.out
 
     async def start(self) -> None:
         """Each partition's first offset (records before it were deleted by retention)."""
