@@ -30,6 +30,7 @@ from members import Member, log_in, sign_up, step_up
 from devstack.drill import StackRun
 from devstack.pgbin import is_root
 from devstack.services import port_var
+from devstack.testing import eventually
 from kernel.crypto import BlindIndex
 from kernel.journal import ErasureJournal
 
@@ -76,10 +77,14 @@ def _erase(client: httpx.Client, m: Member) -> None:
 
 def _listing(client: httpx.Client, m: Member) -> str:
     title = f"Tuinman {m.username} zoekt werk"
-    resp = client.post("/v1/listings", headers=m.auth, json={
-        "kind": "profile", "title": title, "description": f"Ervaren, {m.name}",
-        "location": {"city": "Utrecht"}})
-    assert resp.status_code == 201, resp.text
+
+    def posted() -> None:  # once listings has learnt of the account (409 before)
+        resp = client.post("/v1/listings", headers=m.auth, json={
+            "kind": "profile", "title": title, "description": f"Ervaren, {m.name}",
+            "location": {"city": "Utrecht"}})
+        assert resp.status_code == 201, resp.text
+
+    eventually(posted, timeout=20)
     return title
 
 
