@@ -40,18 +40,23 @@ def _replay(infra: Infra, workers: int, *more: str) -> tuple[dict[str, Any], str
     return out, got.stderr.decode()
 
 
+async def _append_streams(conn: asyncpg.Connection, schema: str, streams: int) -> None:
+    """``streams`` streams of three events each in a new event store ``schema``."""
+    store = EventStore(schema, InMemoryKeyStore())
+    await store.migrate(conn)
+    for n in range(streams):
+        events = [NewEvent(SessionEnded(session_id=f"s{i}", account_id=f"a{n}",
+                                        reason="logout"), None) for i in range(3)]
+        async with conn.transaction():
+            await store.append(conn, f"stream-{n}", StreamHead(), events)
+
+
 async def _publish(infra: Infra, schema: str, streams: int, split: bool) -> None:
     conn = await asyncpg.connect(infra.pg_dsn())
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        store = EventStore(schema, InMemoryKeyStore())
-        await store.migrate(conn)
-        for n in range(streams):
-            events = [NewEvent(SessionEnded(session_id=f"s{i}", account_id=f"a{n}",
-                                            reason="logout"), None) for i in range(3)]
-            async with conn.transaction():
-                await store.append(conn, f"stream-{n}", StreamHead(), events)
+        await _append_streams(conn, schema, streams)
         for row in await conn.fetch(f"SELECT * FROM {schema}.events ORDER BY position"):
             rec = RecordedEvent.from_row(row)
             # split: each event of a stream under its own key, so partitions differ
@@ -97,13 +102,7 @@ def test_aud1_streams_over_two_partitions_are_replayed_in_parallel_and_verify(
 async def _store(infra: Infra, schema: str, streams: int) -> None:
     conn = await asyncpg.connect(infra.pg_dsn())
     try:
-        store = EventStore(schema, InMemoryKeyStore())
-        await store.migrate(conn)
-        for n in range(streams):
-            events = [NewEvent(SessionEnded(session_id=f"s{i}", account_id=f"a{n}",
-                                            reason="logout"), None) for i in range(3)]
-            async with conn.transaction():
-                await store.append(conn, f"stream-{n}", StreamHead(), events)
+        await _append_streams(conn, schema, streams)
     finally:
         await conn.close()
 
