@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import hashlib
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from contracts.topics import TOPICS, dead_letter_topic, events_topic
 from kernel.consumer import Handler, IdempotentConsumer, KafkaDeadLetters
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore
+from kernel.heap import settle_heap
 from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
 from kernel.internal_auth import CallVerifier, InternalAuthMiddleware, InternalAuthSettings
 from kernel.journal import ErasureJournal
@@ -415,9 +415,9 @@ class ServiceHost:
                 await _start_concurrently(rt.broker)
                 rt.ready_parts["broker"] = True
                 # Start-up objects never die: keep them out of every later GC pass, which
-                # otherwise walks them all and stalls requests (p99 latency).
-                gc.collect()
-                gc.freeze()
+                # otherwise walks them all and stalls requests (p99 latency); collect
+                # seldom enough for batches of events (kernel.heap).
+                settle_heap()
                 log.info("service.ready")
                 return
             except Exception as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +15,7 @@ from gateway.deps import Upstreams
 from gateway.ops import PAGE, figures, merged_metrics, require_ops, service_readiness
 from gateway.opsfeed import OpsFeed
 from gateway.settings import GatewaySettings
+from kernel.heap import settle_heap
 from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
 from kernel.internal_auth import CallSigner
 from kernel.logs import get_logger, setup_logging
@@ -51,8 +51,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         app.state.ops_feed = OpsFeed(KafkaSettings().bootstrap)
         app.state.ops_feed.start()
-        gc.collect()
-        gc.freeze()  # start-up objects stay: later GC passes need not walk them
+        settle_heap()  # start-up objects stay: later GC passes need not walk them
         log.info("gateway.started", port=settings.http_port)
         try:
             yield
