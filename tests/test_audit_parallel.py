@@ -23,6 +23,7 @@ from contracts.accounts import AccountRegistered, SessionEnded
 from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
 from kernel.keystore import InMemoryKeyStore
 from retention.adapters.sealed_heads import retire_heads
+from retention.audit_parallel import _Share
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +178,18 @@ def test_aud1_parallel_replay_decrypts_subjects_its_records_are_not_keyed_by(
         assert state["email"] == f"{s}@example.nl" and state["name"] == "Par Member"
     one, _ = _replay(infra, 1)
     assert two == one
+
+
+def test_aud1_the_parent_reports_how_far_it_has_read_its_share(
+    infra: Infra, fresh: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The progress bar of a parallel replay follows the parent's own share of the log."""
+    asyncio.run(_publish(infra, fresh, streams=10, split=False))
+    for name, value in infra.env.items():
+        monkeypatch.setenv(name, value)
+    seen: list[tuple[int, int | None]] = []
+    share = _Share(0, 1, None, None, False, "kafka", lambda d, t: seen.append((d, t)))
+    streams = share.read()
+    assert (fresh, "stream-3") in streams
+    done, total = seen[-1]
+    assert total is not None and done == total >= 30

@@ -201,7 +201,11 @@ def _replay_command(subject: str | None, until: datetime | None, with_events: bo
     reason = ""
     for source in sources:
         try:
-            merged, foreign = replay_parallel(subject, until, with_events, workers, source)
+            merged, foreign = replay_parallel(
+                subject, until, with_events, workers, source,
+                lambda done, total: _Out.report.count(
+                    f"reading the Kafka log (this process's share, 1 of {workers})", done,
+                    total))
         except ShareFailed:
             if source == "kafka" and src == "auto":
                 reason = "the broker is unreachable"

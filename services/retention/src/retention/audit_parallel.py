@@ -47,6 +47,7 @@ from retention.service_layer.replay import (
 )
 
 StreamKey = tuple[str, str]
+Progress = Callable[[int, int | None], None]
 _REPARSED = 1 << 20
 """Bytes of stream states up to which the parent lays the answer out as one process does."""
 
@@ -86,8 +87,9 @@ class _Share:
     the streams other shares hold too are known, linked, decrypted and folded."""
 
     def __init__(self, index: int, count: int, subject: str | None, until: datetime | None,
-                 with_events: bool, source: str) -> None:
+                 with_events: bool, source: str, progress: Progress | None = None) -> None:
         self.index, self.count, self.source = index, count, source
+        self.progress = progress
         self.subject, self.until, self.with_events = subject, until, with_events
         self.grouped: dict[StreamKey, list[LogEvent]] = defaultdict(list)
         self.foreign = 0
@@ -105,8 +107,9 @@ class _Share:
         keyed: set[str] = set()
         records: list[tuple[str, bytes | None]]
         if self.source == "kafka":
-            records = asyncio.run(read_event_topics(KafkaSettings().bootstrap, share=share,
-                                                    keys=keyed))
+            records = asyncio.run(read_event_topics(
+                KafkaSettings().bootstrap, share=share, keys=keyed,
+                count=self.progress or (lambda _done, _total: None)))
         else:
             stored, _ = asyncio.run(read_event_stores(PostgresSettings().dsn(), share=share,
                                                       subjects=keyed))
@@ -181,12 +184,14 @@ class _Lookup(threading.Thread):
 
 
 def replay_parallel(subject: str | None, until: datetime | None, with_events: bool,
-                    workers: int, source: str = "kafka") -> tuple[dict[str, Any], int]:
+                    workers: int, source: str = "kafka", progress: Progress | None = None,
+                    ) -> tuple[dict[str, Any], int]:
     """The state of every stream from ``workers`` shares (this process reads the first,
     forked processes the others), merged; and how many records were not event envelopes.
 
     ``source`` ``kafka`` shares out the log's partitions (a stream may cross shares);
     ``stores`` the event stores' streams by a hash of their id (each stream whole in one).
+    ``progress`` is told how far this process has read its own share of the Kafka log.
 
     Raises:
         ShareFailed: a worker failed (the broker unreachable, for one).
@@ -205,7 +210,7 @@ def replay_parallel(subject: str | None, until: datetime | None, with_events: bo
     collecting = gc.isenabled()
     gc.disable()
     try:
-        own = _Share(0, workers, subject, until, with_events, source)
+        own = _Share(0, workers, subject, until, with_events, source, progress)
         try:
             held = [own.read()]
             own.look_up_keys()
