@@ -72,7 +72,8 @@ def _worker(conn: Connection, index: int, count: int, subject: str | None,
         shared = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own parent
         conn.send_bytes(pickle.dumps(share.finish(shared), pickle.HIGHEST_PROTOCOL))
     except BaseException as exc:  # the parent reports it and falls back
-        conn.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
+        with contextlib.suppress(OSError):  # unless it is gone (it closed the pipe)
+            conn.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
     conn.close()
     # Everything this process holds is the parent's now: leave without freeing it object
     # by object (the parent waits for this exit; a teardown took ~0.1 s per 50k events).
@@ -226,6 +227,8 @@ def replay_parallel(subject: str | None, until: datetime | None, with_events: bo
     finally:
         if collecting:
             gc.enable()
+        for conn in conns:  # a worker still waiting for the parent (which failed) stops
+            conn.close()
         for proc in procs:
             proc.join(5)
             if proc.is_alive():
