@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kernel.heap import OLDER, YOUNG, settle_heap
+from kernel.heap import OLDER, YOUNG, collection_paused, settle_heap
 
 pytestmark = pytest.mark.unit
 
@@ -37,3 +37,13 @@ def test_cycles_are_still_collected(restored: None) -> None:
     a.peer, b.peer = b, a
     del a, b
     assert gc.collect() >= 2
+
+
+def test_a_paused_collector_resumes_as_it_was() -> None:
+    assert gc.isenabled()
+    with collection_paused():
+        assert not gc.isenabled()
+        with collection_paused():  # nested: the outer pause holds
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -11,7 +11,9 @@ still frees every acyclic object at once; only cycles wait for the larger young 
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 YOUNG = 50_000
 """Allocations (net of frees) of container objects between two young collections."""
@@ -26,3 +28,17 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG, *OLDER)
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """The cyclic collector paused for a batch job that builds millions of young, acyclic
+    objects (the auditor's replay: envelopes, payloads, states), which each collection
+    would walk again; resumed after, if it ran before."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()

@@ -316,18 +316,8 @@ class PostgresKeyStore:
         if not hashes:
             return {}, set()
         rows = await self._pool.fetch(_SELECT, list(hashes))
-        scoped: dict[str, dict[str, bytes]] = {}
-        for row in rows:
-            if row["scope"] and row["wrapped_key"] is not None:
-                h = bytes(row["subject_hash"])
-                scoped.setdefault(hashes[h], {})[row["scope"]] = self._wrapper.unwrap(
-                    bytes(row["wrapped_key"]), _context(h, row["scope"]))
-        keys, erased = self._unwrap([r for r in rows if not r["scope"]], hashes, scoped)
-        out: dict[str, DataKey | None] = {s: keys.get(s) for s in hashes.values()}
-        for subject in erased:
-            if subject in scoped:
-                out[subject] = DataKey.held(subject, scoped[subject])
-        return out, set(erased)
+        keys, erased = self._unwrap(rows, hashes, held=True)
+        return {s: keys.get(s) for s in hashes.values()}, set(erased)
 
     async def held_keys(self, subject_ids: Iterable[str]) -> dict[str, DataKey]:
         """The scoped keys kept for erased subjects under a category hold (RET-4), for the
@@ -369,12 +359,12 @@ class PostgresKeyStore:
         await self._pool.fetchval("SELECT 1")
 
     def _unwrap(
-        self, rows: list[asyncpg.Record], hashes: dict[bytes, str],
-        unwrapped: dict[str, dict[str, bytes]] | None = None,
+        self, rows: list[asyncpg.Record], hashes: dict[bytes, str], held: bool = False,
     ) -> tuple[dict[str, DataKey | None], list[str]]:
-        """Keys from rows; ``unwrapped``: the scoped keys, when the caller has them."""
+        """Keys from rows, and the erased subjects; ``held``: an erased subject's key is
+        the scoped keys a category hold kept (:meth:`held_keys`), if any, not ``None``."""
         base: dict[str, bytes | None] = {}
-        scoped: dict[str, dict[str, bytes]] = unwrapped if unwrapped is not None else {}
+        scoped: dict[str, dict[str, bytes]] = {}
         for row in rows:
             h = bytes(row["subject_hash"])
             subject, scope, wrapped = hashes[h], row["scope"], row["wrapped_key"]
@@ -388,7 +378,8 @@ class PostgresKeyStore:
         erased: list[str] = []
         for subject, raw in base.items():
             if raw is None:
-                keys[subject] = None
+                kept = scoped.get(subject) if held else None
+                keys[subject] = DataKey.held(subject, kept) if kept else None
                 erased.append(subject)
             else:
                 keys[subject] = DataKey.from_bytes(subject, raw, scoped.get(subject))

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
-import gc
 import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from kernel.crypto import BlindIndex, DataKey, KeyWrapper
+from kernel.heap import collection_paused
 from kernel.keystore import PostgresKeyStore
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
@@ -169,22 +168,9 @@ async def replay(subject: str | None, until: datetime | None, with_events: bool,
     return EXIT_OK
 
 
-@contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
-    """The cyclic garbage collector paused: a replay builds millions of young, acyclic
-    objects (envelopes, payloads, states) that each collection would walk again."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-
-
 def replay_command(subject: str | None, until: datetime | None, with_events: bool,
                    src: str = "auto", workers: int = 1) -> int:
-    with _no_collection():
+    with collection_paused():
         return _replay_command(subject, until, with_events, src, workers)
 
 
@@ -479,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = replay_command(args.subject, args.until, not args.state_only,
                                   args.source, args.workers)
         elif args.command == "events":
-            with _no_collection():
+            with collection_paused():
                 code = asyncio.run(events(EventQuery(
                     args.after_position, args.since, args.until, frozenset(args.types),
                     args.producer, args.subject), args.source))

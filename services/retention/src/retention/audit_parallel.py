@@ -208,9 +208,7 @@ def replay_parallel(subject: str | None, until: datetime | None, with_events: bo
         child.close()
         conns.append(parent)
         procs.append(proc)
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    try:  # the caller pauses the collector (replay_command)
         own = _Share(0, workers, subject, until, with_events, source, progress)
         try:
             held = [own.read()]
@@ -225,8 +223,6 @@ def replay_parallel(subject: str | None, until: datetime | None, with_events: bo
         results += [_answer(conn) for conn in conns]
         return _merged(results, subject, until, with_events), sum(r[4] for r in results)
     finally:
-        if collecting:
-            gc.enable()
         for conn in conns:  # a worker still waiting for the parent (which failed) stops
             conn.close()
         for proc in procs:

@@ -98,7 +98,7 @@ class _Reader:
 
     async def start(self) -> None:
         """Each partition's first offset (records before it were deleted by retention)."""
-        for node, by_topic in self._by_leader(self.parts, lambda _tp: _EARLIEST).items():
+        for node, by_topic in self._by_leader(self.parts, lambda _tp: (_EARLIEST,)).items():
             resp = await self.client.send(node, OffsetRequest(-1, 0, by_topic))
             for topic, partitions in resp.topics:
                 for partition, error, *info in partitions:
@@ -144,34 +144,30 @@ class _Reader:
         out = self.out
         topic = tp[0]
         records = MemoryRecords(data) if data else None
+        # has_next() is false for a batch cut at the response's size limit: fetched next
         while records is not None and records.has_next():
             batch = records.next_batch()
-            if batch is None:  # a batch cut at the response's size limit: fetched next
-                break
             if not batch.validate_crc():
                 raise CorruptRecordException(f"invalid CRC in {topic}/{tp[1]}")
-            if batch.is_control_batch:
-                pass
-            elif self.keys is None:
-                out.extend((topic, r.value) for r in batch if nxt <= r.offset < end)
-            else:
+            if not batch.is_control_batch:
                 taken = [r for r in batch if nxt <= r.offset < end]
                 out.extend((topic, r.value) for r in taken)
-                self.keys.update(r.key.decode(errors="replace") for r in taken if r.key)
+                if self.keys is not None:
+                    self.keys.update(r.key.decode(errors="replace") for r in taken if r.key)
             nxt = max(nxt, batch.next_offset)
         self.pos[tp] = nxt
         if nxt >= end:
             self.left.discard(tp)
 
-    def _by_leader(self, parts: list[tuple[str, int]], spec: Callable[[tuple[str, int]], object],
-                   ) -> dict[int, list[tuple[str, list[object]]]]:
-        by: dict[int, dict[str, list[object]]] = {}
+    def _by_leader(self, parts: list[tuple[str, int]],
+                   spec: Callable[[tuple[str, int]], tuple[int, ...]],
+                   ) -> dict[int, list[tuple[str, list[tuple[int, ...]]]]]:
+        """Per leader, each topic's partitions with what the request asks of each."""
+        by: dict[int, dict[str, list[tuple[int, ...]]]] = {}
         cluster = self.client.cluster
         for tp in parts:
             node = cluster.leader_for_partition(TopicPartition(*tp))
             if node is None or node < 0:
                 raise KafkaError(f"no leader for {tp[0]}/{tp[1]}")
-            item = spec(tp)
-            entry = (tp[1], *item) if isinstance(item, tuple) else (tp[1], item)
-            by.setdefault(node, {}).setdefault(tp[0], []).append(entry)
+            by.setdefault(node, {}).setdefault(tp[0], []).append((tp[1], *spec(tp)))
         return {node: list(topics.items()) for node, topics in by.items()}

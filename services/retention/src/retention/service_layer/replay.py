@@ -28,9 +28,9 @@ class LogEvent(msgspec.Struct, gc=False):
     schema_version: int
     subject_id: str | None
     occurred: str = msgspec.field(name="occurred_at")
-    payload: dict[str, Any] = msgspec.field(name="payload")
-    prev_hash: str = msgspec.field(name="prev_hash")
-    hash: str = msgspec.field(name="hash")
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
     position: int = 0
     digest_ok: bool | None = None
     """Whether the hash matched the content: checked over the published bytes when the
@@ -221,14 +221,9 @@ def _replayed(chain: list[LogEvent], keys: Mapping[str, DataKey | None], seen: s
     history = []
     for ev in chain:
         sid = ev.subject_id
-        kind = _kind(ev.event_type, ev.schema_version)
-        if ev.plain is not None:
-            payload = dict(ev.plain)
-        elif kind[0] is False:
-            payload = ev.payload  # nothing to open (most events): as published, not copied
-        else:
-            payload = _opened(ev, keys.get(sid) if sid else None)
-        _apply(state, ev, payload, kind[1], kind[2])
+        _, rule, ends = _kind(ev.event_type, ev.schema_version)
+        payload = _decrypt(ev, keys.get(sid) if sid else None)
+        _apply(state, ev, payload, rule, ends)
         if sid:
             seen.add(sid)
         if with_events:
@@ -332,10 +327,6 @@ def _decrypt(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
         return dict(ev.plain)
     if _kind(ev.event_type, ev.schema_version)[0] is False:
         return ev.payload  # nothing to open (most events): read as published, not copied
-    return _opened(ev, key)
-
-
-def _opened(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
     payload = dict(ev.payload)
     if not ev.has_tokens():
         return payload
