@@ -59,7 +59,8 @@ def default_workers() -> int:
 
 
 class ShareFailed(RuntimeError):
-    """A worker could not read or replay its share (the message says why)."""
+    """A worker could not read or replay its share (the message names the exception's
+    type, never its message: that can quote a decrypted value, SEC-4)."""
 
 
 def _worker(conn: Connection, index: int, count: int, subject: str | None,
@@ -73,7 +74,8 @@ def _worker(conn: Connection, index: int, count: int, subject: str | None,
         conn.send_bytes(pickle.dumps(share.finish(shared), pickle.HIGHEST_PROTOCOL))
     except BaseException as exc:  # the parent reports it and falls back
         with contextlib.suppress(OSError):  # unless it is gone (it closed the pipe)
-            conn.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
+            # the type only: a message can quote a decrypted value (SEC-4)
+            conn.send_bytes(pickle.dumps(("error", type(exc).__name__)))
     conn.close()
     # Everything this process holds is the parent's now: leave without freeing it object
     # by object (the parent waits for this exit; a teardown took ~0.1 s per 50k events).
@@ -214,7 +216,7 @@ def replay_parallel(subject: str | None, until: datetime | None, with_events: bo
             held = [own.read()]
             own.look_up_keys()
         except Exception as exc:
-            raise ShareFailed(f"{type(exc).__name__}: {exc}") from exc
+            raise ShareFailed(type(exc).__name__) from exc
         held += [_answer(conn) for conn in conns]
         seen = Counter(key for keys in held for key in keys)
         for conn, keys in zip(conns, held[1:], strict=True):
