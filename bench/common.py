@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from devstack.ports import free_port
+from devstack.ports import stack_ports
 from devstack.services import SERVICES
 from devstack.supervisor import Stack
 from kernel.crypto import BlindIndex, KeyWrapper
@@ -28,8 +28,9 @@ def private_stack(services: bool = False) -> Iterator[Stack]:
     """PostgreSQL and tansu (and optionally every service) on free ports, torn down after."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     data_dir.chmod(0o711)
-    stack = Stack(data_dir, pg_port=free_port(), kafka_port=free_port(),
-                  service_ports={n: free_port() for n in SERVICES}, log_dir=data_dir / "logs")
+    pg_port, kafka_port, service_ports = stack_ports(SERVICES)
+    stack = Stack(data_dir, pg_port=pg_port, kafka_port=kafka_port,
+                  service_ports=service_ports, log_dir=data_dir / "logs")
     try:
         env = stack.start_infra()
         os.environ.update(env)

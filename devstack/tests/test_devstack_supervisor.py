@@ -15,7 +15,7 @@ import pytest
 
 from devstack import supervisor
 from devstack.errors import StackError
-from devstack.ports import free_port, is_listening
+from devstack.ports import free_ports, is_listening, stack_ports
 from devstack.services import SERVICES
 from devstack.supervisor import Stack
 
@@ -25,11 +25,12 @@ FAKE_SERVICE = Path(__file__).parent / "fake_service.py"
 
 
 def _stack(data_dir: Path) -> Stack:
+    pg_port, kafka_port, service_ports = stack_ports(SERVICES)
     return Stack(
         data_dir,
-        pg_port=free_port(),
-        kafka_port=free_port(),
-        service_ports={name: free_port() for name in SERVICES},
+        pg_port=pg_port,
+        kafka_port=kafka_port,
+        service_ports=service_ports,
         commands={name: [sys.executable, str(FAKE_SERVICE), name] for name in SERVICES},
         log_dir=data_dir / "logs",
     )
@@ -135,7 +136,7 @@ def test_secrets_survive_a_restart_of_the_stack(data_dir: Path) -> None:
 
 
 def test_infra_command_stops_cleanly_on_sigterm(data_dir: Path) -> None:
-    pg_port, kafka_port = free_port(), free_port()
+    pg_port, kafka_port = free_ports(2)
     env = {
         **os.environ,
         "MARKET_PG_PORT": str(pg_port),
@@ -175,12 +176,12 @@ def test_run_command_starts_every_service_and_stops_them_on_sigterm(
             f"import runpy, sys\nsys.argv = ['fake', {name!r}]\n"
             f"runpy.run_path({str(FAKE_SERVICE)!r}, run_name='__main__')\n"
         )
-    ports = {name: free_port() for name in SERVICES}
+    pg_port, kafka_port, ports = stack_ports(SERVICES)
     env = {
         **os.environ,
         "PYTHONPATH": str(tmp_path),
-        "MARKET_PG_PORT": str(free_port()),
-        "MARKET_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        "MARKET_PG_PORT": str(pg_port),
+        "MARKET_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
         **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
     }
     proc = subprocess.Popen(  # noqa: S603 - argv built here

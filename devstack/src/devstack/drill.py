@@ -22,7 +22,7 @@ import httpx
 from devstack import secrets
 from devstack.errors import StackError
 from devstack.pgbin import is_root
-from devstack.ports import free_port
+from devstack.ports import stack_ports
 from devstack.services import SERVICES, base_url, port_var
 
 INFRA_PARTS = ("postgres", "broker")
@@ -41,9 +41,7 @@ class StackRun:
             data_dir = Path(tempfile.mkdtemp(prefix="devstack-drill-"))
             data_dir.chmod(0o711 if is_root() else 0o700)
         self.data_dir = data_dir
-        self.ports = {name: free_port() for name in SERVICES}
-        self.pg_port = free_port()
-        self.kafka_port = free_port()
+        self.pg_port, self.kafka_port, self.ports = stack_ports(SERVICES)
         self.output = data_dir / "run.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.last_readiness = ""

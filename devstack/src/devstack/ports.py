@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
+from collections.abc import Iterable
 
 from devstack.errors import StackError
 
@@ -12,9 +14,29 @@ HOST = "127.0.0.1"
 
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports on 127.0.0.1 that nothing listens on right now.
+
+    Every socket stays bound until all are picked: ports picked one by one can
+    repeat, since the OS may hand a just-released port out again.
+    """
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((HOST, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
+
+
+def stack_ports(services: Iterable[str]) -> tuple[int, int, dict[str, int]]:
+    """Distinct free ports for a stack: PostgreSQL's, the broker's and one per service."""
+    names = list(services)
+    pg_port, kafka_port, *picked = free_ports(len(names) + 2)
+    return pg_port, kafka_port, dict(zip(names, picked, strict=True))
 
 
 def is_listening(port: int, host: str = HOST, timeout: float = 0.2) -> bool:

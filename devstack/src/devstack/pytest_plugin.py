@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devstack.pgbin import is_root
-from devstack.ports import free_port
+from devstack.ports import stack_ports
 
 if TYPE_CHECKING:
     # Imported when a fixture is first used, so that loading the plugin (every pytest
@@ -124,11 +124,12 @@ def infra() -> Iterator[Infra]:
     from devstack.supervisor import Stack
 
     data_dir = _session_dir()
+    pg_port, kafka_port, service_ports = stack_ports(SERVICES)
     stack = Stack(
         data_dir,
-        pg_port=free_port(),
-        kafka_port=free_port(),
-        service_ports={name: free_port() for name in SERVICES},
+        pg_port=pg_port,
+        kafka_port=kafka_port,
+        service_ports=service_ports,
         log_dir=data_dir / "logs",
     )
     saved: dict[str, str | None] = {}
