@@ -114,8 +114,8 @@ class _Share:
                 KafkaSettings().bootstrap, share=share, keys=keyed,
                 count=self.progress or (lambda _done, _total: None)))
         else:
-            stored, _ = asyncio.run(read_event_stores(PostgresSettings().dsn(), share=share,
-                                                      subjects=keyed))
+            stored, _ = asyncio.run(read_event_stores(
+                PostgresSettings().dsn(), share=share, subjects=keyed, with_pending=False))
             records = list(stored)
         if self.subject is not None:
             keyed &= {self.subject}

@@ -18,6 +18,7 @@ from kernel.relay import envelope_value_sql
 async def read_event_stores(
     dsn: str, progress: Callable[[str], None] = lambda _: None,
     share: tuple[int, int] = (0, 1), subjects: set[str] | None = None,
+    with_pending: bool = True,
 ) -> tuple[list[tuple[str, bytes]], set[str]]:
     """Every stored event of every service as ``(service, envelope bytes)``, in order, and
     the ids of those still waiting in an outbox (not published yet, so not in the log).
@@ -30,6 +31,9 @@ async def read_event_stores(
         progress: Told how far the reading is.
         share: ``(i, n)``: only the streams whose id hashes to ``i`` of ``n`` (each stream
             whole in one share), for n processes reading the stores in parallel.
+        subjects: Filled with the data subjects of the events read, when given.
+        with_pending: Whether to read the outbox's pending ids (only ``verify`` needs
+            them; a replay's shares leave them out).
     """
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
@@ -45,9 +49,10 @@ async def read_event_stores(
             for schema in schemas:
                 if not schema.isidentifier():
                     continue
-                pending.update(str(r["event_id"]) for r in await conn.fetch(
-                    f"SELECT e.event_id FROM {schema}.outbox o "
-                    f"JOIN {schema}.events e USING (position)"))
+                if with_pending:
+                    pending.update(str(r["event_id"]) for r in await conn.fetch(
+                        f"SELECT e.event_id FROM {schema}.outbox o "
+                        f"JOIN {schema}.events e USING (position)"))
                 cursor = conn.cursor(
                     f"SELECT {envelope_value_sql(schema)} AS value, e.subject_id "
                     f"FROM {schema}.events e "
