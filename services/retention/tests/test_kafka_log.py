@@ -113,5 +113,44 @@ async def test_a_high_water_mark_past_the_last_record_served_ends_the_read() -> 
     """tansu can report a high-water mark past the records it serves: the reader stops
     after rounds that fetch nothing instead of hanging."""
     broker = _Broker(begin=0, end=3, high=7)
-    out = await _Reader(broker, [(T, 0)]).read(lambda _n, _t: None)
+    reader = _Reader(broker, [(T, 0)])
+    out = await reader.read(lambda _n, _t: None)
     assert [v for _, v in out] == [b"v0", b"v1", b"v2"]
+    assert reader.left == {(T, 0)} and reader.missing() == 4  # what read_event_topics says
+
+
+async def test_a_read_that_ends_short_of_the_log_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    broker = _Broker(begin=0, end=3, high=7)
+
+    class _Metadata:
+        def topics(self) -> set[str]:
+            return {T, "platform.stream-heads.v1"}
+
+        def partitions_for_topic(self, _topic: str) -> set[int]:
+            return {0}
+
+    class _Client:
+        cluster = broker.cluster
+
+        def __init__(self, **_kw: Any) -> None:
+            pass
+
+        async def bootstrap(self) -> None:
+            pass
+
+        async def fetch_all_metadata(self) -> _Metadata:
+            return _Metadata()
+
+        async def close(self) -> None:
+            pass
+
+        send = staticmethod(broker.send)
+        force_metadata_update = staticmethod(broker.force_metadata_update)
+
+    monkeypatch.setattr(kafka_log, "AIOKafkaClient", _Client)
+    said: list[str] = []
+    out = await kafka_log.read_event_topics("scripted:9092", said.append)
+    assert [v for _, v in out] == [b"v0", b"v1", b"v2"]
+    assert said[0] == "reading 1 topic(s), 1 partition(s)"
+    assert said[-1].startswith("warning: the broker served no record for 4 offset(s) "
+                               "below the high-water marks of 1 partition(s)")

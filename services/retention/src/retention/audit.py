@@ -187,7 +187,7 @@ def _replay_command(subject: str | None, until: datetime | None, with_events: bo
     reason = ""
     for source in sources:
         try:
-            merged, foreign = replay_parallel(
+            merged, foreign, warnings = replay_parallel(
                 subject, until, with_events, workers, source,
                 lambda done, total: _Out.report.count(
                     f"reading the Kafka log (this process's share, 1 of {workers})", done,
@@ -202,6 +202,8 @@ def _replay_command(subject: str | None, until: datetime | None, with_events: bo
             reason = "the broker holds no events: it lost its data"
             continue
         where = "the Kafka log" if source == "kafka" else "the event stores"
+        for warning in warnings:
+            _progress(warning)
         if foreign:
             _progress(f"warning: {foreign} record(s) in {where} are not event envelopes")
         _progress(f"source: {where} ({workers} processes)" + (f" ({reason})" if reason else ""))

@@ -82,7 +82,7 @@ def _worker(conn: Connection, index: int, count: int, subject: str | None,
     os._exit(0)
 
 
-_Result = tuple[str, dict[str, Any], list[LogEvent], list[str], int]
+_Result = tuple[str, dict[str, Any], list[LogEvent], list[str], int, list[str]]
 
 
 class _Share:
@@ -96,6 +96,7 @@ class _Share:
         self.subject, self.until, self.with_events = subject, until, with_events
         self.grouped: dict[StreamKey, list[LogEvent]] = defaultdict(list)
         self.foreign = 0
+        self.warnings: list[str] = []
         self.keys: dict[str, DataKey | None] = {}
         self.erased: set[str] = set()
 
@@ -112,7 +113,8 @@ class _Share:
         if self.source == "kafka":
             records = asyncio.run(read_event_topics(
                 KafkaSettings().bootstrap, share=share, keys=keyed,
-                count=self.progress or (lambda _done, _total: None)))
+                count=self.progress or (lambda _done, _total: None),
+                warn=self.warnings.append))
         else:
             stored, _ = asyncio.run(read_event_stores(
                 PostgresSettings().dsn(), share=share, subjects=keyed, with_pending=False))
@@ -161,7 +163,7 @@ class _Share:
                     ev.plain = decrypted(ev, self.keys.get(ev.subject_id) if ev.subject_id
                                          else None)
                 events.append(ev)
-        return ("ok", out, events, sorted(self.erased), self.foreign)
+        return ("ok", out, events, sorted(self.erased), self.foreign, self.warnings)
 
 
 class _Lookup(threading.Thread):
@@ -188,9 +190,10 @@ class _Lookup(threading.Thread):
 
 def replay_parallel(subject: str | None, until: datetime | None, with_events: bool,
                     workers: int, source: str = "kafka", progress: Progress | None = None,
-                    ) -> tuple[dict[str, Any], int]:
+                    ) -> tuple[dict[str, Any], int, list[str]]:
     """The state of every stream from ``workers`` shares (this process reads the first,
-    forked processes the others), merged; and how many records were not event envelopes.
+    forked processes the others), merged; how many records were not event envelopes; and
+    the shares' warnings (a read that ended short of the log, say).
 
     ``source`` ``kafka`` shares out the log's partitions (a stream may cross shares);
     ``stores`` the event stores' streams by a hash of their id (each stream whole in one).
@@ -223,7 +226,8 @@ def replay_parallel(subject: str | None, until: datetime | None, with_events: bo
             conn.send_bytes(pickle.dumps([k for k in keys if seen[k] > 1]))
         results = [own.finish([k for k in held[0] if seen[k] > 1])]
         results += [_answer(conn) for conn in conns]
-        return _merged(results, subject, until, with_events), sum(r[4] for r in results)
+        return (_merged(results, subject, until, with_events), sum(r[4] for r in results),
+                [w for r in results for w in r[5]])
     finally:
         for conn in conns:  # a worker still waiting for the parent (which failed) stops
             conn.close()
@@ -251,7 +255,7 @@ def _answer(conn: Connection) -> Any:
     return got
 
 
-def _merged(results: list[tuple[str, dict[str, Any], list[LogEvent], list[str], int]],
+def _merged(results: list[_Result],
             subject: str | None, until: datetime | None, with_events: bool) -> dict[str, Any]:
     erased = {s for r in results for s in r[3]}
     crossing = verify(ev for r in results for ev in r[2])

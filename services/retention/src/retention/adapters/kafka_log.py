@@ -37,6 +37,7 @@ async def read_event_topics(
     bootstrap: str, progress: Callable[[str], None] = lambda _: None,
     count: Callable[[int, int | None], None] = lambda _done, _total: None,
     share: tuple[int, int] = (0, 1), keys: set[str] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[tuple[str, bytes | None]]:
     """Every record of every event topic as ``(topic, value)``, partition by partition.
 
@@ -48,7 +49,8 @@ async def read_event_topics(
     partition's end is known, how many there are in all. ``share`` ``(i, n)`` reads only
     the i-th of every n partitions (in topic and partition order), for n processes
     reading the log in parallel. ``keys``, when given, gets every record's key (the
-    platform keys each record by its data subject, else by its stream).
+    platform keys each record by its data subject, else by its stream). ``warn`` (by
+    default ``progress``) is told when the read ends short of a high-water mark.
 
     Raises:
         KafkaError: the broker is unreachable or keeps refusing a fetch.
@@ -64,7 +66,14 @@ async def read_event_topics(
         if not parts:
             return []
         progress(f"reading {len(topics)} topic(s), {len(parts)} partition(s)")
-        return await _Reader(client, parts, keys).read(count)
+        reader = _Reader(client, parts, keys)
+        out = await reader.read(count)
+        if reader.left:  # said, never silent: the read is shorter than the log claims
+            (warn or progress)(
+                f"warning: the broker served no record for {reader.missing()} offset(s) "
+                f"below the high-water marks of {len(reader.left)} partition(s); the read "
+                "ends before them")
+        return out
     finally:
         await client.close()
 
@@ -107,6 +116,10 @@ class _Reader:
                     # v0 answers a list of offsets; v1+ a timestamp and the offset
                     first = info[1] if len(info) > 1 else (info[0][0] if info[0] else 0)
                     self.begins[(topic, partition)] = self.pos[(topic, partition)] = first
+
+    def missing(self) -> int:
+        """Offsets below the high-water marks that the read did not reach."""
+        return sum(self.ends.get(tp, self.pos[tp]) - self.pos[tp] for tp in self.left)
 
     def total(self) -> int | None:
         """How many records the read holds in all, once every partition's end is known."""
