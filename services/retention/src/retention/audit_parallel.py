@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -82,7 +82,18 @@ def _worker(conn: Connection, index: int, count: int, subject: str | None,
     os._exit(0)
 
 
-_Result = tuple[str, dict[str, Any], list[LogEvent], list[str], int, list[str]]
+class _Result(NamedTuple):
+    """What a share answers once folded (a failed share answers ``("error", type name)``)."""
+
+    status: str
+    out: dict[str, Any]
+    """Its streams' states (each entry JSON already), subjects and verification."""
+    events: list[LogEvent]
+    """The events of streams other shares hold too, decrypted, for the parent to fold."""
+    erased: list[str]
+    foreign: int
+    """Records that were not event envelopes."""
+    warnings: list[str]
 
 
 class _Share:
@@ -163,7 +174,7 @@ class _Share:
                     ev.plain = decrypted(ev, self.keys.get(ev.subject_id) if ev.subject_id
                                          else None)
                 events.append(ev)
-        return ("ok", out, events, sorted(self.erased), self.foreign, self.warnings)
+        return _Result("ok", out, events, sorted(self.erased), self.foreign, self.warnings)
 
 
 class _Lookup(threading.Thread):
@@ -226,8 +237,8 @@ def replay_parallel(subject: str | None, until: datetime | None, with_events: bo
             conn.send_bytes(pickle.dumps([k for k in keys if seen[k] > 1]))
         results = [own.finish([k for k in held[0] if seen[k] > 1])]
         results += [_answer(conn) for conn in conns]
-        return (_merged(results, subject, until, with_events), sum(r[4] for r in results),
-                [w for r in results for w in r[5]])
+        return (_merged(results, subject, until, with_events),
+                sum(r.foreign for r in results), [w for r in results for w in r.warnings])
     finally:
         for conn in conns:  # a worker still waiting for the parent (which failed) stops
             conn.close()
@@ -257,9 +268,9 @@ def _answer(conn: Connection) -> Any:
 
 def _merged(results: list[_Result],
             subject: str | None, until: datetime | None, with_events: bool) -> dict[str, Any]:
-    erased = {s for r in results for s in r[3]}
-    crossing = verify(ev for r in results for ev in r[2])
-    parts = [r[1] for r in results]
+    erased = {s for r in results for s in r.erased}
+    crossing = verify(ev for r in results for ev in r.events)
+    parts = [r.out for r in results]
     parts.append(_serialised(reconstruct(crossing, {}, erased, subject, until, with_events)))
     services: dict[str, dict[str, Any]] = defaultdict(dict)
     subjects: dict[str, Any] = {}
