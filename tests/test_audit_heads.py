@@ -21,7 +21,14 @@ from members import sign_up
 from stack import Infra
 
 from contracts.accounts import SessionEnded
-from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
+from kernel.eventstore import (
+    EventStore,
+    NewEvent,
+    RecordedEvent,
+    StreamHead,
+    chain_hash,
+    header_bytes,
+)
 from kernel.keystore import InMemoryKeyStore
 from kernel.settings import SecretsSettings
 from retention.adapters.sealed_heads import read_heads, retire_heads
@@ -248,3 +255,64 @@ def test_aud2_seals_sign_every_field_and_the_newest_authentic_one_counts() -> No
     assert cut["version"] == 5 and "cut from the end" in cut["reason"]
     (other,) = check_sealed({("svc", "s"): [Ev(5, "zz")]}, best, "log")
     assert "another event" in other["reason"]
+
+
+async def _relinked_store(infra: Infra, schema: str) -> None:
+    """Four events in a store of the test's own; then, as an attacker with write access
+    would, version 2 gets a new payload and a hash recomputed with the platform's own
+    function, and version 3's ``prev_hash`` is relinked to it; the rows are then
+    published as a relay would, so the log holds the forged chain too."""
+    conn = await asyncpg.connect(infra.pg_dsn())
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        store = EventStore(schema, InMemoryKeyStore())
+        await store.migrate(conn)
+        events = [NewEvent(SessionEnded(session_id=f"s{i}", account_id="a", reason="logout"),
+                           None) for i in range(1, 5)]
+        async with conn.transaction():
+            await store.append(conn, "relink", StreamHead(), events)
+        await conn.execute(f"DELETE FROM {schema}.outbox")
+        t = f"{schema}.events"
+        rows = {r["version"]: RecordedEvent.from_row(r) for r in await conn.fetch(
+            f"SELECT * FROM {t} WHERE stream_id = 'relink' ORDER BY version")}
+        two = rows[2]
+        payload = two.payload.replace(b'"s2"', b'"t2"')
+        forged = chain_hash(two.prev_hash, header_bytes(
+            two.event_id, two.event_type, two.schema_version, two.stream_id, two.version,
+            two.subject_id, two.occurred_at), payload)
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute(f"UPDATE {t} SET payload = $1, hash = $2 WHERE "
+                               "stream_id = 'relink' AND version = 2", payload, forged)
+            await conn.execute(f"UPDATE {t} SET prev_hash = $1 WHERE stream_id = 'relink' "
+                               "AND version = 3", forged)
+        for row in await conn.fetch(f"SELECT * FROM {t} ORDER BY position"):
+            rec = RecordedEvent.from_row(row)
+            await producer.send_and_wait(f"{schema}.events.v1", rec.envelope_bytes(schema),
+                                         key=rec.stream_id.encode())
+    finally:
+        await producer.stop()
+        await conn.close()
+
+
+@pytest.mark.integration
+def test_aud2_a_rewritten_middle_event_relinked_to_the_next_is_named_in_stores_and_log(
+    infra: Infra,
+) -> None:
+    """The chain hash commits to the history before each event: rewriting a middle event
+    and relinking its successor's ``prev_hash`` leaves the successor's own hash wrong.
+    (A hash over the event alone would let this forgery pass unseen.)"""
+    schema = f"relink_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_relinked_store(infra, schema))
+    try:
+        topic = f"{schema}.heads"
+        for source in ("stores", "kafka"):
+            result = _audit(infra, "--source", source, "verify", topic=topic)
+            assert result.returncode == 1, (source, result.stderr.decode())
+            found = _breaks(result, schema)["relink"]
+            assert any(b["version"] == 3 and "altered" in b["reason"] for b in found), \
+                (source, found)
+    finally:
+        asyncio.run(_sql(infra, f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        asyncio.run(retire_heads(infra.pg_dsn(), infra.kafka_bootstrap, schema))
