@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -98,6 +98,63 @@ async def test_acc_3_under_sixteen_is_refused_and_nothing_is_kept(
     kept = await rt.pool.fetchval("SELECT count(*) FROM accounts.accounts WHERE email_bi=$1", bi)
     assert kept == 0
     assert body["username"] not in await dump_schema(infra.pg_dsn())
+
+
+def _years_before(today: date, years: int) -> date:
+    """The same day ``years`` years before (29 February falls back to 1 March)."""
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:
+        return date(today.year - years, 3, 1)
+
+
+async def test_acc_3_the_service_defaults_refuse_the_day_before_the_sixteenth_birthday(
+    client: httpx.AsyncClient, accounts_host: ServiceHost,
+) -> None:
+    """The service as configured by default (no min_age given): a member who turns 16
+    tomorrow is refused and nothing is kept; one who turns 16 today is welcome."""
+    today = datetime.now(UTC).date()
+    sixteen_today = _years_before(today, 16)
+    young = new_member(date_of_birth=(sixteen_today + timedelta(days=1)).isoformat())
+    resp = await client.post("/internal/accounts", json=young)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["code"] == "too_young"
+    rt = accounts_host.runtime
+    assert rt is not None
+    kept = await rt.pool.fetchval("SELECT count(*) FROM accounts.accounts WHERE email_bi=$1",
+                                  rt.index.email(young["email"]))
+    assert kept == 0
+    resp = await client.post("/internal/accounts",
+                             json=new_member(date_of_birth=sixteen_today.isoformat()))
+    assert resp.status_code == 201, resp.text
+
+
+async def test_acc_3_rectifying_the_birth_date_to_under_sixteen_is_refused(
+    client: httpx.AsyncClient, accounts_host: ServiceHost,
+) -> None:
+    """A member cannot rectify their way under the age limit (ACC-3, ACC-8): 422
+    ``too_young`` after step-up, and no AccountDetailsChanged is recorded."""
+    body, account_id = await signed_up(client, date_of_birth="1990-01-02")
+    session = await reauthed(client, body)
+    young = _years_before(datetime.now(UTC).date(), 16) + timedelta(days=1)
+    resp = await client.patch(f"/internal/accounts/{account_id}",
+                              json={"date_of_birth": young.isoformat()},
+                              headers={"X-Session-Id": session["session_id"],
+                                       "X-Account-Id": account_id})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["code"] == "too_young"
+    rt = accounts_host.runtime
+    assert rt is not None
+    changed = await rt.pool.fetchval(
+        "SELECT count(*) FROM accounts.events WHERE stream_id = $1 AND event_type = $2",
+        f"account-{account_id}", "accounts.AccountDetailsChanged")
+    assert changed == 0
+    recorded = await rt.pool.fetchval("SELECT count(*) FROM accounts.events WHERE "
+                                      "stream_id = $1", f"account-{account_id}")
+    assert recorded >= 2  # the stream is there: registered and stepped up
+    me = (await client.get(f"/internal/accounts/{account_id}",
+                           headers={"X-Account-Id": account_id})).json()
+    assert me["date_of_birth"] == "1990-01-02"
 
 
 async def test_acc_4_wrong_password_is_401(client: httpx.AsyncClient) -> None:
