@@ -68,6 +68,8 @@ def test_prv5_erasure_leaves_no_plaintext_anywhere_and_replays_as_erased(
     assert body["status"] == "completed", body
     assert body["type"] == "erasure" and body["exceptions"] == []
     assert {r["service"] for r in body["receipts"]} >= set(ERASURE_SERVICES)
+    assert {r["service"] for r in body["receipts"]} >= {  # by name (PRV-5)
+        "accounts", "consent", "listings", "messaging", "retention"}
     assert all(r["status"] == "completed" and r["at"] for r in body["receipts"])
 
     login = client.post("/v1/sessions", json={"email": m.email, "password": m.password,

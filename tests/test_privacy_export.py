@@ -74,6 +74,8 @@ def test_prv1_access_export_holds_every_services_data_with_the_register(
     assert doc["format"] == "marketplace.subject-export" and doc["format_version"] == 1
     assert doc["subject_id"] == m.account_id and doc["type"] == "access"
     assert sorted(doc["services"]) == sorted(ERASURE_SERVICES)
+    assert sorted(doc["services"]) == [  # by name (PRV-4)
+        "accounts", "consent", "listings", "messaging", "retention"]
     assert m.email in values(doc, "contact", "accounts")
     assert m.name in values(doc, "identity", "accounts")
     assert any(title in str(v) for v in values(doc, "listings", "listings"))

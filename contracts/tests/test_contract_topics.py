@@ -50,6 +50,12 @@ def test_prv5_every_service_asked_for_an_erasure_receipt_has_a_topic_to_give_it_
     assert set(ERASURE_SERVICES) <= set(SERVICES)
 
 
+def test_prv5_every_service_holding_personal_data_is_asked_for_a_receipt_by_name() -> None:
+    """Named one by one: a service dropped from the list would go unerased unnoticed by
+    tests that only compare against the list itself."""
+    assert ERASURE_SERVICES == ("accounts", "consent", "listings", "messaging", "retention")
+
+
 def test_compacted_topics_are_only_the_declared_ones() -> None:
     compacted = {t.name for t in TOPICS if t.config.get("cleanup.policy") == "compact"}
     assert all(not name.endswith((".events.v1", ".dead-letter.v1")) for name in compacted)

@@ -105,6 +105,8 @@ async def test_prv5_erasure_shreds_key_collects_receipts_and_completes(
     body = first.json()
     assert body["type"] == "erasure" and body["status"] == "in_progress"
     assert [r["service"] for r in body["receipts"]] == list(ERASURE_SERVICES)
+    assert [r["service"] for r in body["receipts"]] == [  # by name (PRV-5)
+        "accounts", "consent", "listings", "messaging", "retention"]
     assert body["exceptions"] == []
 
     async def own_receipt() -> None:
