@@ -15,17 +15,17 @@ def default_scanner(platform_domain: str | None = None) -> Scanner:
     """The composite scanner of every detector, from the rules shipped in the package.
 
     Args:
-        platform_domain: The platform's registrable domain; ``MESSAGING_SCANNER_PLATFORM_DOMAIN``
-            (default ``klusmarkt.nl``) when omitted.
+        platform_domain: The platform's registrable domain; ``MARKET_PLATFORM_DOMAIN``
+            (default ``secondjob.nl``) when omitted.
     """
     from messaging.scanning.composite import CompositeScanner
     from messaging.scanning.malware import MalwareScanner
     from messaging.scanning.phishing import PhishingScanner
     from messaging.scanning.prohibited import ProhibitedScanner
-    from messaging.scanning.settings import ScannerSettings
+    from messaging.scanning.settings import PlatformIdentity
     from messaging.scanning.spam import SpamScanner
 
-    domain = platform_domain or ScannerSettings().platform_domain
+    domain = platform_domain or PlatformIdentity().domain
     return CompositeScanner(MalwareScanner(), PhishingScanner(domain), SpamScanner(),
                             ProhibitedScanner())
 
