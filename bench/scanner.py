@@ -31,6 +31,10 @@ from messaging.scanning.evaluation import CLASSES, Sample, evaluate, load
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "scanner"
 CORPUS = DATA / "corpus.jsonl"
 HOLDOUT = DATA / "holdout.jsonl"
+TYPOLOGIES = DATA / "holdout_typologies.jsonl"
+"""Issue 28: written from the job-fraud typology descriptions alone, before any scam rule
+existed, and committed (frozen) before tuning; the rules were then tuned on corpus.jsonl
+only. Its figures are printed beside the issue's targets and never tuned on."""
 PASSES = 10
 
 
@@ -44,6 +48,7 @@ def main() -> int:
     samples = load(CORPUS)
     ok = quality(scanner, "corpus", samples)
     quality(scanner, "holdout (never tuned on)", load(HOLDOUT))
+    ok &= typologies(scanner)
     timings: list[float] = []
     for _ in range(PASSES):
         fresh = default_scanner()
@@ -56,6 +61,35 @@ def main() -> int:
     ok &= met
     report("messages/s through the whole scanner (median pass)", rate, "msg/s", ">= 500", met)
     return 0 if ok else 1
+
+
+def typologies(scanner: Scanner) -> bool:
+    """Issue 28's targets on the typology holdout: harmful and scam recall, ham false positives."""
+    samples = load(TYPOLOGIES)
+    result = evaluate(scanner, samples)
+    print(f"-- typology holdout (issue 28, frozen before tuning): {len(samples)} messages: "
+          + ", ".join(f"{c} {n}" for c, n in sorted(result.counts.items())), flush=True)
+    for c in CLASSES:
+        if result.counts.get(c):
+            print(f"  {c:<11} precision {result.precision[c]:.3f}  recall "
+                  f"{result.recall[c]:.3f}", flush=True)
+    harmful = [s for s in samples if s.label in ("phishing", "malware")]
+    missed = {e[0] for e in result.errors}
+    caught = sum(1 for s in harmful if s.id not in missed)
+    checks = [("recall on harmful (phishing, malware)", caught / max(len(harmful), 1), 0.95),
+              ("recall on scam", result.recall["scam"], 0.90)]
+    ok = True
+    for name, value, target in checks:
+        met = value >= target
+        ok &= met
+        report(name, value * 100, "%", f">= {target * 100:.0f} %", met)
+    met = result.ham_false_positive_rate <= 0.01
+    ok &= met
+    report("false positives on ham (not delivered)", result.ham_false_positive_rate * 100, "%",
+           "<= 1 %", met)
+    for sample_id, label, predicted in result.errors:
+        print(f"  missed: {sample_id} ({label} read as {predicted})", flush=True)
+    return ok
 
 
 def quality(scanner: Scanner, name: str, samples: list[Sample]) -> bool:

@@ -25,12 +25,12 @@ HOLDOUT = DATA / "holdout.jsonl"
 
 @pytest.fixture(scope="module")
 def scanner() -> Scanner:
-    return default_scanner("klusmarkt.nl")
+    return default_scanner("secondjob.nl")
 
 
 @pytest.fixture(scope="module")
 def phishing() -> PhishingScanner:
-    return PhishingScanner("klusmarkt.nl")
+    return PhishingScanner("secondjob.nl")
 
 
 # --- malware (YARA) -----------------------------------------------------------------------
@@ -74,15 +74,14 @@ def test_msg2_zip_bombs_and_deep_nesting_are_held_not_unpacked() -> None:
 
 def test_msg2_skeleton_and_distance() -> None:
     assert skeleton("rab0bank") == skeleton("rabobank")
-    assert skeleton("klusrnarkt") == skeleton("klusmarkt")
+    assert skeleton("seconcljob") == skeleton("secondjob")
     assert skeleton("p\u0430yp\u0430l") == "paypal"  # Cyrillic a
-    assert distance("klusmarkt", "kulsmarkt", 2) == 1  # transposition
+    assert distance("secondjob", "secnodjob", 2) == 1  # transposition
     assert distance("rabobank", "rabobnk", 2) == 1
     assert distance("abc", "xyzabc", 2) == 3  # capped
 
 
 @pytest.mark.parametrize(("link", "code", "indicator"), [
-    ("https://kIusmarkt.nl/uitbetaling", "lookalike_domain", "kiusmarkt.nl"),
     ("https://www.rab0bank.nl/x", "lookalike_domain", "rab0bank.nl"),
     ("https://xn--pple-43d.com/verify", "homoglyph_domain", "xn--pple-43d.com"),
     ("https://mijn-ing-verificatie.nl", "brand_in_domain", "mijn-ing-verificatie.nl"),
@@ -97,9 +96,10 @@ def test_msg2_lookalike_domains_name_the_registrable_domain(
 
 
 @pytest.mark.parametrize("link", [
-    "https://www.klusmarkt.nl/opdracht/1", "https://ing.nl", "www.booking.com",
+    "https://www.secondjob.nl/opdracht/1", "https://ing.nl", "www.booking.com",
     "https://github.com/annedev", "https://www.rabobank.nl/particulieren",
-    "https://www.ah.nl/allerhande", "mail me at jan@klusmarkt.nl",
+    "https://www.ah.nl/allerhande", "mail me at jan@secondjob.nl",
+    "https://www.secondhand.nl", "https://seconds.com", "https://jobnet.nl/second",
 ])
 def test_msg2_real_domains_are_not_lookalikes(phishing: PhishingScanner, link: str) -> None:
     assert phishing.scan(f"Zie {link} voor details") == ([], 0.0)
@@ -112,13 +112,13 @@ def test_msg2_public_suffix_list_is_the_shipped_snapshot(
 
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    fresh = PhishingScanner("klusmarkt.nl")
+    fresh = PhishingScanner("secondjob.nl")
     reasons, _ = fresh.scan("https://barclays.co.uk.account-check.co.uk/x")
     assert reasons[0].indicators == ("account-check.co.uk",)
 
 
 def test_msg2_platform_domain_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MESSAGING_SCANNER_PLATFORM_DOMAIN", "werkhuis.nl")
+    monkeypatch.setenv("MARKET_PLATFORM_DOMAIN", "werkhuis.nl")
     own = default_scanner()
     assert own.scan("Zie https://www.werkhuis.nl/opdracht/3").outcome == "delivered"
     held = own.scan("Zie https://werkhu1s.nl/opdracht/3")
@@ -126,10 +126,49 @@ def test_msg2_platform_domain_comes_from_the_settings(monkeypatch: pytest.Monkey
     assert any(r.indicators == ("werkhu1s.nl",) for r in held.reasons)
 
 
+def test_issue28_the_platform_is_secondjob_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from messaging.scanning.settings import PlatformIdentity
+
+    monkeypatch.delenv("MARKET_PLATFORM_DOMAIN", raising=False)
+    monkeypatch.delenv("MARKET_PLATFORM_NAME", raising=False)
+    assert (PlatformIdentity().name, PlatformIdentity().domain) == ("SecondJob", "secondjob.nl")
+    own = default_scanner()
+    assert own.scan("Zie https://www.secondjob.nl/opdracht/3").outcome == "delivered"
+    assert own.scan("Zie https://secondjob.nl.account-check.com/x").outcome != "delivered"
+
+
+CYRILLIC = "\u0455\u0435\u0441\u043endj\u043eb.nl"
+"""``secondjob.nl`` with Cyrillic s, e, c and o."""
+
+
+@pytest.mark.parametrize(("link", "indicator"), [
+    ("https://secondjob.nl.evil.com/login", "evil.com"),
+    ("http://www.secondjob.nl.uitbetaling-check.co.uk", "uitbetaling-check.co.uk"),
+    ("https://secondjob.support/ticket", "secondjob.support"),
+    ("https://secondjob.com/help", "secondjob.com"),
+    ("https://help.secondjob-support.com", "secondjob-support.com"),
+    ("https://mijn-secondjob.nl/uitbetaling", "mijn-secondjob.nl"),
+    ("https://second-job.nl/login", "second-job.nl"),
+    ("https://sec0ndj0b.nl", "sec0ndj0b.nl"),
+    ("https://secondjobb.nl", "secondjobb.nl"),
+    ("https://" + CYRILLIC + "/login", CYRILLIC),
+    ("https://xn--secondjb-t4a.nl/login", "xn--secondjb-t4a.nl"),
+    ("https://www.xn--secndjob-pbh.com/", "xn--secndjob-pbh.com"),
+    ("https://login.secondjob.nl-verify.com", "nl-verify.com"),
+])
+def test_issue28_links_imitating_the_platform_are_phishing(
+        scanner: Scanner, phishing: PhishingScanner, link: str, indicator: str) -> None:
+    reasons, score = phishing.scan(f"Log in via {link}")
+    assert ("platform_impersonation", (indicator,)) in [(r.code, r.indicators) for r in reasons]
+    assert score >= phishing.weak
+    assert scanner.scan(f"Je uitbetaling staat klaar: {link}").outcome != "delivered"
+    assert scanner.scan(f"Log in via deze link {link} met je wachtwoord").outcome == "blocked"
+
+
 def test_msg2_phishing_outcomes_strong_blocked_weak_quarantined(scanner: Scanner) -> None:
     strong = scanner.scan("Log in via deze link https://rab0bank.nl en vul je pincode in.")
     assert strong.outcome == "blocked"
-    weak = scanner.scan("Nieuwe link: https://klusmarkt-support.com")
+    weak = scanner.scan("Nieuwe link: https://secondjob-support.com")
     assert weak.outcome == "quarantined"
     request = scanner.scan("Stuur je DigiD wachtwoord even door, dan regel ik het.")
     assert request.outcome == "quarantined"
@@ -208,8 +247,10 @@ def test_msg2_corpus_meets_the_quality_targets(scanner: Scanner) -> None:
     samples = load(CORPUS)
     assert len(samples) >= 200
     assert {s.lang for s in samples} == {"nl", "en"}
-    assert {s.label for s in samples} == {"ham", "spam", "phishing", "malware", "prohibited"}
+    assert {s.label for s in samples} == {"ham", "spam", "phishing", "scam", "malware",
+                                          "prohibited"}
     report = evaluate(scanner, samples)
+    assert report.recall["scam"] >= 0.90, report.errors
     assert report.recall["phishing"] >= 0.95, report.errors
     assert report.recall["malware"] >= 0.95, report.errors
     assert report.ham_false_positive_rate <= 0.02, report.errors

@@ -1,4 +1,4 @@
-"""Message scanning: malware, phishing, spam and prohibited content (MSG-2).
+"""Message scanning: malware, phishing, scams, spam and prohibited content (MSG-2).
 
 ``default_scanner()`` builds the composite scanner from the rules and data shipped in
 ``messaging.scanning.data``: YARA rules, the brand list, request, spam and prohibited
@@ -15,19 +15,20 @@ def default_scanner(platform_domain: str | None = None) -> Scanner:
     """The composite scanner of every detector, from the rules shipped in the package.
 
     Args:
-        platform_domain: The platform's registrable domain; ``MESSAGING_SCANNER_PLATFORM_DOMAIN``
-            (default ``klusmarkt.nl``) when omitted.
+        platform_domain: The platform's registrable domain; ``MARKET_PLATFORM_DOMAIN``
+            (default ``secondjob.nl``) when omitted.
     """
     from messaging.scanning.composite import CompositeScanner
     from messaging.scanning.malware import MalwareScanner
     from messaging.scanning.phishing import PhishingScanner
     from messaging.scanning.prohibited import ProhibitedScanner
-    from messaging.scanning.settings import ScannerSettings
+    from messaging.scanning.scam import ScamScanner
+    from messaging.scanning.settings import PlatformIdentity
     from messaging.scanning.spam import SpamScanner
 
-    domain = platform_domain or ScannerSettings().platform_domain
+    domain = platform_domain or PlatformIdentity().domain
     return CompositeScanner(MalwareScanner(), PhishingScanner(domain), SpamScanner(),
-                            ProhibitedScanner())
+                            ProhibitedScanner(), ScamScanner())
 
 
 __all__ = ["default_scanner"]

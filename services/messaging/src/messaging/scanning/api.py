@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Outcome = Literal["delivered", "quarantined", "blocked"]
-Detector = Literal["malware", "phishing", "spam", "prohibited"]
+Detector = Literal["malware", "phishing", "scam", "spam", "prohibited"]
 
 
 @dataclass(frozen=True, slots=True)

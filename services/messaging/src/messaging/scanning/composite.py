@@ -2,7 +2,8 @@
 
 Policy: malware → blocked (a ``quarantine``-severity rule, e.g. an encrypted archive,
 → quarantined); phishing score ≥ strong → blocked, ≥ weak → quarantined; spam →
-quarantined (so is a body over ``MAX_TEXT`` characters); prohibited → blocked or
+quarantined (so is a body over ``MAX_TEXT`` characters); scam → quarantined for trust
+and safety with its typology codes (issue 28); prohibited → blocked or
 quarantined by the entry's severity. The most severe outcome wins; every objecting
 detector's reasons are kept.
 """
@@ -15,6 +16,7 @@ from messaging.scanning.api import Attachment, Outcome, Reason, Verdict
 from messaging.scanning.malware import MalwareScanner
 from messaging.scanning.phishing import PhishingScanner
 from messaging.scanning.prohibited import ProhibitedScanner
+from messaging.scanning.scam import ScamScanner
 from messaging.scanning.spam import SpamScanner
 
 MAX_TEXT = 20_000
@@ -25,14 +27,15 @@ RANK: dict[Outcome, int] = {"delivered": 0, "quarantined": 1, "blocked": 2}
 
 
 class CompositeScanner:
-    """Malware, phishing, spam and prohibited content behind one ``Scanner``."""
+    """Malware, phishing, scams, spam and prohibited content behind one ``Scanner``."""
 
     def __init__(self, malware: MalwareScanner, phishing: PhishingScanner, spam: SpamScanner,
-                 prohibited: ProhibitedScanner) -> None:
+                 prohibited: ProhibitedScanner, scam: ScamScanner | None = None) -> None:
         self.malware = malware
         self.phishing = phishing
         self.spam = spam
         self.prohibited = prohibited
+        self.scam = scam or ScamScanner()
 
     def scan(self, body: str, attachments: Sequence[Attachment] = ()) -> Verdict:
         """The verdict on one message."""
@@ -58,6 +61,10 @@ class CompositeScanner:
             reasons.append(Reason("phishing", "phishing_score", score))
             reasons += phish
             escalate("blocked" if score >= self.phishing.strong else "quarantined")
+        scam = self.scam.scan(body)
+        if scam:
+            reasons += scam
+            escalate("quarantined")
         banned = self.prohibited.scan(body)
         if banned:
             reasons += banned

@@ -2,7 +2,7 @@
 
 The corpus (``tests/data/scanner/corpus.jsonl``) holds one message a line:
 ``{"id", "label", "lang", "body", "attachments": [{"filename", "kind"}]}`` with label
-``ham``, ``spam``, ``phishing``, ``malware`` or ``prohibited``. Attachments are generated
+``ham``, ``spam``, ``phishing``, ``scam``, ``malware`` or ``prohibited``. Attachments are generated
 here from their ``kind``, never committed: the EICAR test file from its standard string
 (plain, zipped, zipped inside a zip), a minimal PE header, a download-and-run script, an
 Office file with a macro project, and harmless PDF, PNG, DOCX and ZIP files for ham.
@@ -21,9 +21,13 @@ from pathlib import Path
 
 from messaging.scanning.api import Attachment, Scanner, Verdict
 
-CLASSES = ("ham", "spam", "phishing", "malware", "prohibited")
-PRIORITY = ("malware", "phishing", "prohibited", "spam")
+CLASSES = ("ham", "spam", "phishing", "scam", "malware", "prohibited")
+PRIORITY = ("malware", "phishing", "scam", "prohibited", "spam")
 """The class of a verdict: its most serious detector."""
+LINK_CODES = frozenset({"lookalike_domain", "homoglyph_domain", "brand_in_domain",
+                        "brand_in_subdomain", "platform_impersonation", "obscured_link"})
+"""Phishing reasons about links: with one, a message is phishing even when a scam rule fired;
+without, a request in the conversation itself (a login handed over) is the scam (issue 28)."""
 
 EICAR = (r"X5O!P%@AP[4\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!" + "$H+H*")
 """The EICAR anti-virus test file (68 bytes), from its published standard string."""
@@ -113,6 +117,8 @@ def predicted(verdict: Verdict) -> str:
     if verdict.outcome == "delivered":
         return "ham"
     detectors = {r.detector for r in verdict.reasons}
+    if "scam" in detectors and not any(r.code in LINK_CODES for r in verdict.reasons):
+        detectors.discard("phishing")
     return next((d for d in PRIORITY if d in detectors), "spam")
 
 

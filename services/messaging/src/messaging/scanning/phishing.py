@@ -1,5 +1,7 @@
 """Phishing: lookalike link domains and credential or bank-detail requests (MSG-2).
 
+Any link whose host reads as the platform's own name (``platform_impersonation``: a
+subdomain trick, another suffix, a homoglyph, punycode, a typo) is phishing (issue 28).
 Each link's registrable domain is taken with ``tldextract`` on its shipped Public Suffix
 List snapshot (no network: no suffix-list URLs, no cache directory). It is compared with
 the platform's domain and a list of banks and services (``data/brands.json``):
@@ -98,6 +100,7 @@ class PhishingScanner:
             (b["domain"], b["name"]) for b in load_json("brands.json")["brands"]]
         platform = self._registrable(platform_domain.lower())
         pairs.append((platform, platform.split(".", 1)[0]))
+        self._platform = skeleton(self._extract(platform).domain)
         self._brands: list[Brand] = []
         for domain, name in pairs:
             label = self._extract(domain).domain
@@ -132,6 +135,8 @@ class PhishingScanner:
         registrable = parts.top_domain_under_public_suffix or host
         if registrable in self._legit or not parts.suffix:
             return None
+        if self._imitates_platform(host):
+            return "platform_impersonation", registrable, 1.0
         label = parts.domain
         unicode_label = label
         if label.startswith("xn--"):
@@ -162,6 +167,24 @@ class PhishingScanner:
         if best is None:
             return None
         return best[0], registrable, best[1]
+
+    def _imitates_platform(self, host: str) -> bool:
+        """Whether any label of a host (not the platform's own) reads as the platform's name.
+
+        Catches ``secondjob.nl.evil.com``, ``secondjob.support``, ``login-secondjob.com``,
+        ``second-job.nl``, Cyrillic or punycode homoglyphs and one or two typos.
+        """
+        own = self._platform
+        for label in host.split("."):
+            if label.startswith("xn--"):
+                try:
+                    label = idna.decode(label)
+                except idna.IDNAError:
+                    continue
+            sk = skeleton(label)
+            if own in sk or (len(own) >= 5 and distance(sk, own, 2) <= (1 if len(own) < 8 else 2)):
+                return True
+        return False
 
     def scan(self, body: str) -> tuple[list[Reason], float]:
         """The detector's reasons and the phishing score (0..~2)."""

@@ -1,4 +1,9 @@
-"""Settings of the scanner engines (``MESSAGING_SCANNER_*``)."""
+"""The platform's identity as the scanner reads it (``MARKET_PLATFORM_*``, issue 28).
+
+One name and one domain for the whole platform: the scanner treats links imitating the
+domain as phishing. The variables are platform-wide (``MARKET_``), not the scanner's own,
+so that mails, unsubscribe links, cookie and records texts read the same two values.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class ScannerSettings(BaseSettings):
-    """Which domain is the platform's own (links imitating it are phishing)."""
+class PlatformIdentity(BaseSettings):
+    """The platform's name and registrable domain."""
 
-    model_config = SettingsConfigDict(env_prefix="MESSAGING_SCANNER_")
+    model_config = SettingsConfigDict(env_prefix="MARKET_PLATFORM_")
 
-    platform_domain: str = Field(
-        "klusmarkt.nl", description="The marketplace's registrable domain (MSG-2 lookalikes).")
+    name: str = Field("SecondJob", description="The platform's name, as members see it.")
+    domain: str = Field(
+        "secondjob.nl",
+        description="The platform's registrable domain: links imitating it are phishing (MSG-2).")
