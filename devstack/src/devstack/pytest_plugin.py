@@ -89,6 +89,15 @@ def _session_dir() -> Path:
     return path
 
 
+TEST_STACK = {
+    # Tests pose as many clients from 127.0.0.1 with X-Forwarded-For (documentation
+    # addresses), so that each throttle test (and the fuzzing) counts against its own.
+    "GATEWAY_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
+    # Every test signs members up from one address; the limit's own test sets it low.
+    "ACCOUNTS_SIGNUP_MAX_PER_ADDRESS": "100000",
+}
+"""Settings of the test session's stack (processes and in-process services) only."""
+
 GROUP_PREFIX = "MARKET_KAFKA_GROUP_PREFIX"
 """Prefix of consumer group names (``kernel.settings.KafkaSettings.group_prefix``)."""
 
@@ -135,8 +144,9 @@ def infra() -> Iterator[Infra]:
     saved: dict[str, str | None] = {}
     try:
         env = stack.start_infra()
-        saved = {name: os.environ.get(name) for name in (*env, GROUP_PREFIX)}
+        saved = {name: os.environ.get(name) for name in (*env, *TEST_STACK, GROUP_PREFIX)}
         os.environ.update(env)
+        os.environ.update(TEST_STACK)
         # Services run in this process by tests use consumer groups of their own: joining
         # the groups of the session's platform would take partitions from its running
         # services, which tansu does not always give back when the test's host leaves.

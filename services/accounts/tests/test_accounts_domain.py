@@ -18,7 +18,6 @@ from accounts.domain.errors import (
 )
 from accounts.domain.model import Account, Terms
 from accounts.domain.sessions import Session, SessionPolicy
-from accounts.domain.throttle import LoginThrottle
 from contracts.accounts import (
     AccountClosed,
     AccountDetailsChanged,
@@ -164,11 +163,3 @@ def test_acc_11_misuse_report_revokes_every_session() -> None:
     assert {e.reason for e in account.events if isinstance(e, SessionEnded)} == {
         "misuse_reported"
     }
-
-
-def test_brute_force_five_failures_block_until_the_window_passes() -> None:
-    throttle = LoginThrottle(timedelta(minutes=15), per_account=5, per_address=50)
-    failures = [NOW - timedelta(minutes=m) for m in (10, 8, 6, 4, 2)]
-    assert throttle.retry_after(failures[:4], [], NOW) is None
-    assert throttle.retry_after(failures, [], NOW) == 5 * 60
-    assert throttle.retry_after(failures, [], NOW + timedelta(minutes=5, seconds=1)) is None

@@ -15,7 +15,7 @@ from accounts.domain.errors import AccountsError
 from accounts.domain.model import Terms
 from accounts.domain.sessions import SessionPolicy
 from accounts.domain.staff import StaffRefusal
-from accounts.domain.throttle import LoginThrottle
+from accounts.domain.throttle import Throttles
 from accounts.entrypoints.erasure import erase_account
 from accounts.entrypoints.http import domain_error, router
 from accounts.entrypoints.locks import erasure_locks_consumer
@@ -33,16 +33,18 @@ from kernel.keystore import PostgresKeyStore
 from kernel.service import Runtime, ServiceHost
 
 
-def policies(s: AccountsSettings) -> tuple[Terms, SessionPolicy, LoginThrottle]:
+def policies(s: AccountsSettings) -> tuple[Terms, SessionPolicy, Throttles]:
     """The domain rules as configured."""
     return (
         Terms(s.terms_version, s.terms_effective_from),
         SessionPolicy(short=timedelta(hours=s.short_session_hours),
                       long=timedelta(days=s.long_session_days),
                       step_up=timedelta(minutes=s.step_up_minutes)),
-        LoginThrottle(window=timedelta(seconds=s.login_window_seconds),
-                      per_account=s.login_max_failures_per_account,
-                      per_address=s.login_max_failures_per_address),
+        Throttles(window=timedelta(seconds=s.login_window_seconds),
+                  per_account=s.login_max_failures_per_account,
+                  per_address=s.login_max_failures_per_address,
+                  sign_up_window=timedelta(seconds=s.signup_window_seconds),
+                  sign_ups_per_address=s.signup_max_per_address),
     )
 
 

@@ -28,11 +28,20 @@ class AccountsSettings(ServiceSettings):
         900, description="Window in which failed log-ins are counted (brute-force protection)."
     )
     login_max_failures_per_account: int = Field(
-        5, description="Failed log-ins for one e-mail address within the window before 429."
+        5, description="Failed log-ins for one e-mail address (and, apart, failed step-ups "
+                       "of one account) within the window before 429."
     )
     login_max_failures_per_address: int = Field(
-        50, description="Failed log-ins from one client address within the window before 429."
+        50, description="Failed log-ins (and, counted apart, step-ups) from one client "
+                        "address within the window before 429."
     )
+    signup_window_seconds: int = Field(
+        3600, gt=0, description="Window in which sign-ups are counted per client address.")
+    signup_max_per_address: int = Field(
+        20, ge=0, description="Sign-ups from one client address within the window before "
+                              "429 (each costs an argon2 hash and answers whether an e-mail "
+                              "is taken); 0 turns the limit off. Addresses come from the "
+                              "gateway (GATEWAY_TRUSTED_PROXIES behind a proxy).")
     idle_days: int = Field(
         730, ge=1, description="Days without a log-in after which the member is warned that "
                                "the idle account will be erased (PRV-5, RET-2).")

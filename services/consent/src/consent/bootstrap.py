@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
-from consent.adapters.projections import PROJECTIONS
+import asyncpg
+
+from consent.adapters.projections import ATTEMPTS, PROJECTIONS
 from consent.config import ConsentSettings
 from consent.domain.catalogue import Catalogue
 from consent.domain.errors import ConsentError
@@ -13,6 +16,7 @@ from consent.entrypoints.consumers import consumers
 from consent.entrypoints.http import domain_error, router
 from consent.service_layer.context import Context
 from contracts.consent import CatalogPublished
+from kernel.attempts import Limit
 from kernel.eventstore import ConcurrencyError, NewEvent, StreamHead
 from kernel.projections import table_migration
 from kernel.service import Runtime, ServiceHost
@@ -39,6 +43,12 @@ async def publish_catalogue(rt: Runtime, catalogue: Catalogue) -> None:
             pass  # already published by an earlier start
 
 
+async def migrate(conn: asyncpg.Connection) -> None:
+    """The projection tables and the attempt counters (idempotent)."""
+    await table_migration(PROJECTIONS)(conn)
+    await conn.execute(ATTEMPTS.ddl())
+
+
 def build(settings: ConsentSettings | None = None,
           catalogue: Catalogue | None = None) -> ServiceHost:
     """The consent service, ready to ``serve()`` or to run in-process in tests.
@@ -51,12 +61,13 @@ def build(settings: ConsentSettings | None = None,
     cat = catalogue or load_catalogue(s.catalogue_path)
 
     async def on_start(rt: Runtime) -> None:
-        rt.extra["ctx"] = Context(rt.pool, rt.store, rt.keys, rt.index, cat)
+        rt.extra["ctx"] = Context(rt.pool, rt.store, rt.keys, rt.index, cat, cookie_limit=Limit(
+            s.cookie_writes_per_address, timedelta(seconds=s.cookie_window_seconds)))
         await publish_catalogue(rt, cat)
 
     host = ServiceHost(
         SERVICE, s, routers=[router], consumers=consumers(),
-        migrate=table_migration(PROJECTIONS), on_start=on_start,
+        migrate=migrate, on_start=on_start,
     )
     host.app.add_exception_handler(ConsentError, domain_error)
     return host

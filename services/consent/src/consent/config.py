@@ -19,3 +19,9 @@ class ConsentSettings(ServiceSettings):
     catalogue_path: Path | None = Field(
         None, description="Purpose catalogue file; the one shipped with the service if unset."
     )
+    cookie_window_seconds: int = Field(
+        3600, gt=0, description="Window in which cookie writes are counted per client address.")
+    cookie_writes_per_address: int = Field(
+        120, ge=0, description="Cookie writes (PUT /v1/cookies) from one client address within "
+                               "the window before 429; each visitor's choice is a ledger kept "
+                               "for good (issue 26). 0 turns the limit off.")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.asyncapi import build_asyncapi
+from gateway.client_address import parse_networks
 from gateway.deps import Upstreams
 from gateway.ops import PAGE, figures, merged_metrics, require_ops, service_readiness
 from gateway.opsfeed import OpsFeed
@@ -65,6 +66,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         description="The public API of the privacy-first job marketplace.",
     )
     install_error_handlers(app)
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
+    app.state.forwarded_header = settings.forwarded_header
     for router in _routers():
         app.include_router(router)
     asyncapi_doc = build_asyncapi()

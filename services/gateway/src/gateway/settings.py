@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.client_address import parse_networks
 from kernel.internal_auth import InternalAuthSettings
 from kernel.settings import TelemetrySettings
 
@@ -25,8 +28,22 @@ class GatewaySettings(BaseSettings):
     ops_open: bool = Field(
         True, description="Whether /ops/data.json needs no token (the embedded default); "
         "false in deploy/: only a session holding the ops role reads it.")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated CIDRs of the proxies in front of the gateway (the "
+        "ingress); only a request from one of them has its forwarding header read for the "
+        "client's address (per-address throttles). Empty (default): the TCP peer is the "
+        "client and forwarding headers are ignored.")
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        "x-forwarded-for", description="The header the trusted proxies append the client "
+        "to: X-Forwarded-For, or Forwarded (RFC 7239). The other one is never read.")
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     internal_auth: InternalAuthSettings = Field(default_factory=InternalAuthSettings)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        parse_networks(value)  # refuse a typo at start-up, not trust the wrong hosts
+        return value
 
     def service_urls(self) -> dict[str, str]:
         """Base URL of every service, by name."""

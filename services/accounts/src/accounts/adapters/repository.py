@@ -12,7 +12,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from accounts.domain.errors import EmailTaken, UsernameTaken
+from accounts.adapters.schema import ATTEMPTS
+from accounts.domain.errors import EmailTaken, InvalidChange, UsernameTaken
 from accounts.domain.model import Account, Profile
 from accounts.domain.sessions import Session
 from kernel.crypto import BlindIndex, DataKey
@@ -30,6 +31,11 @@ def stream_of(account_id: str) -> str:
 def username_index(index: BlindIndex, username: str) -> bytes:
     """Blind index of a username, case-insensitive (usernames are unique regardless of case)."""
     return index.digest("username", username.strip().lower())
+
+
+def reauth_key(index: BlindIndex, account_id: str) -> bytes:
+    """The key failed step-ups of an account are counted under (issue 26)."""
+    return index.digest("reauth", account_id)
 
 
 class Repository:
@@ -265,35 +271,42 @@ class Repository:
         """Blind index of an external identity."""
         return self.index.digest("social", f"{provider.lower()}\x00{subject}")
 
-    async def social_link_exists(self, provider: str, subject: str) -> bool:
-        """Whether this external identity is linked to some account."""
+    async def social_link_exists(self, provider: str, subject: str, account_id: str) -> bool:
+        """Whether this account linked the identity already, or another holds it verified."""
         return await self.conn.fetchval(
-            "SELECT 1 FROM accounts.social_identities WHERE subject_bi = $1",
-            self.social_index(provider, subject),
+            "SELECT 1 FROM accounts.social_identities WHERE subject_bi = $1 "
+            "AND (verified OR account_id = $2)",
+            self.social_index(provider, subject), account_id,
         ) is not None
 
     async def add_social_link(self, link_id: str, account_id: str, provider: str,
-                              subject: str, scopes: list[str], imported: dict[str, str]) -> None:
+                              subject: str, scopes: list[str], imported: dict[str, str],
+                              verified: bool = False) -> None:
         """Store a link with its grant; the identity and imported data sealed."""
         identity = {"provider": provider, "provider_subject": subject, "imported": imported}
-        await self.conn.execute(
-            "INSERT INTO accounts.social_identities (link_id, account_id, subject_bi, scopes, "
-            "identity) VALUES ($1, $2, $3, $4, $5)",
-            link_id, account_id, self.social_index(provider, subject), scopes,
-            await self.seal(account_id, "social", identity),
-        )
+        try:
+            await self.conn.execute(
+                "INSERT INTO accounts.social_identities (link_id, account_id, subject_bi, "
+                "scopes, identity, verified) VALUES ($1, $2, $3, $4, $5, $6)",
+                link_id, account_id, self.social_index(provider, subject), scopes,
+                await self.seal(account_id, "social", identity), verified,
+            )
+        except asyncpg.UniqueViolationError:
+            raise InvalidChange("that identity is already linked") from None
 
     async def social_links(self, account_id: str) -> list[dict[str, Any]]:
         """The account's social identity links, decrypted."""
         rows = await self.conn.fetch(
-            "SELECT link_id, scopes, identity, linked_at FROM accounts.social_identities "
+            "SELECT link_id, scopes, identity, verified, linked_at "
+            "FROM accounts.social_identities "
             "WHERE account_id = $1 ORDER BY linked_at", account_id,
         )
         out = []
         for r in rows:
             identity = await self.open(account_id, "social", r["identity"]) or {}
             out.append({"link_id": r["link_id"], "granted_scopes": list(r["scopes"]),
-                        **identity, "linked_at": r["linked_at"].isoformat()})
+                        **identity, "verified": r["verified"],
+                        "linked_at": r["linked_at"].isoformat()})
         return out
 
     async def remove_social_link(self, account_id: str, link_id: str) -> bool:
@@ -304,43 +317,15 @@ class Repository:
         )
         return bool(done.endswith(" 1"))
 
-    # -- brute-force counters ------------------------------------------------------------
-    async def failures_since(
-        self, keys: list[bytes], since: datetime
-    ) -> dict[bytes, list[datetime]]:
-        """Failure times per counter key, oldest first, since ``since``."""
-        rows = await self.conn.fetch(
-            "SELECT key, failed_at FROM accounts.login_failures WHERE key = ANY($1::bytea[]) "
-            "AND failed_at > $2 ORDER BY failed_at", keys, since,
-        )
-        out: dict[bytes, list[datetime]] = {k: [] for k in keys}
-        for r in rows:
-            out[bytes(r["key"])].append(r["failed_at"])
-        return out
-
-    async def record_failure(self, keys: list[bytes], at: datetime, before: datetime) -> None:
-        """Count one failed log-in under each key, dropping counts older than ``before``."""
-        await self.conn.execute(
-            "DELETE FROM accounts.login_failures WHERE key = ANY($1::bytea[]) AND failed_at <= $2",
-            keys, before,
-        )
-        await self.conn.execute(
-            "INSERT INTO accounts.login_failures (key, failed_at) SELECT unnest($1::bytea[]), $2",
-            keys, at,
-        )
-
-    async def clear_failures(self, key: bytes) -> None:
-        """Forget the failures counted under ``key`` (after a successful log-in)."""
-        await self.conn.execute("DELETE FROM accounts.login_failures WHERE key = $1", key)
-
     # -- erasure (PRV-5) -----------------------------------------------------------------
     async def erase(self, account_id: str) -> dict[str, int]:
         """Delete every projection row of the account; returns counts per table."""
         email_bi = await self.conn.fetchval(
             "SELECT email_bi FROM accounts.accounts WHERE account_id = $1", account_id
         )
-        if email_bi is not None:
-            await self.clear_failures(bytes(email_bi))
+        if email_bi is not None:  # the blind indexes of the member's own counters
+            await ATTEMPTS.clear(self.conn, bytes(email_bi))
+        await ATTEMPTS.clear(self.conn, reauth_key(self.index, account_id))
         counts = {}
         # accounts.public_profiles (ciphertext only) follows AccountErased: its consumer
         # deletes the row and publishes the tombstone.

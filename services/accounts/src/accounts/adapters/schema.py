@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import asyncpg
 
+from kernel.attempts import AttemptCounter
+
+ATTEMPTS = AttemptCounter("accounts")
+"""Guesses and sign-ups counted per blind-indexed key (``accounts.attempts``, issue 26)."""
+
 DDL = """
 CREATE SCHEMA IF NOT EXISTS accounts;
 CREATE TABLE IF NOT EXISTS accounts.accounts (
@@ -48,19 +53,22 @@ CREATE INDEX IF NOT EXISTS devices_account_idx ON accounts.devices (account_id);
 CREATE TABLE IF NOT EXISTS accounts.social_identities (
     link_id     text PRIMARY KEY,
     account_id  text        NOT NULL,
-    subject_bi  bytea       NOT NULL UNIQUE,
+    subject_bi  bytea       NOT NULL,
     scopes      text[]      NOT NULL,
     identity    text        NOT NULL,
     linked_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS social_account_idx ON accounts.social_identities (account_id);
-CREATE TABLE IF NOT EXISTS accounts.login_failures (
-    key       bytea       NOT NULL,
-    failed_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS login_failures_idx ON accounts.login_failures (key, failed_at);
-COMMENT ON TABLE accounts.login_failures IS
-  'Failed log-ins by blind index of e-mail or client address (brute-force protection).';
+-- A link is verified only once the provider's proof was checked (issue 26): an unverified
+-- claim blocks nobody else's, a verified identity belongs to one account.
+ALTER TABLE accounts.social_identities
+    ADD COLUMN IF NOT EXISTS verified boolean NOT NULL DEFAULT false,
+    DROP CONSTRAINT IF EXISTS social_identities_subject_bi_key;
+CREATE UNIQUE INDEX IF NOT EXISTS social_verified_subject_idx
+    ON accounts.social_identities (subject_bi) WHERE verified;
+CREATE UNIQUE INDEX IF NOT EXISTS social_account_subject_idx
+    ON accounts.social_identities (account_id, subject_bi);
+DROP TABLE IF EXISTS accounts.login_failures;
 CREATE TABLE IF NOT EXISTS accounts.staff_roles (
     account_id text        NOT NULL,
     role       text        NOT NULL,
@@ -102,3 +110,4 @@ COMMENT ON TABLE accounts.public_profiles IS
 async def migrate(conn: asyncpg.Connection) -> None:
     """Create the projection tables (idempotent)."""
     await conn.execute(DDL)
+    await conn.execute(ATTEMPTS.ddl())

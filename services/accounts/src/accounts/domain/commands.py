@@ -21,6 +21,8 @@ class SignUp:
     date_of_birth: str | None = None
     gender: str | None = None
     interests: list[str] | None = None
+    client_address: str | None = None
+    """Only feeds the sign-up counter (issue 26); never stored."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,11 @@ class LogOut:
 
 @dataclass(frozen=True)
 class Reauthenticate:
-    """Confirm the password to open the step-up window."""
+    """Confirm the password to open the step-up window; ``client_address`` as for log-in."""
 
     session_id: str
     password: str
+    client_address: str | None = None
 
 
 @dataclass(frozen=True)

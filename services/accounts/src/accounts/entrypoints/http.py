@@ -44,6 +44,8 @@ async def context(request: Request) -> Context:
 
 Ctx = Annotated[Context, Depends(context)]
 SessionId = Annotated[str, Header(alias="X-Session-Id")]
+ClientAddress = Annotated[str | None, Header(alias="X-Client-Address",
+                                             description="The client, as the gateway saw it.")]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -135,17 +137,17 @@ async def terms(ctx: Ctx) -> dict[str, str]:
 
 
 @router.post("/accounts", status_code=201)
-async def sign_up(body: SignUpBody, ctx: Ctx) -> dict[str, str]:
-    """Sign up (ACC-1, ACC-3)."""
-    account_id = await handlers.sign_up(commands.SignUp(**body.model_dump()), ctx)
+async def sign_up(body: SignUpBody, ctx: Ctx, client_address: ClientAddress = None
+                  ) -> dict[str, str]:
+    """Sign up (ACC-1, ACC-3); limited per client address (issue 26)."""
+    account_id = await handlers.sign_up(
+        commands.SignUp(**body.model_dump(), client_address=client_address), ctx)
     return {"account_id": account_id}
 
 
 @router.post("/sessions", status_code=201)
-async def log_in(
-    body: LogInBody, ctx: Ctx,
-    client_address: Annotated[str | None, Header(alias="X-Client-Address")] = None,
-) -> dict[str, Any]:
+async def log_in(body: LogInBody, ctx: Ctx, client_address: ClientAddress = None
+                 ) -> dict[str, Any]:
     """Log in (ACC-4)."""
     token, session = await handlers.log_in(
         commands.LogIn(body.email, body.password, body.remember_me, client_address), ctx
@@ -183,9 +185,11 @@ async def log_out(
 
 
 @router.post("/sessions/{session_id}/reauth", status_code=204)
-async def reauth(session_id: str, body: PasswordBody, ctx: Ctx) -> Response:
-    """Confirm the password: the step-up window opens (ACC-4)."""
-    await handlers.reauthenticate(commands.Reauthenticate(session_id, body.password), ctx)
+async def reauth(session_id: str, body: PasswordBody, ctx: Ctx,
+                 client_address: ClientAddress = None) -> Response:
+    """Confirm the password: the step-up window opens (ACC-4); guesses throttled."""
+    await handlers.reauthenticate(
+        commands.Reauthenticate(session_id, body.password, client_address), ctx)
     return Response(status_code=204)
 
 

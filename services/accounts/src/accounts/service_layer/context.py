@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 import asyncpg
 
 from accounts.adapters.repository import Repository
+from accounts.adapters.schema import ATTEMPTS
 from accounts.domain.model import Terms
 from accounts.domain.sessions import SessionPolicy
-from accounts.domain.throttle import LoginThrottle
+from accounts.domain.throttle import Throttles
+from kernel.attempts import AttemptCounter
 from kernel.crypto import BlindIndex
 from kernel.eventstore import EventStore
 from kernel.keystore import KeyStore
@@ -47,9 +49,10 @@ class Context:
     passwords: Passwords
     terms: Terms
     policy: SessionPolicy
-    throttle: LoginThrottle
+    throttle: Throttles
     min_age: int = 16
     clock: Callable[[], datetime] = utcnow
+    attempts: AttemptCounter = field(default_factory=lambda: ATTEMPTS)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repository]:

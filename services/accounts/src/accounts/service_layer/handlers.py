@@ -7,7 +7,7 @@ import secrets
 from typing import Any
 from uuid import uuid4
 
-from accounts.adapters.repository import INTROSPECT_SQL
+from accounts.adapters.repository import INTROSPECT_SQL, reauth_key
 from accounts.domain import commands
 from accounts.domain.errors import (
     AccountLockedForErasure,
@@ -15,12 +15,13 @@ from accounts.domain.errors import (
     InvalidChange,
     InvalidCredentials,
     NotFound,
-    TooManyAttempts,
     Unauthenticated,
 )
 from accounts.domain.model import Account, check_sign_up
 from accounts.domain.sessions import Session
+from accounts.service_layer import attempts
 from accounts.service_layer.context import Context
+from kernel.attempts import Limit
 from kernel.logs import get_logger
 from kernel.outbound import queue_message
 
@@ -44,6 +45,11 @@ async def sign_up(cmd: commands.SignUp, ctx: Context) -> str:
     today = ctx.clock().date()
     check_sign_up(cmd, ctx.terms, today, ctx.min_age)
     _check_password(cmd.password)
+    # Counted per address before the e-mail check: each try costs a hash or answers
+    # whether an address is taken (issue 26).
+    await attempts.attempt(ctx, [(attempts.address_key(ctx, "sign-up", cmd.client_address),
+                                  Limit(ctx.throttle.sign_ups_per_address,
+                                        ctx.throttle.sign_up_window))], "sign-up")
     async with ctx.reading() as repo:
         if await repo.email_taken(cmd.email):
             raise EmailTaken("an account with that e-mail address exists")
@@ -58,25 +64,23 @@ async def sign_up(cmd: commands.SignUp, ctx: Context) -> str:
 
 
 async def log_in(cmd: commands.LogIn, ctx: Context) -> tuple[str, Session]:
-    """Check the password and open a session; returns the bearer token (ACC-4)."""
+    """Check the password and open a session; returns the bearer token (ACC-4).
+
+    The guess is counted before the password is checked (issue 26): parallel wrong
+    guesses get at most the ceiling of 401s, the rest 429.
+    """
     now = ctx.clock()
     account_key = ctx.index.email(cmd.email)
-    address_key = ctx.index.digest("client-address", cmd.client_address or "")
+    taken = await attempts.attempt(
+        ctx, attempts.guess_keys(ctx, account_key, "client", cmd.client_address), "log-in")
     async with ctx.reading() as repo:
-        failures = await repo.failures_since([account_key, address_key],
-                                             now - ctx.throttle.window)
-        wait = ctx.throttle.retry_after(failures[account_key], failures[address_key], now)
-        if wait is not None:
-            log.warning("accounts.login_throttled", retry_after=wait)
-            raise TooManyAttempts("too many failed log-ins; try again later", wait)
         account = await repo.get_by_email(cmd.email)
     usable = account is not None and account.status in ("active", "locked")
     if not await ctx.passwords.verify(account.password_hash if usable and account else None,
                                       cmd.password):
-        async with ctx.transaction() as repo:
-            await repo.record_failure([account_key, address_key], now, now - ctx.throttle.window)
         log.info("accounts.login_failed")
         raise InvalidCredentials("wrong e-mail address or password")
+    await attempts.succeeded(ctx, taken, account_key)
     assert account is not None
     if account.status == "locked":  # only after the right password: no account probing
         raise AccountLockedForErasure(
@@ -91,7 +95,6 @@ async def log_in(cmd: commands.LogIn, ctx: Context) -> tuple[str, Session]:
         await repo.publish(locked)
         await repo.add_session(token_hash(token), session)
         await repo.logged_in(account.account_id, now)
-        await repo.clear_failures(account_key)
     log.info("accounts.session_started", account_id=account.account_id,
              session_id=session.session_id, remember_me=cmd.remember_me)
     return token, session
@@ -131,10 +134,16 @@ async def reauthenticate(cmd: commands.Reauthenticate, ctx: Context) -> Session:
     """Open the step-up window after a correct password (ACC-4)."""
     session = await own_session(ctx, cmd.session_id, None)
     now = ctx.clock()
+    # A stolen bearer token must not buy unlimited guesses at the password (issue 26).
+    account_key = reauth_key(ctx.index, session.account_id)
+    taken = await attempts.attempt(
+        ctx, attempts.guess_keys(ctx, account_key, "reauth", cmd.client_address), "step-up")
     async with ctx.reading() as repo:
         account = await repo.get(session.account_id)
     if account is None or not await ctx.passwords.verify(account.password_hash, cmd.password):
+        log.info("accounts.reauth_failed")
         raise InvalidCredentials("wrong password")
+    await attempts.succeeded(ctx, taken, account_key)
     async with ctx.transaction() as repo:
         locked = await repo.get(session.account_id, for_update=True)
         current = await repo.session(session.session_id)

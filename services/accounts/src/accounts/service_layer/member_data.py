@@ -54,12 +54,22 @@ async def remove_device(cmd: commands.RemoveDevice, ctx: Context) -> None:
 
 async def link_social_identity(cmd: commands.LinkSocialIdentity,
                                ctx: Context) -> dict[str, Any]:
-    """Link an external identity with its grant recorded (ACC-6)."""
+    """Link an external identity with its grant recorded (ACC-6), as unverified.
+
+    The provider subject and profile are the member's word, not the provider's, so the
+    link is stored ``verified: false`` (issue 26): it proves nothing, blocks no one else's
+    claim to the same identity, and must never let anyone log in. A verified link would
+    need the provider's proof checked here: an OpenID Connect ID token from the provider's
+    authorization-code flow (PKCE, ``state`` and ``nonce`` bound to this member's session),
+    its signature checked against the provider's published keys (JWKS), ``iss`` the
+    provider, ``aud`` our client id, ``exp``/``iat`` current, ``nonce`` ours, and ``sub``
+    equal to ``provider_subject``; only the claims of that token may then be imported.
+    """
     if not cmd.provider or not cmd.provider_subject:
         raise InvalidChange("provider and provider_subject are required")
     link_id = str(uuid4())
     async with ctx.transaction() as repo:
-        if await repo.social_link_exists(cmd.provider, cmd.provider_subject):
+        if await repo.social_link_exists(cmd.provider, cmd.provider_subject, cmd.account_id):
             raise InvalidChange("that identity is already linked")
         account = await _locked(repo, cmd.account_id)
         imported = account.link_social_identity(link_id, cmd)
@@ -68,7 +78,7 @@ async def link_social_identity(cmd: commands.LinkSocialIdentity,
         await repo.add_social_link(link_id, cmd.account_id, cmd.provider, cmd.provider_subject,
                                    scopes, imported)
     return {"link_id": link_id, "provider": cmd.provider, "granted_scopes": scopes,
-            "imported": imported}
+            "imported": imported, "verified": False}
 
 
 async def list_social_identities(account_id: str, ctx: Context) -> list[dict[str, Any]]:

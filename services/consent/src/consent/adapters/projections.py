@@ -8,6 +8,7 @@ tables are the kernel's and erased by it.
 
 from __future__ import annotations
 
+from kernel.attempts import AttemptCounter
 from kernel.projections import ProjectionTable
 
 STAFF_ROLES = ProjectionTable(
@@ -26,3 +27,10 @@ COMMENT ON TABLE consent.staff_roles IS
 
 PROJECTIONS: tuple[ProjectionTable, ...] = (STAFF_ROLES,)
 """Every projection table of the service."""
+
+ATTEMPTS = AttemptCounter("consent")
+"""Cookie writes counted per blind-indexed client address (``consent.attempts``, issue 26).
+
+Not a projection: it holds no subject's data (keys are keyed hashes of addresses), so the
+eraser has nothing to delete in it; expired windows are purged as writes come in.
+"""

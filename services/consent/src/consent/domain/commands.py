@@ -44,6 +44,8 @@ class SetCookies:
     subject_id: str
     analytics: bool
     marketing: bool
+    client_address: str | None = None
+    """Only feeds the per-address limit on cookie writes (issue 26); never stored."""
 
 
 @dataclass(frozen=True)

@@ -41,3 +41,13 @@ class NotFound(ConsentError):
     """No such token or subject; never says which (404)."""
 
     code = "not_found"
+
+
+class TooManyWrites(ConsentError):
+    """Too many cookie writes from one client address in the window (429)."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from consent.domain import commands
-from consent.domain.errors import ConsentError
+from consent.domain.errors import ConsentError, TooManyWrites
 from consent.service_layer import handlers
 from consent.service_layer.context import Context
 from contracts.staff import AccessPurpose
@@ -20,14 +20,16 @@ from kernel.http import ApiError, error_response
 
 router = APIRouter(prefix="/internal", tags=["consent"])
 
-STATUS = {"not_found": 404, "not_consent_based": 409, "invalid": 422, "forbidden": 403}
+STATUS = {"not_found": 404, "not_consent_based": 409, "invalid": 422, "forbidden": 403,
+          "too_many_attempts": 429}
 VISITOR = re.compile(r"^visitor-[0-9a-f]{32}$")
 
 
 def domain_error(_: Request, exc: Exception) -> JSONResponse:
     """A domain refusal as the API's JSON error (never echoing input)."""
     assert isinstance(exc, ConsentError)
-    return error_response(STATUS.get(exc.code, 422), exc.code, exc.message)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyWrites) else None
+    return error_response(STATUS.get(exc.code, 422), exc.code, exc.message, headers)
 
 
 async def context(request: Request) -> Context:
@@ -141,13 +143,14 @@ async def cookies(ctx: Ctx, account_id: Annotated[str | None, Depends(optional_m
 
 
 @router.put("/cookies")
-async def set_cookies(body: Cookies, ctx: Ctx,
-                      account_id: Annotated[str | None, Depends(optional_member)]
-                      ) -> dict[str, Any]:
+async def set_cookies(
+    body: Cookies, ctx: Ctx, account_id: Annotated[str | None, Depends(optional_member)],
+    client_address: Annotated[str | None, Header(alias="X-Client-Address")] = None,
+) -> dict[str, Any]:
     """Record cookie choices of a member, or of a visitor (a random id, no other data)."""
     subject = _cookie_subject(account_id, body.visitor_id) or f"visitor-{uuid4().hex}"
     view = await handlers.set_cookies(
-        commands.SetCookies(subject, body.analytics, body.marketing), ctx)
+        commands.SetCookies(subject, body.analytics, body.marketing, client_address), ctx)
     return {**view, "visitor_id": None if account_id else subject}
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from consent.adapters.projections import ATTEMPTS
 from consent.adapters.repository import LedgerRepository
 from consent.domain.catalogue import Catalogue
+from kernel.attempts import AttemptCounter, Limit
 from kernel.crypto import BlindIndex
 from kernel.eventstore import EventStore
 from kernel.keystore import KeyStore
@@ -31,6 +33,8 @@ class Context:
     index: BlindIndex
     catalogue: Catalogue
     clock: Callable[[], datetime] = utcnow
+    cookie_limit: Limit = field(default_factory=lambda: Limit(120, timedelta(hours=1)))
+    attempts: AttemptCounter = field(default_factory=lambda: ATTEMPTS)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[LedgerRepository]:

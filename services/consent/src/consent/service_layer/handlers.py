@@ -10,7 +10,7 @@ from uuid import uuid4
 import asyncpg
 
 from consent.domain import commands
-from consent.domain.errors import Forbidden, NotFound
+from consent.domain.errors import Forbidden, NotFound, TooManyWrites
 from consent.domain.ledger import Ledger
 from consent.service_layer.context import Context
 from contracts.consent import ConsentLedgerRead
@@ -83,7 +83,17 @@ async def carry_out_request(subject_id: str, request_id: str, type_: str,
 
 
 async def set_cookies(cmd: commands.SetCookies, ctx: Context) -> dict[str, Any]:
-    """Record cookie choices; functional cookies are always on (CNS-8)."""
+    """Record cookie choices; functional cookies are always on (CNS-8).
+
+    Counted per client address first (issue 26): an anonymous write creates a ledger that
+    is kept, so a flood from one address is refused with ``TooManyWrites``.
+    """
+    address_key = ctx.index.digest("cookies-address", cmd.client_address or "")
+    taken = await ctx.attempts.take(ctx.pool, [(address_key, ctx.cookie_limit)], ctx.clock())
+    if taken.retry_after is not None:
+        log.warning("consent.cookie_writes_throttled", retry_after=taken.retry_after)
+        raise TooManyWrites("too many cookie choices from here; try again later",
+                            taken.retry_after)
 
     def decide(ledger: Ledger, now: datetime) -> dict[str, Any]:
         for slug, granted in (("cookies_analytics", cmd.analytics),

@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.staff import AccessPurpose
+from gateway.client_address import client_address
 from gateway.deps import CurrentSession, OptionalSession, Ups, forward
 from gateway.ops import CONSENT_DECISIONS
 
@@ -155,12 +156,17 @@ async def cookies(session: OptionalSession, ups: Ups,
         headers=session.headers() if session else None))
 
 
-@router.put("/v1/cookies", response_model=CookieState, responses={422: ERR})
-async def set_cookies(body: CookieChoice, session: OptionalSession, ups: Ups) -> Response:
-    """Record cookie choices; a visitor without a session gets a random `visitor_id`."""
+@router.put("/v1/cookies", response_model=CookieState, responses={422: ERR, 429: ERR})
+async def set_cookies(body: CookieChoice, request: Request, session: OptionalSession,
+                      ups: Ups) -> Response:
+    """Record cookie choices; a visitor without a session gets a random `visitor_id`.
+
+    Limited per client address (429 with `Retry-After`): each visitor's choice is a
+    ledger of its own, kept."""
+    headers = session.headers() if session else {}
+    headers["X-Client-Address"] = client_address(request)
     return forward(await ups.call("consent", "PUT", "/internal/cookies",
-                                  json=body.model_dump(),
-                                  headers=session.headers() if session else None))
+                                  json=body.model_dump(), headers=headers))
 
 
 @router.post("/v1/unsubscribe/{token}", responses={404: ERR})

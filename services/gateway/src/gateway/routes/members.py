@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.client_address import client_address
 from gateway.deps import BearerToken, CurrentSession, Session, Ups, forward
 from kernel.http import ApiError
 
@@ -158,19 +159,20 @@ async def get_terms(ups: Ups) -> Response:
 
 
 @router.post("/v1/accounts", status_code=201,
-             responses={409: ERR, 422: {"description": "Invalid, under 16, or old terms."}})
-async def sign_up(body: SignUpRequest, ups: Ups) -> Response:
-    """Sign up → `{account_id}`."""
+             responses={409: ERR, 422: {"description": "Invalid, under 16, or old terms."},
+                        429: ERR})
+async def sign_up(body: SignUpRequest, request: Request, ups: Ups) -> Response:
+    """Sign up → `{account_id}`; limited per client address (429 with `Retry-After`)."""
     return forward(await ups.call("accounts", "POST", "/internal/accounts",
-                                  json=body.model_dump(mode="json")))
+                                  json=body.model_dump(mode="json"),
+                                  headers={"X-Client-Address": client_address(request)}))
 
 
 @router.post("/v1/sessions", status_code=201, responses={401: ERR, 429: ERR})
 async def log_in(body: LogInRequest, request: Request, ups: Ups) -> Response:
     """Log in → `{token, expires_at}`; the token is a bearer token."""
-    address = request.client.host if request.client else ""
     resp = await ups.call("accounts", "POST", "/internal/sessions", json=body.model_dump(),
-                          headers={"X-Client-Address": address})
+                          headers={"X-Client-Address": client_address(request)})
     if resp.status_code != 201:
         return forward(resp)
     data = resp.json()
@@ -185,12 +187,14 @@ async def log_out(session: CurrentSession, ups: Ups) -> Response:
                                   headers=session.headers()))
 
 
-@router.post("/v1/sessions/current/reauth", status_code=204, responses={401: ERR})
-async def reauth(body: ReauthRequest, session: CurrentSession, ups: Ups) -> Response:
+@router.post("/v1/sessions/current/reauth", status_code=204, responses={401: ERR, 429: ERR})
+async def reauth(body: ReauthRequest, request: Request, session: CurrentSession, ups: Ups
+                 ) -> Response:
     """Confirm the password: the step-up window opens for 10 minutes."""
     return forward(await ups.call(
         "accounts", "POST", f"/internal/sessions/{session.session_id}/reauth",
-        json=body.model_dump(), headers=session.headers(),
+        json=body.model_dump(),
+        headers={**session.headers(), "X-Client-Address": client_address(request)},
     ))
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.staff import REFERENCE_PATTERN, AccessPurpose
+from gateway.client_address import client_address
 from gateway.deps import CurrentSession, OptionalSession, Ups, forward
 
 router = APIRouter(tags=["messaging"])
@@ -237,7 +238,7 @@ async def report(body: ReportRequest, request: Request, session: OptionalSession
                  ) -> Response:
     """Report abuse or a security vulnerability, with or without a token (SEC-5)."""
     headers = session.headers() if session else {}
-    headers["X-Client-Address"] = request.client.host if request.client else ""
+    headers["X-Client-Address"] = client_address(request)
     return forward(await ups.call("messaging", "POST", "/internal/reports",
                                   json=body.model_dump(), headers=headers))
 
