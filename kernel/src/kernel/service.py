@@ -43,6 +43,7 @@ from kernel.logs import get_logger, setup_logging
 from kernel.metrics import CONSUMER_LAG, REGISTRY
 from kernel.relay import OutboxRelay
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings, TelemetrySettings
+from kernel.signing import EventSigner, EventVerifier
 from kernel.telemetry import FASTAPI_TELEMETRY, TraceMiddleware, setup_tracing
 
 log = get_logger(__name__)
@@ -198,6 +199,7 @@ class ServiceHost:
         self.runtime: Runtime | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._subscribers: list[Any] = []
+        self._verifier: EventVerifier | None = None
         self.app = self._build_app()
 
     def _build_broker(self, runtime_ref: list[Runtime]) -> KafkaBroker:
@@ -343,20 +345,25 @@ class ServiceHost:
                                    ErasureJournal(journal) if journal else None)
         keys = CachedKeyStore(pg_keys, s.secrets.key_cache_seconds)
         store = EventStore(self.name, keys)
+        # Records are signed as this service's and checked to be their topic's producer's
+        # (kernel.signing), under keys derived from the internal key.
+        root = s.internal_auth.key_bytes()
+        signer, verifier = EventSigner(root, self.name), EventVerifier(root)
+        self._verifier = verifier
         relay = OutboxRelay(
             pool, self.name, self.name, events_topic(self.name), s.kafka.bootstrap, TOPICS,
-            batch=s.kafka.relay_batch, linger_ms=s.kafka.linger_ms,
+            batch=s.kafka.relay_batch, linger_ms=s.kafka.linger_ms, signer=signer,
         )
         store.on_append = relay.wake  # its rows are this relay's to publish at once
         ref: list[Runtime] = []
         broker = self._build_broker(ref)
         rt = Runtime(self.name, s, pool, ks_pool, keys, index, store, relay, broker)
         ref.append(rt)
-        dlq = KafkaDeadLetters(lambda: rt.producer, dead_letter_topic(self.name))
+        dlq = KafkaDeadLetters(lambda: rt.producer, dead_letter_topic(self.name), signer)
         for spec in self._specs:
             rt.consumers[spec.name] = IdempotentConsumer(
                 spec.name, self.name, self.name, pool, keys, spec.handler(rt), dlq,
-                spec.event_types, spec.decrypt,
+                spec.event_types, spec.decrypt, verifier=verifier,
             )
         self.runtime = rt
         app.state.runtime = rt
@@ -399,8 +406,9 @@ class ServiceHost:
         rt.ready_parts["migrated"] = True
         self._tasks.append(asyncio.create_task(self._keep_relaying(rt), name=f"{self.name}-relay"))
         self._tasks.append(asyncio.create_task(self._dispatch(rt), name=f"{self.name}-outbound"))
+        assert self._verifier is not None  # made in the lifespan, before this task
         feed = KeyDropFeed(rt.settings.kafka.bootstrap, events_topic("retention"),
-                           rt.keys.forget, f"{self.name}-keyfeed")
+                           rt.keys.forget, f"{self.name}-keyfeed", self._verifier)
         rt.extra["keyfeed"] = feed
         self._tasks.append(asyncio.create_task(feed.run(), name=f"{self.name}-keyfeed"))
         delay = 0.2
