@@ -63,5 +63,5 @@ def signature(service: str, topic: str, key: bytes | None, value: bytes) -> tupl
     from kernel.internal_auth import InternalAuthSettings
     from kernel.signing import EventSigner
 
-    root = InternalAuthSettings().key_bytes()  # type: ignore[call-arg]
+    root = InternalAuthSettings().key_bytes()
     return EventSigner(root, service).header(topic, key, value)
