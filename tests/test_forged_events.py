@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 import httpx
@@ -81,29 +82,42 @@ async def envelope(event: Event, producer: str, subject: str) -> tuple[bytes, st
 
 async def forgeries(member: str, root: bytes) -> tuple[list[Forged], list[str]]:
     """Every forged record for ``member``, and the event ids they carry."""
-    out, ids = [], []
+    out: list[Forged] = []
+    ids: list[str] = []
     for event in control_events(member):
-        owner = event.producer
-        other = "listings" if owner != "listings" else "messaging"
-        topic, key = events_topic(owner), member.encode()
-        head = [("event_type", event.event_type.encode())]
-        value, eid = await envelope(event, owner, member)
-        ids.append(eid)
-        out.append(Forged("unsigned", event.event_type, topic, key, value, head))
-        # Another service's key, under the owner's name: the attack of a stolen key.
-        mac = EventSigner(root, other).sign(topic, key, value).rpartition(b";")[2]
-        out.append(Forged("wrong key", event.event_type, topic, key, value,
-                          [*head, (SIGNATURE_HEADER, f"v1;{owner};".encode() + mac)]))
-        # Another service signing as itself, on the owner's topic.
-        out.append(Forged("foreign signer", event.event_type, topic, key, value,
-                          [*head, EventSigner(root, other).header(topic, key, value)]))
-        # The owner's type as another service's own event, signed, on that service's topic.
-        value, eid = await envelope(event, other, member)
-        ids.append(eid)
-        own = events_topic(other)
-        out.append(Forged("foreign type", event.event_type, own, key, value,
-                          [*head, EventSigner(root, other).header(own, key, value)]))
+        await forge_all(event, member, root, out, ids)
     return out, ids
+
+
+async def forge_all(event: Event, member: str, root: bytes, out: list[Forged],
+                    ids: list[str]) -> None:
+    """The four forgeries of ``event``, each a fresh event, appended to ``out``."""
+    owner = event.producer
+    other = "listings" if owner != "listings" else "messaging"
+    key, head = member.encode(), [("event_type", event.event_type.encode())]
+
+    async def forge(how: str, producer: str,
+                    sign: Callable[[str, bytes], list[tuple[str, bytes]]]) -> None:
+        value, eid = await envelope(event, producer, member)
+        ids.append(eid)
+        topic = events_topic(producer)
+        out.append(Forged(how, event.event_type, topic, key, value,
+                          [*head, *sign(topic, value)]))
+
+    def foreign_mac(topic: str, value: bytes) -> list[tuple[str, bytes]]:
+        # another service's key under the owner's name: the attack of a stolen key
+        mac = EventSigner(root, other).sign(topic, key, value).rpartition(b";")[2]
+        return [(SIGNATURE_HEADER, f"v1;{owner};".encode() + mac)]
+
+    def by_other(topic: str, value: bytes) -> list[tuple[str, bytes]]:
+        return [EventSigner(root, other).header(topic, key, value)]
+
+    await forge("unsigned", owner, lambda _t, _v: [])
+    await forge("wrong key", owner, foreign_mac)
+    # another service signing as itself, on the owner's topic
+    await forge("foreign signer", owner, by_other)
+    # the owner's type as another service's own event, signed, on that service's topic
+    await forge("foreign type", other, by_other)
 
 
 async def dead_letters(bootstrap: str) -> dict[str, tuple[str, bool]]:

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts.privacy import SubjectKeyShredded
 from kernel.consumer import Record
 from kernel.logs import get_logger
+from kernel.settings import kafka_client_options
 from kernel.signing import EventVerifier, Forged
 
 log = get_logger(__name__)
@@ -64,7 +65,7 @@ class KeyDropFeed:
         while True:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
-                client_id=self._client_id, fetch_max_wait_ms=100,
+                client_id=self._client_id, fetch_max_wait_ms=100, **kafka_client_options(),
             )
             try:
                 await consumer.start()

@@ -31,6 +31,7 @@ from aiokafka.partitioner import murmur2
 from contracts.topics import EPOCH_TOPIC, TopicSpec
 from kernel.logs import get_logger
 from kernel.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_REPUBLISHES
+from kernel.settings import kafka_client_options
 from kernel.signing import SIGNATURE_HEADER, EventSigner
 from kernel.telemetry import kafka_headers
 
@@ -170,10 +171,11 @@ class OutboxRelay:
         producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=False,
             linger_ms=self._linger, max_batch_size=256 * 1024, request_timeout_ms=10_000,
-            client_id=f"{self._service}-relay",
+            client_id=f"{self._service}-relay", **kafka_client_options(),
         )
         admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
-                                    client_id=f"{self._service}-relay-admin")
+                                    client_id=f"{self._service}-relay-admin",
+                                    **kafka_client_options())
         try:
             await producer.start()
             await admin.start()
@@ -188,7 +190,7 @@ class OutboxRelay:
                                 + [TopicSpec(EPOCH_TOPIC, partitions=1)])
             self._probe = AIOKafkaConsumer(
                 bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
-                client_id=f"{self._service}-epoch")
+                client_id=f"{self._service}-epoch", **kafka_client_options())
             await self._probe.start()
             self._probe.assign([TopicPartition(EPOCH_TOPIC, 0)])
             await self.check_epoch()

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from faststream.security import SASLScram256, SASLScram512
 from prometheus_client import generate_latest
 from pydantic import Field
 from pydantic_settings import BaseSettings
@@ -42,7 +43,13 @@ from kernel.keystore import PostgresKeyStore
 from kernel.logs import get_logger, setup_logging
 from kernel.metrics import CONSUMER_LAG, REGISTRY
 from kernel.relay import OutboxRelay
-from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings, TelemetrySettings
+from kernel.settings import (
+    KafkaSettings,
+    PostgresSettings,
+    SecretsSettings,
+    TelemetrySettings,
+    kafka_client_options,
+)
 from kernel.signing import EventSigner, EventVerifier
 from kernel.telemetry import FASTAPI_TELEMETRY, TraceMiddleware, setup_tracing
 
@@ -111,6 +118,16 @@ async def _raw_batch(message: tuple[Any, ...], original: Callable[..., Awaitable
     parsed = await original(message[:1])
     parsed.raw_message = message
     return parsed
+
+
+def _security(k: KafkaSettings) -> SASLScram256 | SASLScram512 | None:
+    """The broker's login as FastStream takes it (``KafkaSettings.client_options``)."""
+    if k.security_protocol == "PLAINTEXT":
+        return None
+    options = k.client_options()
+    cls = SASLScram512 if k.sasl_mechanism == "SCRAM-SHA-512" else SASLScram256
+    return cls(k.username, k.password.get_secret_value(), ssl_context=options.get("ssl_context"),
+               use_ssl=k.security_protocol == "SASL_SSL")
 
 
 async def _no_session_reset(conn: asyncpg.Connection) -> None:
@@ -214,6 +231,7 @@ class ServiceHost:
         k = self.settings.kafka
         broker = KafkaBroker(
             k.bootstrap, client_id=self.name, logger=None, enable_idempotence=False,
+            security=_security(k),
         )
         topics = list(dict.fromkeys(t for spec in self._specs for t in spec.topics))
         names = ",".join(sorted(spec.name for spec in self._specs))
@@ -417,6 +435,7 @@ class ServiceHost:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=rt.settings.kafka.bootstrap, acks="all",
                     enable_idempotence=False, client_id=f"{self.name}-dlq",
+                    **kafka_client_options(),
                 )
                 await producer.start()
                 rt.producer = producer

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.topics import TOPIC_PRODUCERS
 from kernel.logs import get_logger
+from kernel.settings import kafka_client_options
 from kernel.signing import EventVerifier, Forged
 
 log = get_logger(__name__)
@@ -200,6 +201,7 @@ class OpsFeed:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", client_id="gateway-ops", fetch_max_wait_ms=200,
+            **kafka_client_options(),
         )
         await consumer.start()
         try:
