@@ -29,10 +29,12 @@ from contracts.topics import TopicSpec
 from kernel.consumer import Delivered, IdempotentConsumer, Record
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
+from kernel.internal_auth import InternalAuthSettings
 from kernel.keycache import CachedKeyStore
 from kernel.keystore import PostgresKeyStore
 from kernel.relay import OutboxRelay
 from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
+from kernel.signing import EventSigner, EventVerifier
 from retention.adapters.subjects import SubjectProjection
 from retention.service_layer import handlers
 
@@ -141,8 +143,10 @@ async def relay_then_consumer(bootstrap: str, n: int) -> tuple[float, float, int
         async with pool.acquire() as conn, conn.transaction():
             for i in range(0, len(recs), 5000):
                 await store.append_encoded(conn, recs[i : i + 5000])
+        root = InternalAuthSettings().key_bytes()  # type: ignore[call-arg]
         relay = OutboxRelay(pool, schema, "accounts", topic, bootstrap, [TopicSpec(topic)],
-                            batch=k.relay_batch, linger_ms=k.linger_ms)
+                            batch=k.relay_batch, linger_ms=k.linger_ms,
+                            signer=EventSigner(root, "accounts"))
         start = time.perf_counter()
         task = asyncio.create_task(relay.run())
         while relay.published < len(recs):
@@ -159,8 +163,9 @@ async def relay_then_consumer(bootstrap: str, n: int) -> tuple[float, float, int
         async def project(conn: asyncpg.Connection, batch: list[Delivered]) -> None:
             await handlers.project_subjects(conn, projection, batch)
 
-        consumer = IdempotentConsumer(f"bench-{schema}", "retention", "retention", pool, keys,
-                                      project, _NoDeadLetters())
+        consumer = IdempotentConsumer(
+            f"bench-{schema}", "retention", "retention", pool, keys, project, _NoDeadLetters(),
+            verifier=EventVerifier(root, topic_producers={topic: "accounts"}))
         consume_rate = await _consume(bootstrap, topic, len(recs), consumer.handle_records)
         if consumer.applied < len(recs):
             raise SystemExit(f"the consumer applied {consumer.applied} of {len(recs)} events")

@@ -26,10 +26,12 @@ from contracts.personal import DataCategory, Personal
 from contracts.topics import TopicSpec
 from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore, NewEvent, StreamHead
+from kernel.internal_auth import InternalAuthSettings
 from kernel.keycache import CachedKeyStore
 from kernel.keystore import PostgresKeyStore
 from kernel.relay import OutboxRelay
 from kernel.settings import PostgresSettings, SecretsSettings
+from kernel.signing import EventSigner
 
 EVENTS_PER_COMMAND = 5
 COMMANDS = 3000
@@ -77,7 +79,8 @@ async def run_once(encrypted: bool, bootstrap: str, new_members: bool = False) -
     store = EventStore(schema, keys)
     async with pool.acquire() as conn:
         await store.migrate(conn)
-    relay = OutboxRelay(pool, schema, "bench", topic, bootstrap, [TopicSpec(topic)], batch=2000)
+    relay = OutboxRelay(pool, schema, "bench", topic, bootstrap, [TopicSpec(topic)], batch=2000,
+                        signer=EventSigner(InternalAuthSettings().key_bytes(), "bench"))  # type: ignore[call-arg]
     store.on_append = relay.wake  # as a service's host wires them
     relay_task = asyncio.create_task(relay.run())
     while not relay.connected:

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.privacy import SubjectKeyShredded
 from contracts.topics import events_topic
+from devstack.testing import signature
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keystore import InMemoryKeyStore
 from kernel.service import ServiceHost
@@ -111,7 +112,9 @@ async def erase_as_retention(host: ServiceHost, service: str, subject_id: str,
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(events_topic("retention"), value, key=subject_id.encode())
+        topic, key = events_topic("retention"), subject_id.encode()
+        await producer.send_and_wait(topic, value, key=key,
+                                     headers=[signature("retention", topic, key, value)])
     finally:
         await producer.stop()
 

@@ -61,7 +61,7 @@ def test_kafka_is_three_kraft_brokers_with_rf_3_and_min_isr_2(compose: dict[str,
         assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
         assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
         assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
-        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092,BROKER://{name}:9094"
         voters = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
         assert sorted(v.split("@")[1].split(":")[0] for v in voters) == sorted(brokers)
     assert len({b["environment"]["KAFKA_NODE_ID"] for b in brokers.values()}) == 3

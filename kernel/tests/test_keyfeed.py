@@ -21,8 +21,12 @@ from contracts.privacy import SubjectKeyShredded
 from kernel.keycache import CachedKeyStore
 from kernel.keyfeed import KeyDropFeed
 from kernel.keystore import InMemoryKeyStore
+from kernel.signing import EventSigner, EventVerifier
 
 pytestmark = pytest.mark.integration
+
+
+ROOT = b"r" * 32
 
 
 def order(subject: str, event_type: str = SubjectKeyShredded.event_type) -> tuple[bytes, list]:
@@ -46,8 +50,10 @@ async def test_every_replica_drops_the_erased_subjects_key_at_once(infra: object
         await admin.close()
     store = InMemoryKeyStore()
     replicas = [CachedKeyStore(store, ttl_seconds=3600) for _ in range(2)]
-    feeds = [KeyDropFeed(bootstrap, topic, r.forget, f"replica-{i}")
+    verifier = EventVerifier(ROOT, topic_producers={topic: "retention"})
+    feeds = [KeyDropFeed(bootstrap, topic, r.forget, f"replica-{i}", verifier)
              for i, r in enumerate(replicas)]
+    signer = EventSigner(ROOT, "retention")
     tasks = [asyncio.create_task(f.run()) for f in feeds]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
@@ -63,7 +69,13 @@ async def test_every_replica_drops_the_erased_subjects_key_at_once(infra: object
         other_value, other_headers = order(kept, "retention.ErasureRequested")
         await producer.send_and_wait(topic, other_value, key=kept.encode(),
                                      headers=other_headers)
+        # An order nobody signed, and one signed by listings, for the kept subject: ignored.
+        forged, forged_headers = order(kept)
+        await producer.send_and_wait(topic, forged, key=kept.encode(), headers=forged_headers)
+        await producer.send_and_wait(topic, forged, key=kept.encode(), headers=[
+            *forged_headers, EventSigner(ROOT, "listings").header(topic, kept.encode(), forged)])
         value, headers = order(erased)
+        headers.append(signer.header(topic, erased.encode(), value))
         await producer.send_and_wait(topic, value, key=erased.encode(), headers=headers)
         deadline = asyncio.get_running_loop().time() + 10
         while any(f.dropped < 1 for f in feeds):
@@ -73,6 +85,7 @@ async def test_every_replica_drops_the_erased_subjects_key_at_once(infra: object
             assert (await r.keys_for_reading([erased]))[erased] is None
             assert (await r.keys_for_reading([kept]))[kept] is not None
         assert [f.dropped for f in feeds] == [1, 1]
+        assert [f.refused for f in feeds] == [2, 2]
     finally:
         await producer.stop()
         for t in tasks:

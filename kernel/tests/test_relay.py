@@ -19,6 +19,9 @@ from contracts.topics import EPOCH_TOPIC, TopicSpec
 from kernel.eventstore import EventStore, NewEvent
 from kernel.keystore import InMemoryKeyStore
 from kernel.relay import OutboxRelay
+from kernel.signing import EventSigner, EventVerifier, Forged
+
+ROOT = b"k" * 32
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +40,8 @@ async def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 1
         while len(out) < expect and asyncio.get_running_loop().time() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
-                out += [{"key": r.key, "partition": r.partition, **orjson.loads(r.value)}
-                        for r in records]
+                out += [{"key": r.key, "partition": r.partition, "record": r,
+                         **orjson.loads(r.value)} for r in records]
     finally:
         await consumer.stop()
     return out
@@ -53,7 +56,8 @@ async def setup(
         await store.migrate(conn)
     topic = unique("relaytest")
     relay = OutboxRelay(pool, store.schema, "accounts", topic,
-                        infra.kafka_bootstrap, [TopicSpec(topic)], batch=50)  # type: ignore[attr-defined]
+                        infra.kafka_bootstrap, [TopicSpec(topic)], batch=50,  # type: ignore[attr-defined]
+                        signer=EventSigner(ROOT, "accounts"))
     task = asyncio.create_task(relay.run())
     yield store, relay, topic
     relay.stop()
@@ -85,6 +89,22 @@ async def test_committed_events_reach_kafka_in_order_keyed_by_subject(
         assert {g["key"] for g in mine} == {s.encode()}
         assert len({g["partition"] for g in mine}) == 1
     assert await pool.fetchval(f"SELECT count(*) FROM {store.schema}.outbox") == 0
+
+
+async def test_every_published_record_is_signed_by_its_service(
+    pool: asyncpg.Pool, setup: tuple[EventStore, OutboxRelay, str], infra: object
+) -> None:
+    """Issue 26: the relay signs each record over its topic, key and envelope's bytes."""
+    store, _relay, topic = setup
+    await append_sessions(pool, store, str(uuid.uuid4()), 20)
+    got = await read_topic(infra.kafka_bootstrap, topic, 20)  # type: ignore[attr-defined]
+    assert len(got) == 20
+    verifier = EventVerifier(ROOT, topic_producers={topic: "accounts"})
+    assert {verifier.check(g["record"], g["producer"], g["event_type"]) for g in got} == {
+        "accounts"}
+    other = EventVerifier(b"x" * 32, topic_producers={topic: "accounts"})  # another root
+    with pytest.raises(Forged, match="does not check"):
+        other.signer(got[0]["record"])
 
 
 async def test_relay_republishes_everything_when_the_broker_lost_its_data(
@@ -127,7 +147,7 @@ async def test_published_envelopes_are_the_stored_events_envelopes(
                                     [plain, personal], correlation_id=uuid.uuid4(),
                                     causation_id=uuid.uuid4())
     got = await read_topic(infra.kafka_bootstrap, topic, 2)  # type: ignore[attr-defined]
-    published = {g["version"]: {k: v for k, v in g.items() if k not in ("key", "partition")}
-                 for g in got}
+    published = {g["version"]: {k: v for k, v in g.items()
+                                 if k not in ("key", "partition", "record")} for g in got}
     assert published == {r.version: orjson.loads(r.envelope_bytes("accounts")) for r in stored}
     assert published[1]["occurred_at"] == "2026-01-02T03:04:05.000000+00:00"

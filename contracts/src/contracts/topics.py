@@ -77,3 +77,35 @@ TOPICS: tuple[TopicSpec, ...] = (
 
 STREAM_HEADS_TOPIC = "platform.stream-heads.v1"
 """Where ``marketplace-audit seal`` publishes each stream's signed head."""
+
+TOPIC_PRODUCERS: dict[str, str] = {
+    **{events_topic(s): s for s in SERVICES},
+    **{dead_letter_topic(s): s for s in SERVICES},
+    "accounts.public-profiles.v1": "accounts",
+}
+"""The one service that may write each service-owned topic: a consumer accepts a record of
+one of these topics only when it is signed by this producer (``kernel.signing``), and the
+broker's ACLs in ``deploy/`` let only this service write it."""
+
+SHARED_EVENT_NAMESPACES = frozenset({"guard", "privacy"})
+"""Event types every service records in its own store: the contact guard's refusals, its
+erasure and retention receipts and its part of an export (``contracts.guard``,
+``contracts.privacy``)."""
+
+EVENT_TYPE_OWNERS: dict[str, frozenset[str]] = {
+    **{s: frozenset({s}) for s in SERVICES},
+    **{ns: frozenset(SERVICES) for ns in SHARED_EVENT_NAMESPACES},
+}
+"""Who may produce the event types of each namespace (an event type's name up to its first
+dot, ``accounts.StaffRoleGranted`` -> ``accounts``): only accounts grants staff roles, only
+retention shreds keys or orders exports, whoever signs a record of its own topic."""
+
+
+def owns_topic(producer: str, topic: str) -> bool:
+    """Whether ``producer`` is the service that writes ``topic``."""
+    return TOPIC_PRODUCERS.get(topic) == producer
+
+
+def owns_event_type(producer: str, event_type: str) -> bool:
+    """Whether ``producer`` may publish events of ``event_type``."""
+    return producer in EVENT_TYPE_OWNERS.get(event_type.partition(".")[0], ())

@@ -54,3 +54,14 @@ async def eventually_async(
             if time.monotonic() > deadline:
                 raise
         await asyncio.sleep(interval)
+
+
+def signature(service: str, topic: str, key: bytes | None, value: bytes) -> tuple[str, bytes]:
+    """The signature header ``service``'s relay gives a record (``kernel.signing``), under
+    the stack's internal key (``MARKET_SECRETS_INTERNAL_KEY``, set by the ``infra`` fixture):
+    for tests that publish events as a service would."""
+    from kernel.internal_auth import InternalAuthSettings
+    from kernel.signing import EventSigner
+
+    root = InternalAuthSettings().key_bytes()
+    return EventSigner(root, service).header(topic, key, value)

@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
 from contracts.topics import EPOCH_TOPIC, TOPICS, TopicSpec
 from devstack.aio import run_sync
 from devstack.errors import StackError
+from kernel.settings import kafka_client_options
 
 log = structlog.get_logger("devstack.topics")
 
@@ -82,7 +83,8 @@ async def _create_topics(
 async def _connected_admin(bootstrap: str, within: float) -> AIOKafkaAdminClient:
     deadline = time.monotonic() + within
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000,
+                                    **kafka_client_options())
         try:
             await admin.start()
             return admin
@@ -112,8 +114,10 @@ async def _mark_epoch(bootstrap: str, within: float) -> str:
     deadline = time.monotonic() + within
     while True:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                    **kafka_client_options(),
                                     enable_auto_commit=False)
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                    **kafka_client_options())
         try:
             await consumer.start()
             await producer.start()

@@ -1,6 +1,9 @@
 """Idempotent, batched consumers with a dead-letter topic.
 
-A batch is parsed; what cannot be parsed goes to the dead-letter topic with its reason.
+A record is first checked to be signed by the service that owns its topic, then parsed,
+and its envelope to name that service and one of its event types (``kernel.signing``); a
+forged one is dead-lettered without its value and changes nothing. A batch is parsed;
+what cannot be parsed goes to the dead-letter topic with its reason.
 The rest is applied in one transaction that also records each event id as processed, so
 a redelivered event has no second effect. If the batch fails, events are retried one by
 one and only the failing ones are dead-lettered; the consumer carries on. While
@@ -26,6 +29,7 @@ from kernel.eventstore import DATABASE_DOWN
 from kernel.keystore import KeyStore
 from kernel.logs import get_logger
 from kernel.metrics import DEAD_LETTERS, EVENTS_CONSUMED, EVENTS_DUPLICATE
+from kernel.signing import EventSigner, EventVerifier, Forged
 from kernel.telemetry import batch_links, tracer
 
 _tracer = tracer(__name__)
@@ -116,12 +120,13 @@ class IdempotentConsumer:
         dead_letters: Where poison messages go.
         event_types: Event types the handler wants; others are acknowledged and skipped.
         decrypt: Whether personal fields are decrypted for the handler.
+        verifier: Checks each record was signed by its topic's producer.
     """
 
     def __init__(
         self, name: str, service: str, schema: str, pool: asyncpg.Pool, keys: KeyStore,
         handler: Handler, dead_letters: DeadLetters, event_types: Collection[str] | None = None,
-        decrypt: bool = False,
+        decrypt: bool = False, *, verifier: EventVerifier,
     ) -> None:
         self.name = name
         self._service = service
@@ -131,6 +136,7 @@ class IdempotentConsumer:
         self._dlq = dead_letters
         self._types = frozenset(event_types) if event_types is not None else None
         self._decrypt = decrypt
+        self._verifier = verifier
         self._track = (
             f"INSERT INTO {schema}.processed_events (consumer, event_id) "
             f"SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id"
@@ -162,7 +168,12 @@ class IdempotentConsumer:
             if self._types is not None and not self._may_want(rec):
                 continue
             try:
+                signer = self._verifier.signer(rec)  # before a forger's JSON is parsed
                 env = self._parse(rec)
+                self._verifier.check_envelope(signer, env.producer, env.event_type)
+            except Forged as exc:
+                await self._dead_letter(rec, f"forged: {exc}", keep_value=False)
+                continue
             except PoisonError as exc:
                 await self._dead_letter(rec, str(exc), keep_value=False)
                 continue
@@ -269,12 +280,15 @@ class KafkaDeadLetters:
 
     The original value is kept only when it parsed as an envelope (whose personal fields
     are ciphertext); otherwise only its digest and size are kept, so a malformed message
-    cannot leak plaintext personal data into the dead-letter topic (SEC-1, ACC-3).
+    cannot leak plaintext personal data into the dead-letter topic (SEC-1, ACC-3). A dead
+    letter is signed by the service, like its events.
     """
 
-    def __init__(self, producer_getter: Callable[[], Any], topic: str) -> None:
+    def __init__(self, producer_getter: Callable[[], Any], topic: str,
+                 signer: EventSigner) -> None:
         self._producer = producer_getter
         self._topic = topic
+        self._signer = signer
 
     async def send(self, record: Record, consumer: str, reason: str, keep_value: bool) -> None:
         """Publish the poison record with its reason and origin in headers."""
@@ -286,12 +300,13 @@ class KafkaDeadLetters:
             ("dlq.sha256", hashlib.sha256(value).hexdigest().encode()),
             ("dlq.size", str(len(value)).encode()),
         ]
+        kept = value if keep_value else None
+        headers.append(self._signer.header(self._topic, record.key, kept or b""))
         producer = self._producer()
         for attempt in range(50):
             try:
                 await producer.send_and_wait(
-                    self._topic, value=value if keep_value else None, key=record.key,
-                    headers=headers,
+                    self._topic, value=kept, key=record.key, headers=headers,
                 )
                 return
             except Exception as exc:

@@ -6,7 +6,8 @@ from their key caches until the cache's time-to-live ran out. ``KeyDropFeed`` th
 reads the erasure orders in every process on its own, outside any group (all partitions
 assigned, starting at the end), and drops the subject's keys from that process's cache as
 soon as the order is published. It reads the subject id from the envelope's metadata and
-decrypts nothing.
+decrypts nothing; an order retention did not sign is ignored (``kernel.signing``; the
+service's erasure consumer dead-letters it).
 
 Should the feed lose the broker, it starts again from the end once it is back: orders it
 missed meanwhile are covered by the cache's time-to-live, and by the key being destroyed
@@ -23,7 +24,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.privacy import SubjectKeyShredded
+from kernel.consumer import Record
 from kernel.logs import get_logger
+from kernel.settings import kafka_client_options
+from kernel.signing import EventVerifier, Forged
 
 log = get_logger(__name__)
 
@@ -39,17 +43,21 @@ class KeyDropFeed:
         topic: The topic the erasure orders are published on (retention's events).
         forget: Drops one subject's cached keys (``CachedKeyStore.forget``).
         client_id: Names this process's reader in the broker's logs.
+        verifier: Checks that retention signed each order.
     """
 
     def __init__(
-        self, bootstrap: str, topic: str, forget: Callable[[str], None], client_id: str
+        self, bootstrap: str, topic: str, forget: Callable[[str], None], client_id: str,
+        verifier: EventVerifier,
     ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._forget = forget
         self._client_id = client_id
+        self._verifier = verifier
         self.assigned = asyncio.Event()
         self.dropped = 0
+        self.refused = 0
 
     async def run(self) -> None:
         """Read until cancelled, reconnecting after any broker failure."""
@@ -57,7 +65,7 @@ class KeyDropFeed:
         while True:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
-                client_id=self._client_id, fetch_max_wait_ms=100,
+                client_id=self._client_id, fetch_max_wait_ms=100, **kafka_client_options(),
             )
             try:
                 await consumer.start()
@@ -76,7 +84,7 @@ class KeyDropFeed:
                     batches = await consumer.getmany(timeout_ms=500, max_records=1000)
                     for records in batches.values():
                         for rec in records:
-                            self._take(rec.headers, rec.value)
+                            self._take(rec)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -88,13 +96,23 @@ class KeyDropFeed:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(consumer.stop(), 3.0)
 
-    def _take(self, headers: object, value: bytes | None) -> None:
+    def _take(self, rec: Record) -> None:
+        value = rec.value
         if value is None or not any(
-            name == "event_type" and v == _ORDER for name, v in headers or ()  # type: ignore[attr-defined]
+            name == "event_type" and v == _ORDER for name, v in rec.headers or ()
         ):
             return
         try:
-            subject = orjson.loads(value).get("subject_id")
+            signer = self._verifier.signer(rec)
+            env = orjson.loads(value)
+            subject = env.get("subject_id")
+            self._verifier.check_envelope(signer, str(env.get("producer")),
+                                          str(env.get("event_type")))
+        except Forged as exc:
+            self.refused += 1
+            log.warning("keyfeed.forged_order", topic=rec.topic, offset=rec.offset,
+                        reason=str(exc))
+            return
         except (orjson.JSONDecodeError, AttributeError):
             return
         if isinstance(subject, str) and subject:

@@ -31,6 +31,8 @@ from aiokafka.partitioner import murmur2
 from contracts.topics import EPOCH_TOPIC, TopicSpec
 from kernel.logs import get_logger
 from kernel.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_REPUBLISHES
+from kernel.settings import kafka_client_options
+from kernel.signing import SIGNATURE_HEADER, EventSigner
 from kernel.telemetry import kafka_headers
 
 log = get_logger(__name__)
@@ -111,12 +113,17 @@ class OutboxRelay:
         bootstrap: Kafka bootstrap servers.
         topics: Every topic to (re)create when the broker has lost its data.
         batch: Most events published at once.
+        signer: Signs each record as ``service``'s (``kernel.signing``): consumers refuse
+            what it did not sign.
     """
 
     def __init__(
         self, pool: asyncpg.Pool, schema: str, service: str, topic: str, bootstrap: str,
-        topics: Sequence[TopicSpec], batch: int = 2000, linger_ms: int = 5,
+        topics: Sequence[TopicSpec], batch: int = 2000, linger_ms: int = 5, *,
+        signer: EventSigner,
     ) -> None:
+        if signer.producer != service:
+            raise ValueError("the relay signs as the service it publishes for")
         self._pool = pool
         self._schema = schema
         self._service = service
@@ -125,6 +132,7 @@ class OutboxRelay:
         self._topics = topics
         self._batch = batch
         self._linger = linger_ms
+        self._sign = signer.sign
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
@@ -163,10 +171,11 @@ class OutboxRelay:
         producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=False,
             linger_ms=self._linger, max_batch_size=256 * 1024, request_timeout_ms=10_000,
-            client_id=f"{self._service}-relay",
+            client_id=f"{self._service}-relay", **kafka_client_options(),
         )
         admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
-                                    client_id=f"{self._service}-relay-admin")
+                                    client_id=f"{self._service}-relay-admin",
+                                    **kafka_client_options())
         try:
             await producer.start()
             await admin.start()
@@ -181,7 +190,7 @@ class OutboxRelay:
                                 + [TopicSpec(EPOCH_TOPIC, partitions=1)])
             self._probe = AIOKafkaConsumer(
                 bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
-                client_id=f"{self._service}-epoch")
+                client_id=f"{self._service}-epoch", **kafka_client_options())
             await self._probe.start()
             self._probe.assign([TopicPartition(EPOCH_TOPIC, 0)])
             await self.check_epoch()
@@ -264,15 +273,18 @@ class OutboxRelay:
 
         Building batches directly skips the producer's per-message path (partitioner,
         accumulator look-ups), the relay's costliest step; the partition is Kafka's
-        default for the key, so consumers see the same mapping either way.
+        default for the key, so consumers see the same mapping either way. Each record is
+        signed over the envelope's bytes exactly as PostgreSQL built them.
         """
-        count = len(await producer.partitions_for(self._topic))
+        topic, sign = self._topic, self._sign
+        count = len(await producer.partitions_for(topic))
         builders: dict[int, Any] = {}
         futures = []
         for row in rows:
             key = row["key"].encode()
             value = row["value"]
             headers = [("event_type", row["event_type"].encode()),
+                       (SIGNATURE_HEADER, sign(topic, key, value)),
                        *kafka_headers(row["trace_context"])]
             partition = partition_for(key, count)
             batch = builders.get(partition)

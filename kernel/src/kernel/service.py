@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from faststream.security import SASLScram256, SASLScram512
 from prometheus_client import generate_latest
 from pydantic import Field
 from pydantic_settings import BaseSettings
@@ -42,7 +43,14 @@ from kernel.keystore import PostgresKeyStore
 from kernel.logs import get_logger, setup_logging
 from kernel.metrics import CONSUMER_LAG, REGISTRY
 from kernel.relay import OutboxRelay
-from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings, TelemetrySettings
+from kernel.settings import (
+    KafkaSettings,
+    PostgresSettings,
+    SecretsSettings,
+    TelemetrySettings,
+    kafka_client_options,
+)
+from kernel.signing import EventSigner, EventVerifier
 from kernel.telemetry import FASTAPI_TELEMETRY, TraceMiddleware, setup_tracing
 
 log = get_logger(__name__)
@@ -110,6 +118,16 @@ async def _raw_batch(message: tuple[Any, ...], original: Callable[..., Awaitable
     parsed = await original(message[:1])
     parsed.raw_message = message
     return parsed
+
+
+def _security(k: KafkaSettings) -> SASLScram256 | SASLScram512 | None:
+    """The broker's login as FastStream takes it (``KafkaSettings.client_options``)."""
+    if k.security_protocol == "PLAINTEXT":
+        return None
+    options = k.client_options()
+    cls = SASLScram512 if k.sasl_mechanism == "SCRAM-SHA-512" else SASLScram256
+    return cls(k.username, k.password.get_secret_value(), ssl_context=options.get("ssl_context"),
+               use_ssl=k.security_protocol == "SASL_SSL")
 
 
 async def _no_session_reset(conn: asyncpg.Connection) -> None:
@@ -198,6 +216,7 @@ class ServiceHost:
         self.runtime: Runtime | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._subscribers: list[Any] = []
+        self._verifier: EventVerifier | None = None
         self.app = self._build_app()
 
     def _build_broker(self, runtime_ref: list[Runtime]) -> KafkaBroker:
@@ -212,6 +231,7 @@ class ServiceHost:
         k = self.settings.kafka
         broker = KafkaBroker(
             k.bootstrap, client_id=self.name, logger=None, enable_idempotence=False,
+            security=_security(k),
         )
         topics = list(dict.fromkeys(t for spec in self._specs for t in spec.topics))
         names = ",".join(sorted(spec.name for spec in self._specs))
@@ -343,20 +363,25 @@ class ServiceHost:
                                    ErasureJournal(journal) if journal else None)
         keys = CachedKeyStore(pg_keys, s.secrets.key_cache_seconds)
         store = EventStore(self.name, keys)
+        # Records are signed as this service's and checked to be their topic's producer's
+        # (kernel.signing), under keys derived from the internal key.
+        root = s.internal_auth.key_bytes()
+        signer, verifier = EventSigner(root, self.name), EventVerifier(root)
+        self._verifier = verifier
         relay = OutboxRelay(
             pool, self.name, self.name, events_topic(self.name), s.kafka.bootstrap, TOPICS,
-            batch=s.kafka.relay_batch, linger_ms=s.kafka.linger_ms,
+            batch=s.kafka.relay_batch, linger_ms=s.kafka.linger_ms, signer=signer,
         )
         store.on_append = relay.wake  # its rows are this relay's to publish at once
         ref: list[Runtime] = []
         broker = self._build_broker(ref)
         rt = Runtime(self.name, s, pool, ks_pool, keys, index, store, relay, broker)
         ref.append(rt)
-        dlq = KafkaDeadLetters(lambda: rt.producer, dead_letter_topic(self.name))
+        dlq = KafkaDeadLetters(lambda: rt.producer, dead_letter_topic(self.name), signer)
         for spec in self._specs:
             rt.consumers[spec.name] = IdempotentConsumer(
                 spec.name, self.name, self.name, pool, keys, spec.handler(rt), dlq,
-                spec.event_types, spec.decrypt,
+                spec.event_types, spec.decrypt, verifier=verifier,
             )
         self.runtime = rt
         app.state.runtime = rt
@@ -399,8 +424,9 @@ class ServiceHost:
         rt.ready_parts["migrated"] = True
         self._tasks.append(asyncio.create_task(self._keep_relaying(rt), name=f"{self.name}-relay"))
         self._tasks.append(asyncio.create_task(self._dispatch(rt), name=f"{self.name}-outbound"))
+        assert self._verifier is not None  # made in the lifespan, before this task
         feed = KeyDropFeed(rt.settings.kafka.bootstrap, events_topic("retention"),
-                           rt.keys.forget, f"{self.name}-keyfeed")
+                           rt.keys.forget, f"{self.name}-keyfeed", self._verifier)
         rt.extra["keyfeed"] = feed
         self._tasks.append(asyncio.create_task(feed.run(), name=f"{self.name}-keyfeed"))
         delay = 0.2
@@ -409,6 +435,7 @@ class ServiceHost:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=rt.settings.kafka.bootstrap, acks="all",
                     enable_idempotence=False, client_id=f"{self.name}-dlq",
+                    **kafka_client_options(),
                 )
                 await producer.start()
                 rt.producer = producer

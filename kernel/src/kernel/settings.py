@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any, Literal
 
+from aiokafka.helpers import create_ssl_context
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,6 +57,37 @@ class KafkaSettings(BaseSettings):
         "", description="Prefixed to every consumer group's name: in-process test hosts use "
         "groups of their own, never the running platform's (whose members would lose "
         "partitions to them).")
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT on the embedded stack (loopback); SASL_SSL in "
+        "deploy/, where each service logs in as its own principal and the broker's ACLs let "
+        "it write only its own topics.")
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*.")
+    username: str = Field("", description="This service's SCRAM principal (e.g. `accounts`).")
+    password: SecretStr = Field(SecretStr(""), description="This service's SCRAM password.")
+    ssl_cafile: Path | None = Field(
+        None, description="CA bundle the brokers' certificates are checked against (SASL_SSL).")
+
+    def client_options(self) -> dict[str, Any]:
+        """The security options of an aiokafka client (none on PLAINTEXT)."""
+        if self.security_protocol == "PLAINTEXT":
+            return {}
+        options: dict[str, Any] = {
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password.get_secret_value(),
+        }
+        if self.security_protocol == "SASL_SSL":
+            options["ssl_context"] = create_ssl_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
+        return options
+
+
+def kafka_client_options() -> dict[str, Any]:
+    """This process's Kafka security options, from ``MARKET_KAFKA_*`` : for every
+    client the kernel, services and tools make, so that each logs in as its principal."""
+    return KafkaSettings().client_options()
 
 
 def _decode_key(value: SecretStr) -> SecretStr:

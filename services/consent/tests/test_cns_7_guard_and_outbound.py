@@ -19,6 +19,7 @@ from consent.service_layer.context import Context
 from contracts.personal import personal_fields
 from contracts.privacy import SubjectKeyShredded
 from contracts.topics import events_topic
+from devstack.testing import signature
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.guard import guard_of
 from kernel.outbound import MailCatcher, OutboundSettings, queue_message
@@ -164,8 +165,9 @@ async def _shred(infra: Any, rt: Runtime, member: str) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(events_topic("retention"), rec.envelope_bytes("retention"),
-                                     key=member.encode())
+        topic, value = events_topic("retention"), rec.envelope_bytes("retention")
+        await producer.send_and_wait(topic, value, key=member.encode(), headers=[
+            signature("retention", topic, member.encode(), value)])
     finally:
         await producer.stop()
 

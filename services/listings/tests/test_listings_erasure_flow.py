@@ -23,6 +23,7 @@ from contracts.envelope import Envelope
 from contracts.privacy import ErasureReceiptIssued, SubjectKeyShredded
 from contracts.topics import PARTITIONS, events_topic
 from devstack.pytest_plugin import Infra
+from devstack.testing import signature
 from kernel.codec import decode_event
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keystore import InMemoryKeyStore
@@ -87,6 +88,11 @@ async def erasure_order(
     return dataclasses.replace(rec, position=head.version + 1).envelope_bytes("retention")
 
 
+def signed(order: bytes, subject: str) -> list[tuple[str, bytes]]:
+    """The headers retention's relay gives the order: its signature (``kernel.signing``)."""
+    return [signature("retention", events_topic("retention"), subject.encode(), order)]
+
+
 async def receipts_on_topic(bootstrap: str, request_id: str) -> list[Envelope]:
     """Every receipt for ``request_id`` on ``listings.events.v1``, read to its current end."""
     topic = events_topic("listings")
@@ -127,7 +133,8 @@ async def test_prv5_listings_gives_one_receipt_for_an_erasure_however_often_it_i
     order = await erasure_order(request_id, subject, ["accounts", "listings"])
     order_id = Envelope.model_validate_json(order).event_id
 
-    await producer.send_and_wait(events_topic("retention"), order, key=subject.encode())
+    await producer.send_and_wait(events_topic("retention"), order, key=subject.encode(),
+                                 headers=signed(order, subject))
 
     async def published() -> list[Envelope]:
         return await receipts_on_topic(infra.kafka_bootstrap, request_id)
@@ -147,8 +154,10 @@ async def test_prv5_listings_gives_one_receipt_for_an_erasure_however_often_it_i
     # (a new event id). Same key, same partition: once the second is processed, so is the first.
     reissued = await erasure_order(request_id, subject, ["accounts", "listings"],
                                    after=Envelope.model_validate_json(order))
-    await producer.send_and_wait(events_topic("retention"), order, key=subject.encode())
-    await producer.send_and_wait(events_topic("retention"), reissued, key=subject.encode())
+    await producer.send_and_wait(events_topic("retention"), order, key=subject.encode(),
+                                 headers=signed(order, subject))
+    await producer.send_and_wait(events_topic("retention"), reissued, key=subject.encode(),
+                                 headers=signed(reissued, subject))
     reissued_id = Envelope.model_validate_json(reissued).event_id
 
     async def reissue_applied() -> bool:
@@ -171,7 +180,8 @@ async def test_prv5_listings_erases_but_gives_no_receipt_when_not_asked_for_one(
     assert rt is not None
     request_id, subject = f"req-{uuid4()}", f"subject-{uuid4()}"
     order = await erasure_order(request_id, subject, ["accounts"])
-    await producer.send_and_wait(events_topic("retention"), order, key=subject.encode())
+    await producer.send_and_wait(events_topic("retention"), order, key=subject.encode(),
+                                 headers=signed(order, subject))
     order_id = Envelope.model_validate_json(order).event_id
 
     async def applied() -> bool:

@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Event
+from devstack.testing import signature
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.internal_auth import SignedCalls
 from kernel.keystore import KeyStore
@@ -57,9 +58,11 @@ class Running:
         return values
 
     async def send(self, service: str, key: str, values: Sequence[bytes]) -> None:
-        """Send ready envelopes to the service's events topic."""
+        """Send ready envelopes to the service's events topic, signed as the service's."""
+        topic = f"{service}.events.v1"
         for value in values:
-            await self.producer.send(f"{service}.events.v1", value=value, key=key.encode())
+            await self.producer.send(topic, value=value, key=key.encode(),
+                                     headers=[signature(service, topic, key.encode(), value)])
         await self.producer.flush()
 
 

@@ -43,8 +43,7 @@ async def test_ret2_projection_knows_categories_per_service_and_ignores_redelive
     await retention.publish("accounts", subject, [SessionStarted(
         session_id="s", account_id=subject, remember_me=False,
         expires_at="2030-01-01T00:00:00+00:00")])
-    await retention.producer.send_and_wait("accounts.events.v1", value=values[0],
-                                           key=subject.encode())
+    await retention.send("accounts", subject, values[:1])  # redelivered
 
     async def projected() -> list[dict[str, Any]]:
         got = await _holdings(retention, subject)

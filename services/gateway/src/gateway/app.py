@@ -21,6 +21,7 @@ from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_ha
 from kernel.internal_auth import CallSigner
 from kernel.logs import get_logger, setup_logging
 from kernel.settings import KafkaSettings
+from kernel.signing import EventVerifier
 from kernel.telemetry import FASTAPI_TELEMETRY, TraceMiddleware, setup_tracing
 
 log = get_logger(__name__)
@@ -50,7 +51,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.service_urls(), settings.upstream_timeout,
             CallSigner(auth.key_bytes(), auth.internal_call_seconds),
         )
-        app.state.ops_feed = OpsFeed(KafkaSettings().bootstrap)
+        app.state.ops_feed = OpsFeed(KafkaSettings().bootstrap,
+                                     EventVerifier(auth.key_bytes()))
         app.state.ops_feed.start()
         settle_heap()  # start-up objects stay: later GC passes need not walk them
         log.info("gateway.started", port=settings.http_port)

@@ -2,7 +2,9 @@
 
 Only figures leave this module: counts per topic and second, the privacy-request queue by
 request id, type, status and deadline, counts of retention actions and scanner verdicts.
-No subject id, no payload value beyond those enumerations (SEC-4).
+No subject id, no payload value beyond those enumerations (SEC-4). A record of a service's
+topic that its producer did not sign (``kernel.signing``) is counted as refused and folded
+into nothing else: a forged privacy request never reaches the queue.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from contracts.topics import TOPIC_PRODUCERS
 from kernel.logs import get_logger
+from kernel.settings import kafka_client_options
+from kernel.signing import EventVerifier, Forged
 
 log = get_logger(__name__)
 
@@ -65,6 +70,8 @@ class LogFigures:
     retention_actions: Counter[str] = field(default_factory=Counter)
     verdicts: Counter[str] = field(default_factory=Counter)
     consent_decisions: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    """Records of each topic refused as forged (unsigned, or not its producer's)."""
 
     def fold(self, topic: str, timestamp_ms: int, value: bytes | None,
              event_type: str | None = None) -> None:
@@ -139,6 +146,7 @@ class LogFigures:
             "retention_actions": dict(self.retention_actions),
             "scanner_verdicts": {v: self.verdicts[v] for v in VERDICTS},
             "consent_decisions_logged": self.consent_decisions,
+            "forged_records_refused": dict(self.refused),
         }
 
 
@@ -154,11 +162,14 @@ class OpsFeed:
 
     Args:
         bootstrap: The broker's bootstrap servers.
+        verifier: Checks that each record of a service's topic is that service's.
         refresh_topics: Seconds between looks for topics created later.
     """
 
-    def __init__(self, bootstrap: str, refresh_topics: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, verifier: EventVerifier,
+                 refresh_topics: float = 10.0) -> None:
         self.bootstrap = bootstrap
+        self.verifier = verifier
         self.refresh_topics = refresh_topics
         self.figures = LogFigures()
         self.connected = False
@@ -190,6 +201,7 @@ class OpsFeed:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", client_id="gateway-ops", fetch_max_wait_ms=200,
+            **kafka_client_options(),
         )
         await consumer.start()
         try:
@@ -205,13 +217,25 @@ class OpsFeed:
                     continue
                 # small batches, a pause between: the gateway's requests share this loop
                 got = await consumer.getmany(timeout_ms=1000, max_records=500)
-                for tp, recs in got.items():
+                for recs in got.values():
                     for rec in recs:
-                        self.figures.fold(tp.topic, rec.timestamp, rec.value,
-                                          _header(rec.headers, "event_type"))
+                        self.take(rec)
                 await asyncio.sleep(0)
         finally:
             await consumer.stop()
+
+    def take(self, rec: Any) -> None:
+        """Fold one record, unless it is a service's and its producer did not sign it."""
+        event_type = _header(rec.headers, "event_type")
+        if rec.topic in TOPIC_PRODUCERS:
+            try:
+                signer = self.verifier.signer(rec)
+                if event_type is not None:
+                    self.verifier.check_envelope(signer, signer, event_type)
+            except Forged:
+                self.figures.refused[rec.topic] += 1
+                return
+        self.figures.fold(rec.topic, rec.timestamp, rec.value, event_type)
 
     @staticmethod
     async def _assign(

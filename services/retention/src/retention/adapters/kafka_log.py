@@ -20,6 +20,8 @@ from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.protocol.offset import OffsetRequest
 from aiokafka.record.memory_records import MemoryRecords
 
+from kernel.settings import kafka_client_options
+
 EVENTS_SUFFIX = ".events.v1"
 
 _EARLIEST = -2
@@ -56,7 +58,8 @@ async def read_event_topics(
         KafkaError: the broker is unreachable or keeps refusing a fetch.
         CorruptRecordException: a record batch fails its CRC.
     """
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, client_id="marketplace-audit")
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, client_id="marketplace-audit",
+                            **kafka_client_options())
     try:
         await client.bootstrap()
         cluster = await client.fetch_all_metadata()

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import STREAM_HEADS_TOPIC, TopicSpec
 from kernel.relay import ensure_topics
+from kernel.settings import kafka_client_options
 from retention.heads import SealedHead
 
 _DDL = """
@@ -77,14 +78,15 @@ def _key(head: SealedHead) -> bytes:
 async def publish_heads(bootstrap: str, heads: Sequence[SealedHead]) -> None:
     """Publish each seal to the heads topic, keyed by stream (acks from every replica)."""
     topic = heads_topic()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="marketplace-audit")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="marketplace-audit",
+                                **kafka_client_options())
     await admin.start()
     try:
         await ensure_topics(admin, [TopicSpec(topic, partitions=1,
                                               config={"cleanup.policy": "compact"})])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **kafka_client_options(),
                                 client_id="marketplace-audit", linger_ms=5)
     await producer.start()
     try:
@@ -102,6 +104,7 @@ async def read_heads(bootstrap: str) -> tuple[list[SealedHead], int]:
     retired stream) retires the seals of that stream read before it; the table's copy
     still counts (a place rolled back alone is not enough, see retention.heads)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                **kafka_client_options(),
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 client_id="marketplace-audit")
     topic = heads_topic()
@@ -153,7 +156,7 @@ async def retire_heads(dsn: str, bootstrap: str, producer: str) -> int:
     streams |= {h.stream_id for h in on_topic if h.producer == producer}
     if not streams:
         return 0
-    sender = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+    sender = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **kafka_client_options(),
                               client_id="marketplace-audit")
     await sender.start()
     try:

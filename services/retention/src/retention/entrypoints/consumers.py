@@ -49,7 +49,8 @@ def _part(d: Delivered) -> exports.Part:
     """One chunk of a service's export part, still sealed, as it was published."""
     p, env = d.envelope.payload, d.envelope
     return exports.Part(p["request_id"], p["subject_id"], p["service"], env.event_id,
-                        p["content"], env.occurred_at, p.get("chunk", 0), p.get("chunks", 1))
+                        p["content"], env.occurred_at, env.producer, p.get("chunk", 0),
+                        p.get("chunks", 1))
 
 
 def _export_parts(rt: Runtime) -> Handler:

@@ -31,7 +31,11 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One service's part as it arrived: its sealed content, never opened here."""
+    """One service's part as it arrived: its sealed content, never opened here.
+
+    ``producer`` is the service that signed the record (``kernel.signing``); ``service``
+    and ``subject_id`` are what the part says of itself.
+    """
 
     request_id: str
     subject_id: str
@@ -39,6 +43,7 @@ class Part:
     event_id: Any
     sealed: str
     given_at: datetime
+    producer: str
     chunk: int = 0
     chunks: int = 1
 
@@ -53,7 +58,12 @@ class ExportExpired(Exception):
 
 async def record_parts(conn: asyncpg.Connection, repo: RequestRepository,
                        parts: Sequence[Part], now: datetime, keep_for: timedelta) -> None:
-    """Keep each part sealed and note it on the request; the last one makes it ready."""
+    """Keep each part sealed and note it on the request; the last one makes it ready.
+
+    A part is taken only for the request's own subject and from the service it names as
+    its giver: anything else would put one member's data into another's export (or pass
+    one service's part off as another's), so it is refused and logged, never kept.
+    """
     by_request: dict[str, list[Part]] = defaultdict(list)
     for part in parts:
         by_request[part.request_id].append(part)
@@ -66,6 +76,12 @@ async def record_parts(conn: asyncpg.Connection, repo: RequestRepository,
                         log.warning("privacy.part_for_unknown_request", request_id=request_id)
                         break
                     for p in items:
+                        if p.subject_id != req.subject_id or p.service != p.producer:
+                            log.warning("privacy.part_refused", request_id=request_id,
+                                        service=p.producer,
+                                        reason="another subject" if p.subject_id
+                                        != req.subject_id else "another service's")
+                            continue
                         if not req.awaits_part(p.service):
                             continue  # a repeat, or not asked for
                         whole = await exports.keep_part(
