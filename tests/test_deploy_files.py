@@ -91,13 +91,95 @@ def test_compose_runs_every_service_with_the_ports_the_code_uses(
     assert all(str(v).startswith("${") for k, v in shared.items() if "SECRETS" in k)
 
 
-def test_prometheus_scrapes_every_service_port() -> None:
+def test_prometheus_scrapes_every_service_port(compose: dict[str, Any]) -> None:
     conf = _yaml(DEPLOY / "prometheus" / "prometheus.yml")
     targets = {f"{n['names'][0]}:{n['port']}" for job in conf["scrape_configs"]
                for n in job.get("dns_sd_configs", [])}
     targets |= {t for job in conf["scrape_configs"] for sc in job.get("static_configs", [])
                 for t in sc["targets"]}
-    assert targets == {f"{n}:{DEFAULT_PORTS[n]}" for n in (*BACKENDS, "gateway")}
+    metrics_port = compose["services"]["gateway"]["environment"]["GATEWAY_METRICS_PORT"]
+    assert targets == {*(f"{n}:{DEFAULT_PORTS[n]}" for n in BACKENDS),
+                       f"gateway:{metrics_port}"}
+
+
+SECRETS_USED = {
+    **{name: {"MARKET_PG_PASSWORD", "MARKET_SECRETS_MASTER_KEY", "MARKET_SECRETS_INDEX_KEY",
+              "MARKET_SECRETS_INTERNAL_KEY"} for name in BACKENDS},
+    "gateway": {"MARKET_SECRETS_INTERNAL_KEY"},
+    "sealer": {"MARKET_PG_PASSWORD", "MARKET_SECRETS_INDEX_KEY"},
+    "seal-stream-heads": {"MARKET_PG_PASSWORD", "MARKET_SECRETS_INDEX_KEY"},
+    "topics": set(),
+}
+"""The secrets each component of deploy/ uses, and so is given (issue 26, SEC-2)."""
+
+
+def _secret(name: str) -> bool:
+    return "SECRETS" in name or "PASSWORD" in name
+
+
+def test_the_gateway_reads_no_secret_but_the_internal_key() -> None:
+    """What SECRETS_USED says of the gateway, read from its settings: no database, no root
+    secret but the key it signs internal calls with."""
+    from gateway.settings import GatewaySettings
+    from kernel.internal_auth import InternalAuthSettings
+    from kernel.settings import PostgresSettings, SecretsSettings
+
+    nested = {f.annotation for f in GatewaySettings.model_fields.values()}
+    assert InternalAuthSettings in nested
+    assert not nested & {PostgresSettings, SecretsSettings}
+
+
+def test_each_compose_component_is_given_only_the_secrets_it_uses(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    given = {name: {k for k in svc.get("environment", {}) if _secret(k)}
+             for name, svc in services.items() if name in SECRETS_USED}
+    assert given == {k: v for k, v in SECRETS_USED.items() if k in services}
+    assert set(given) == {*BACKENDS, "gateway", "sealer", "topics"}
+
+
+def test_each_kubernetes_workload_is_given_only_the_secrets_it_uses() -> None:
+    given = {}
+    for _, doc in _k8s_docs():
+        spec = doc.get("spec", {})
+        pod = (spec.get("jobTemplate", {}).get("spec", spec).get("template", {})
+               .get("spec"))
+        if not pod:
+            continue
+        for c in pod["containers"]:
+            assert not [e for e in c.get("envFrom", []) if "secretRef" in e]
+            given[doc["metadata"]["name"]] = {
+                e["name"] for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {}) or _secret(e["name"])}
+    assert given == {k: v for k, v in SECRETS_USED.items() if k != "sealer"}
+
+
+def test_metrics_are_not_published_beyond_the_internal_network(
+    compose: dict[str, Any],
+) -> None:
+    """Only the gateway's public port and Grafana (behind its log-in) are published; the
+    gateway answers /metrics on its own unpublished port; the k8s Services an ingress may
+    expose carry no metrics port."""
+    services = compose["services"]
+    published = {name: svc["ports"] for name, svc in services.items() if svc.get("ports")}
+    assert published == {"gateway": ["8000:8000"], "grafana": ["3000:3000"]}
+    metrics_port = services["gateway"]["environment"]["GATEWAY_METRICS_PORT"]
+    assert metrics_port != "8000"
+    docs = [d for _, d in _k8s_docs()]
+    (gateway,) = [d for d in docs if d["kind"] == "Deployment"
+                  and d["metadata"]["name"] == "gateway"]
+    (c,) = gateway["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["GATEWAY_METRICS_PORT"] == metrics_port
+    annotations = gateway["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == metrics_port
+    for svc in (d for d in docs if d["kind"] == "Service"):
+        for port in svc["spec"]["ports"]:
+            assert str(port["port"]) != metrics_port and port.get("name") != "metrics"
+        assert svc["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert not [d for d in docs if d["kind"] == "Ingress"
+                and "/metrics" in json.dumps(d)]
 
 
 def test_grafana_dashboards_query_metrics_the_platform_exports() -> None:
@@ -155,8 +237,7 @@ def test_kubernetes_has_one_deployment_per_service_ready_on_readyz_with_secrets(
         assert c["ports"][0]["containerPort"] == DEFAULT_PORTS[name]
         assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
         secret_env = {e["name"] for e in c["env"] if "secretKeyRef" in e.get("valueFrom", {})}
-        assert {"MARKET_SECRETS_MASTER_KEY", "MARKET_SECRETS_INDEX_KEY",
-                "MARKET_SECRETS_INTERNAL_KEY"} <= secret_env
+        assert secret_env == SECRETS_USED[name]
         assert c["securityContext"]["runAsNonRoot"] is True
     config = next(d for d in docs if d["kind"] == "ConfigMap")
     assert not any("SECRETS" in k or "PASSWORD" in k for k in config["data"])

@@ -46,7 +46,7 @@ def graceful(platform: Platform) -> Iterator[Any]:
             await host.wait_ready(180)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host.app),
                                          base_url="http://retention",
-                                         auth=SignedCalls()) as c:
+                                         auth=SignedCalls("retention")) as c:
                 ready.set_result(c)
                 await stop.wait()
 

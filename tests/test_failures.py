@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.disruptive]
 
 def retention_knows(platform: Platform, account_id: str) -> None:
     resp = httpx.get(f"{platform.service_urls['retention']}/internal/subjects/{account_id}",
-                     auth=SignedCalls())
+                     auth=SignedCalls("retention"))
     assert resp.status_code == 200, resp.text
     assert "accounts" in str(resp.json())
 

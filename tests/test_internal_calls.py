@@ -1,8 +1,9 @@
-"""Issue 11: internal APIs are not trusted by network position (SEC-2, SEC-4).
+"""Issues 11, 26: internal APIs are not trusted by network position (SEC-2, SEC-4).
 
 Against the real service processes: every route of every service but liveness,
 readiness and metrics refuses an unsigned call with 401; a tampered, expired or
-replayed call is refused too; the gateway's own signed forwarding still works.
+replayed call is refused too, and so is a call signed for another service or replayed
+after the service restarted; the gateway's own signed forwarding still works.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from kernel.internal_auth import SIGNATURE_HEADER, CallSigner, SignedCalls
 pytestmark = pytest.mark.e2e
 
 
-def _routes(base: str) -> list[tuple[str, str]]:
-    spec = httpx.get(f"{base}/openapi.json", auth=SignedCalls()).json()
+def _routes(base: str, service: str) -> list[tuple[str, str]]:
+    spec = httpx.get(f"{base}/openapi.json", auth=SignedCalls(service)).json()
     found = []
     for path, ops in spec["paths"].items():
         concrete = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
@@ -37,7 +38,7 @@ def test_every_internal_route_refuses_an_unsigned_call(
 ) -> None:
     base = platform.service_urls[service]
     assert httpx.get(f"{base}/openapi.json").status_code == 401
-    routes = _routes(base)
+    routes = _routes(base, service)
     if service in ("accounts", "retention"):
         assert len(routes) > 3, f"{service} lists too few routes"
     for method, path in [*routes, ("GET", "/internal/no-such-route")]:
@@ -57,7 +58,7 @@ def test_a_member_read_needs_the_gateways_signature(
     unsigned = httpx.get(url)
     assert unsigned.status_code == 401
     assert member.email not in unsigned.text
-    signed = httpx.get(url, auth=SignedCalls())
+    signed = httpx.get(url, auth=SignedCalls("accounts"))
     assert signed.status_code == 200
     assert signed.json()["email"] == member.email
     assert client.get("/v1/me", headers=member.auth).status_code == 200
@@ -71,7 +72,7 @@ def test_a_tampered_expired_or_replayed_call_is_refused(
     signer = CallSigner.from_env()
     target = f"/internal/accounts/{alice.account_id}"
     headers = {"X-Account-Id": mallory.account_id}
-    signature = signer.sign("GET", target, b"", headers)
+    signature = signer.sign("GET", target, b"", headers, service="accounts")
 
     tampered = httpx.get(base + target, headers={
         "X-Account-Id": alice.account_id, SIGNATURE_HEADER: signature})
@@ -83,17 +84,48 @@ def test_a_tampered_expired_or_replayed_call_is_refused(
 
     stale = CallSigner(signer._key, ttl=30, clock=lambda: time.time() - 120)
     expired = httpx.get(base + target, headers={
-        **headers, SIGNATURE_HEADER: stale.sign("GET", target, b"", headers)})
+        **headers, SIGNATURE_HEADER: stale.sign("GET", target, b"", headers,
+                                                    service="accounts")})
     assert (expired.status_code, expired.json()["error"]["code"]) == (401, "signature_expired")
 
-    once = signer.sign("GET", other_path, b"", headers)
+    once = signer.sign("GET", other_path, b"", headers, service="accounts")
     first = httpx.get(base + other_path, headers={**headers, SIGNATURE_HEADER: once})
     assert first.status_code == 200
     replayed = httpx.get(base + other_path, headers={**headers, SIGNATURE_HEADER: once})
     assert (replayed.status_code, replayed.json()["error"]["code"]) == (401, "signature_replayed")
 
     body = b'{"reason": "x"}'
-    posted = signer.sign("POST", "/internal/sessions/introspect", body, {})
+    posted = signer.sign("POST", "/internal/sessions/introspect", body, {},
+                         service="accounts")
     swapped = httpx.post(base + "/internal/sessions/introspect", content=b'{"token": "t"}',
                          headers={SIGNATURE_HEADER: posted, "content-type": "application/json"})
     assert swapped.status_code == 401
+
+
+def test_a_call_signed_for_accounts_is_refused_by_listings(platform: Platform) -> None:
+    """Every service holds the same key: the signature names the one it is meant for."""
+    signer = CallSigner.from_env()
+    for_accounts = signer.sign("GET", "/openapi.json", b"", {}, service="accounts")
+    sent = httpx.get(platform.service_urls["listings"] + "/openapi.json",
+                     headers={SIGNATURE_HEADER: for_accounts})
+    assert (sent.status_code, sent.json()["error"]["code"]) == (401, "wrong_service")
+    right = signer.sign("GET", "/openapi.json", b"", {}, service="listings")
+    assert httpx.get(platform.service_urls["listings"] + "/openapi.json",
+                     headers={SIGNATURE_HEADER: right}).status_code == 200
+
+
+def test_a_call_replayed_after_the_service_restarted_is_refused(
+    client: httpx.Client, platform: Platform
+) -> None:
+    """The nonces are kept in the service's schema, not in the process: a captured call
+    is refused by a restarted process (and by any other replica) while it is valid."""
+    member = sign_up(client, "restart")
+    base = platform.service_urls["consent"]
+    target = "/internal/consents"
+    headers = {"X-Account-Id": member.account_id}
+    captured = {**headers, SIGNATURE_HEADER: CallSigner.from_env().sign(
+        "GET", target, b"", headers, service="consent")}
+    assert httpx.get(base + target, headers=captured).status_code == 200
+    platform.restart("consent")
+    replayed = httpx.get(base + target, headers=captured)
+    assert (replayed.status_code, replayed.json()["error"]["code"]) == (401, "signature_replayed")

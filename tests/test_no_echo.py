@@ -64,7 +64,8 @@ def test_a_422_names_the_fields_and_never_repeats_a_value(
 
     direct = _marker()
     resp = httpx.post(f"{platform.service_urls['accounts']}/internal/accounts",
-                      json={"email": direct, "password": 12}, auth=SignedCalls())
+                      json={"email": direct, "password": 12},
+                      auth=SignedCalls("accounts"))
     assert resp.status_code == 422 and direct not in resp.text
     sent.append(direct)
 

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Event
-from contracts.personal import DataCategory, Erased, Personal
+from contracts.personal import CREDENTIAL, DataCategory, Erased, Personal
 
 _DEMOGRAPHICS = Personal(DataCategory.DEMOGRAPHICS, expiring=True)
 """Optional demographics are sealed under the member's monthly key of the category: they
@@ -53,7 +53,7 @@ class AccountRegistered(_AccountsEvent):
     date_of_birth: Annotated[str | None, _DEMOGRAPHICS] = Field(
         None, description="Date of birth, YYYY-MM-DD; optional (ACC-2)."
     )
-    password_hash: Annotated[str, Personal(DataCategory.IDENTITY)] = Field(
+    password_hash: Annotated[str, Personal(DataCategory.IDENTITY), CREDENTIAL] = Field(
         description="argon2id hash of the password."
     )
     terms_version: str = Field(description="Version of the Terms of Use accepted.")
@@ -172,7 +172,7 @@ class PasswordChanged(_AccountsEvent):
     event_type: ClassVar[str] = "accounts.PasswordChanged"
 
     account_id: str = Field(description="Whose password.")
-    password_hash: Annotated[str, Personal(DataCategory.IDENTITY)] = Field(
+    password_hash: Annotated[str, Personal(DataCategory.IDENTITY), CREDENTIAL] = Field(
         description="argon2id hash of the new password."
     )
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel
 
 ERASED: Final = "erased"
 """What a personal field reads as once its subject's key is destroyed (AUD-1)."""
+
+WITHHELD: Final = "withheld"
+"""What a credential field reads as to an auditor (AUD-1, SEC-4); an export leaves it out."""
 
 Erased = Literal["erased"]
 
@@ -49,6 +53,37 @@ class Personal:
 
     category: DataCategory
     expiring: bool = False
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Field metadata: this field is credential material (a password or token hash, a secret).
+
+    Use beside :class:`Personal`: ``Annotated[str, Personal(...), CREDENTIAL]``. Its value
+    stays with the service that checks it: an export leaves it out (GDPR art. 15(4): a
+    hash helps an attacker) and an auditor's replay shows it as "withheld".
+    """
+
+
+CREDENTIAL: Final = Credential()
+"""The marker of a credential field."""
+
+
+@cache
+def credential_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The credential fields of an event type: the one rule the export and the auditor's
+    replay withhold by."""
+    return frozenset(name for name, info in model.model_fields.items()
+                     if any(isinstance(meta, Credential) for meta in info.metadata))
+
+
+def withhold_credentials(model: type[BaseModel], payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with every credential field that holds a value read as "withheld" (in
+    place; an erased value stays "erased", an absent one absent)."""
+    for name in credential_fields(model):
+        if payload.get(name) not in (None, ERASED):
+            payload[name] = WITHHELD
+    return payload
 
 
 def personal_fields(model: type[BaseModel]) -> dict[str, Personal]:

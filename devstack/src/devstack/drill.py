@@ -155,7 +155,8 @@ class StackRun:
 
         try:
             resp = httpx.get(f"{self.service_url('retention')}/internal/subjects/{account_id}",
-                             auth=SignedCalls(CallSigner(self.internal_key())), timeout=2)
+                             auth=SignedCalls("retention", CallSigner(self.internal_key())),
+                             timeout=2)
         except httpx.HTTPError:
             return False
         return resp.status_code == 200 and "accounts" in resp.text

@@ -17,7 +17,7 @@ import asyncpg
 import orjson
 
 from contracts.envelope import event_class
-from contracts.personal import ERASED, personal_fields
+from contracts.personal import ERASED, credential_fields, personal_fields
 from contracts.privacy import SubjectDataExported, SubjectExportOrdered
 from contracts.topics import events_topic
 from kernel.answers import answer_once
@@ -30,11 +30,6 @@ log = get_logger(__name__)
 
 _SKIPPED = frozenset({SubjectDataExported.event_type})
 """An earlier export's part is a copy, not data the service holds of its own."""
-
-
-def withheld(field: str) -> bool:
-    """Credentials stay out of an export (GDPR art. 15(4)): their hashes help an attacker."""
-    return field.endswith("_hash") or "password" in field or "secret" in field
 
 
 @dataclass
@@ -66,7 +61,9 @@ async def subject_data(rt: Runtime, conn: asyncpg.Connection,
             cls = event_class(r["event_type"], r["schema_version"])
         except KeyError:
             continue
-        fields = personal_fields(cls)
+        # Credentials stay out of an export (GDPR art. 15(4)): their hashes help an attacker.
+        withheld = credential_fields(cls)
+        fields = {n: p for n, p in personal_fields(cls).items() if n not in withheld}
         if fields:
             parsed.append((r, fields, orjson.loads(r["payload"])))
     if not parsed:
@@ -80,8 +77,6 @@ async def subject_data(rt: Runtime, conn: asyncpg.Connection,
     for r, fields, payload in parsed:
         opened = decode_fields(r["event_type"], r["schema_version"], payload, r["event_id"], key)
         for name, personal in fields.items():
-            if withheld(name):
-                continue
             value = opened.get(name)
             if value is None or value == ERASED:
                 continue

@@ -35,7 +35,13 @@ from kernel.crypto import BlindIndex, KeyWrapper
 from kernel.eventstore import EventStore
 from kernel.heap import settle_heap
 from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
-from kernel.internal_auth import CallVerifier, InternalAuthMiddleware, InternalAuthSettings
+from kernel.internal_auth import (
+    CallVerifier,
+    InternalAuthMiddleware,
+    InternalAuthSettings,
+    PostgresNonces,
+    nonce_ddl,
+)
 from kernel.journal import ErasureJournal
 from kernel.keycache import CachedKeyStore
 from kernel.keyfeed import KeyDropFeed
@@ -214,6 +220,7 @@ class ServiceHost:
         self._dispatch = dispatch_forever
         self.on_start = on_start
         self.runtime: Runtime | None = None
+        self._nonces = PostgresNonces(name)  # shared by the replicas, kept across restarts
         self._tasks: list[asyncio.Task[Any]] = []
         self._subscribers: list[Any] = []
         self._verifier: EventVerifier | None = None
@@ -291,7 +298,7 @@ class ServiceHost:
 
         auth = self.settings.internal_auth
         app.add_middleware(InternalAuthMiddleware, verifier=CallVerifier(
-            auth.key_bytes(), auth.internal_call_seconds))
+            auth.key_bytes(), self.name, auth.internal_call_seconds, nonces=self._nonces))
         app.add_middleware(LatencyMiddleware, service=self.name)
         app.add_middleware(TraceMiddleware, service=self.name)
         app.add_middleware(BodyLimitMiddleware)
@@ -357,6 +364,7 @@ class ServiceHost:
             server_settings={"application_name": f"{self.name}-keystore"},
             reset=_no_session_reset,
         )
+        await self._nonces.open(pg.dsn())
         index = BlindIndex(s.secrets.index_key_bytes())
         journal = s.secrets.erasure_journal
         pg_keys = PostgresKeyStore(ks_pool, KeyWrapper(s.secrets.master_key_bytes()), index,
@@ -400,6 +408,10 @@ class ServiceHost:
                 await pg_keys.migrate()
                 async with rt.pool.acquire() as conn:
                     await rt.store.migrate(conn)
+                    async with conn.transaction():  # before any call is accepted
+                        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                                           self.name)
+                        await conn.execute(nonce_ddl(self.name))
                     if self.migrate is not None:
                         async with conn.transaction():
                             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
@@ -508,6 +520,8 @@ class ServiceHost:
         if rt.producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(rt.producer.stop(), 3.0)
+        with contextlib.suppress(Exception):
+            await self._nonces.close()
         for pool in (rt.pool, rt.keystore_pool):
             try:
                 await asyncio.wait_for(pool.close(), 10.0)

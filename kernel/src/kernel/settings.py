@@ -97,6 +97,22 @@ def _decode_key(value: SecretStr) -> SecretStr:
     return value
 
 
+class IndexKeySettings(BaseSettings):
+    """The blind-index key alone (what sealing stream heads needs, and nothing more)."""
+
+    model_config = SettingsConfigDict(env_prefix="MARKET_SECRETS_")
+
+    index_key: SecretStr = Field(
+        description="HMAC key for blind indexes and the erased register (base64, 32 bytes)."
+    )
+
+    _check_index = field_validator("index_key")(_decode_key)
+
+    def index_key_bytes(self) -> bytes:
+        """The blind-index key as raw bytes."""
+        return base64.b64decode(self.index_key.get_secret_value())
+
+
 class SecretsSettings(BaseSettings):
     """Root secrets. On the embedded stack ``make run`` generates and keeps them."""
 

@@ -31,5 +31,5 @@ async def client(accounts_host: ServiceHost) -> AsyncIterator[httpx.AsyncClient]
     """An HTTP client of the in-process internal API."""
     transport = httpx.ASGITransport(app=accounts_host.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://accounts",
-                                 auth=SignedCalls()) as c:
+                                 auth=SignedCalls("accounts")) as c:
         yield c

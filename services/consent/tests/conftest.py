@@ -41,7 +41,7 @@ async def client(consent_host: ServiceHost) -> AsyncIterator[httpx.AsyncClient]:
     """A signed HTTP client of the in-process internal API."""
     transport = httpx.ASGITransport(app=consent_host.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://consent",
-                                 auth=SignedCalls()) as c:
+                                 auth=SignedCalls("consent")) as c:
         yield c
 
 

@@ -76,7 +76,8 @@ async def retention(infra: Any) -> AsyncIterator[Running]:
         await producer.start()
         try:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host.app),
-                                         base_url="http://svc", auth=SignedCalls()) as client:
+                                         base_url="http://svc",
+                                         auth=SignedCalls("retention")) as client:
                 yield Running(host, client, producer)
         finally:
             await producer.stop()

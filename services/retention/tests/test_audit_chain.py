@@ -179,3 +179,22 @@ async def test_aud2_events_waiting_in_the_outbox_are_not_cut() -> None:
     assert compare_heads(verify(full[:1]), verify(full), {full[1].event_id, full[2].event_id}) \
         == []
     assert compare_heads(verify(full[:1]), verify(full), {full[2].event_id}) != []
+
+
+async def test_sec4_replay_and_events_show_credentials_as_withheld() -> None:
+    """An auditor sees states, never credentials: the password hash reads "withheld" in the
+    folded state, the history, an event record and a decrypted share (the export's rule);
+    an erased subject's reads "erased"."""
+    keys = InMemoryKeyStore()
+    log = await _log(keys)
+    key = (await keys.keys_for_reading(["s1"]))["s1"]
+    got = reconstruct(verify(log), {"s1": key}, set())
+    stream = got["services"]["accounts"]["account-s1"]
+    assert stream["state"]["password_hash"] == "withheld"
+    assert stream["events"][0]["payload"]["password_hash"] == "withheld"
+    assert stream["state"]["email"] == "a@example.org"
+    assert event_record(log[0], {"s1": key})["payload"]["password_hash"] == "withheld"
+    assert decrypted(log[0], key)["password_hash"] == "withheld"
+    assert b'"h"' not in orjson.dumps(got)
+    gone = reconstruct(verify(log), {"s1": None}, {"s1"})
+    assert gone["services"]["accounts"]["account-s1"]["state"]["password_hash"] == "erased"

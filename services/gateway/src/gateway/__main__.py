@@ -9,13 +9,21 @@ from gateway.settings import GatewaySettings
 
 
 def main() -> None:
-    """Serve the public API until SIGINT/SIGTERM."""
+    """Serve the public API until SIGINT/SIGTERM (and /metrics on its own internal port,
+    when one is set: ``GATEWAY_METRICS_PORT``)."""
     settings = GatewaySettings()
-    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1;
-    # gateway.client_address alone decides whom to believe (GATEWAY_TRUSTED_PROXIES).
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                log_config=None, access_log=False, timeout_graceful_shutdown=10,
-                proxy_headers=False)
+    config = uvicorn.Config(create_app(settings), host=settings.http_host,
+                            port=settings.http_port, log_config=None, access_log=False,
+                            timeout_graceful_shutdown=10,
+                            proxy_headers=False)
+    ports = [settings.http_port]
+    if settings.metrics_port is not None:
+        ports.append(settings.metrics_port)
+    sockets = []
+    for port in ports:
+        config.port = port
+        sockets.append(config.bind_socket())
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 if __name__ == "__main__":

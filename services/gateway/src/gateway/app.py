@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from gateway.asyncapi import build_asyncapi
 from gateway.client_address import parse_networks
 from gateway.deps import Upstreams
+from gateway.headers import MetricsPortMiddleware, SecurityHeadersMiddleware
 from gateway.ops import PAGE, figures, merged_metrics, require_ops, service_readiness
 from gateway.opsfeed import OpsFeed
 from gateway.settings import GatewaySettings
@@ -124,4 +125,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(LatencyMiddleware, service="gateway")
     app.add_middleware(TraceMiddleware, service="gateway")
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(MetricsPortMiddleware, port=settings.metrics_port)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, errors too
     return app

@@ -69,7 +69,8 @@ class Upstreams:
         url = yarl.URL(self.urls[service] + path)
         if params:
             url = url.with_query(params)
-        headers[SIGNATURE_HEADER] = self.signer.sign(method, url.raw_path_qs, body, headers)
+        headers[SIGNATURE_HEADER] = self.signer.sign(method, url.raw_path_qs, body, headers,
+                                                      service=service)
         async with self._session.request(method, url, data=body, headers=headers) as resp:
             return UpstreamResponse(resp.status, await resp.read(), resp.headers)
 

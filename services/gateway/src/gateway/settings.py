@@ -25,6 +25,10 @@ class GatewaySettings(BaseSettings):
     messaging_url: str = Field("http://127.0.0.1:8104", description="Messaging service.")
     retention_url: str = Field("http://127.0.0.1:8105", description="Retention service.")
     upstream_timeout: float = Field(10.0, description="Seconds before a service call fails.")
+    metrics_port: int | None = Field(
+        None, description="Internal port answering /metrics (only it) in deploy/, so that "
+        "the public port never shows metrics; unset (the embedded stack): /metrics on the "
+        "public port.")
     ops_open: bool = Field(
         True, description="Whether /ops/data.json needs no token (the embedded default); "
         "false in deploy/: only a session holding the ops role reads it.")

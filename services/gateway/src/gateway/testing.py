@@ -35,7 +35,7 @@ class InProcessUpstreams(Upstreams):
         request = client.build_request(method, path, content=body, params=params,
                                        headers=headers)
         request.headers[SIGNATURE_HEADER] = self.signer.sign(
-            method, request.url.raw_path, body, headers)
+            method, request.url.raw_path, body, headers, service=service)
         resp = await client.send(request)
         return UpstreamResponse(resp.status_code, resp.content, resp.headers)
 

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 from kernel.heap import collection_paused
 from kernel.keystore import PostgresKeyStore
-from kernel.settings import KafkaSettings, PostgresSettings, SecretsSettings
+from kernel.settings import IndexKeySettings, KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
 from retention.adapters.register import load_records_basis
 from retention.adapters.sealed_heads import load_heads, publish_heads, read_heads, store_heads
@@ -288,7 +288,7 @@ async def seal_heads(producer: str | None = None) -> int:
     if producer is not None:
         stores.streams = {k: v for k, v in stores.streams.items() if k[0] == producer}
         stores.breaks = [b for b in stores.breaks if b["producer"] == producer]
-    key = heads_key(SecretsSettings().index_key_bytes())
+    key = heads_key(IndexKeySettings().index_key_bytes())  # the only secret sealing needs
     broken = sorted({(b["producer"], b["stream_id"]) for b in stores.breaks})
     now = datetime.now(UTC).isoformat()
     heads = [seal(key, owner, stream, chain[-1].version, chain[-1].hash, now)
@@ -314,7 +314,7 @@ async def _sealed(stores: Verification, log: Verification | None,
     """Streams that end before, or differ at, their sealed head, in the stores and in the
     log; seals whose signature fails. Needs the root secrets (the sealing key)."""
     try:
-        key = heads_key(SecretsSettings().index_key_bytes())
+        key = heads_key(IndexKeySettings().index_key_bytes())
     except ValidationError:
         _progress("warning: no root secrets: sealed heads not checked")
         return []
@@ -452,8 +452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _Out.json = args.json
     load_stack_secrets(Path(args.data_dir))
     if args.command in ("replay", "events", "seal"):
-        try:
-            SecretsSettings()
+        try:  # sealing needs the index key alone (deploy/ gives the sealer nothing more)
+            IndexKeySettings() if args.command == "seal" else SecretsSettings()
         except ValidationError as exc:
             names = ", ".join(sorted({f"MARKET_SECRETS_{str(e['loc'][0]).upper()}"
                                       for e in exc.errors()}))

@@ -12,6 +12,7 @@ import msgspec
 import orjson
 
 from contracts.envelope import Event
+from contracts.personal import credential_fields, withhold_credentials
 from kernel.codec import UnknownEventError, decode_fields, has_personal_fields
 from kernel.crypto import DataKey, is_token
 from kernel.eventstore import GENESIS, chain_hash, header_text
@@ -301,8 +302,9 @@ def _apply(state: dict[str, Any], ev: LogEvent, payload: Mapping[str, Any],
 
 def _kind(event_type: str, schema_version: int,
           ) -> tuple[bool | None, tuple[str, str] | None, bool]:
-    """Per event type, looked up once: whether it has personal fields (``None``: a type
-    this code does not know), the entity it folds into, and whether it ends that entity."""
+    """Per event type, looked up once: whether it has personal or credential fields
+    (``None``: a type this code does not know), the entity it folds into, and whether it
+    ends that entity."""
     found = _KINDS.get((event_type, schema_version))
     if found is not None:
         return found
@@ -310,7 +312,8 @@ def _kind(event_type: str, schema_version: int,
     if cls is None:
         return None, None, False  # not kept: the type may be registered later
     found = _KINDS[(event_type, schema_version)] = (
-        has_personal_fields(cls), cls.folds_into, bool(cls.ends_entity))
+        has_personal_fields(cls) or bool(credential_fields(cls)), cls.folds_into,
+        bool(cls.ends_entity))
     return found
 
 
@@ -318,7 +321,8 @@ _KINDS: dict[tuple[str, int], tuple[bool | None, tuple[str, str] | None, bool]] 
 
 
 def decrypted(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
-    """The event's payload with its personal fields decrypted ("erased" without a key)."""
+    """The event's payload with its personal fields decrypted ("erased" without a key) and
+    its credential fields "withheld" (``contracts.personal.credential_fields``)."""
     return _decrypt(ev, key)
 
 
@@ -328,9 +332,13 @@ def _decrypt(ev: LogEvent, key: DataKey | None) -> dict[str, Any]:
     if _kind(ev.event_type, ev.schema_version)[0] is False:
         return ev.payload  # nothing to open (most events): read as published, not copied
     payload = dict(ev.payload)
-    if not ev.has_tokens():
-        return payload
-    try:
-        return decode_fields(ev.event_type, ev.schema_version, payload, ev.event_id, key)
-    except UnknownEventError:
-        return {k: ("erased" if is_token(v) and key is None else v) for k, v in payload.items()}
+    if ev.has_tokens():
+        try:
+            decode_fields(ev.event_type, ev.schema_version, payload, ev.event_id, key)
+        except UnknownEventError:
+            return {k: ("erased" if is_token(v) and key is None else v)
+                    for k, v in payload.items()}
+    cls = Event.registry.get((ev.event_type, ev.schema_version))
+    # An auditor sees states, never credentials (SEC-4), by the export's rule; an erased
+    # one still reads "erased" (what erasure left is what the auditor checks).
+    return withhold_credentials(cls, payload) if cls is not None else payload
