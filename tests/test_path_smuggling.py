@@ -11,7 +11,6 @@ values (e-mail, name, phone, street, date of birth, device and push token).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -20,11 +19,10 @@ import orjson
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from members import Member, log_in, sign_up, sign_up_body
+from members import sign_up
 from schemathesis.core import NotSet
 from stack import Platform
-
-from devstack.testing import unique
+from victims import Victim, victim
 
 pytestmark = pytest.mark.e2e
 
@@ -36,39 +34,7 @@ PREFIXES = ["..%2F", "%2E%2E%2F", "%252E%252E%252F", "..%252F..%252Finternal%252
 
 CLIENT = {"X-Forwarded-For": "192.0.2.78"}  # documentation range: not the tests' throttle
 
-
-@dataclass
-class Victim(Member):
-    """A member with a date of birth and a registered device."""
-
-    date_of_birth: str = ""
-    device_id: str = ""
-    push_token: str = ""
-
-    def secrets(self) -> list[str]:
-        """Values of this member that no other caller may read."""
-        return [self.email, self.name, self.phone, self.street, self.date_of_birth,
-                self.device_id, self.push_token]
-
-
-@pytest.fixture(scope="module")
-def victim(client: httpx.Client) -> Victim:
-    """A member with every kind of private value: profile, date of birth, device."""
-    body = sign_up_body("victim")
-    tag = unique("v").replace("-", "")
-    body.update(date_of_birth="1987-06-05",
-                accept_terms_version=client.get("/v1/terms").json()["version"])
-    made = client.post("/v1/accounts", json=body)
-    assert made.status_code == 201, made.text
-    address: dict[str, str] = body["address"]  # type: ignore[assignment]
-    v = Victim(made.json()["account_id"], str(body["email"]), str(body["password"]),
-               str(body["name"]), str(body["username"]), str(body["phone"]), address["street"])
-    log_in(client, v)
-    v.date_of_birth, v.device_id, v.push_token = "1987-06-05", f"dev{tag}", f"push{tag}"
-    device = client.post("/v1/me/devices", headers=v.auth, json={
-        "device_id": v.device_id, "device_type": "ios", "push_token": v.push_token})
-    assert device.status_code == 201, device.text
-    return v
+__all__ = ["victim"]  # the fixture, from victims.py
 
 
 def _example(operation: Any) -> Any:
