@@ -58,9 +58,14 @@ def test_a_member_read_needs_the_gateways_signature(
     unsigned = httpx.get(url)
     assert unsigned.status_code == 401
     assert member.email not in unsigned.text
-    signed = httpx.get(url, auth=SignedCalls("accounts"))
+    signed = httpx.get(url, auth=SignedCalls("accounts"),
+                       headers={"X-Account-Id": member.account_id})
     assert signed.status_code == 200
     assert signed.json()["email"] == member.email
+    for caller in ("", str(uuid.uuid4())):  # issue 26: the signed caller, not the path
+        other = httpx.get(url, auth=SignedCalls("accounts"), headers={"X-Account-Id": caller})
+        assert other.status_code == 404
+        assert member.email not in other.text
     assert client.get("/v1/me", headers=member.auth).status_code == 200
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import httpx
@@ -26,10 +27,29 @@ async def accounts_host(infra: Any) -> AsyncIterator[ServiceHost]:
         yield host
 
 
+_OWN_ROUTE = re.compile(r"^/internal/accounts/([^/?]+)(/|$)")
+
+
+class AsTheMember(SignedCalls):
+    """Signs like the gateway, which speaks for the member a member's own route names.
+
+    A call to ``/internal/accounts/{id}...`` without ``X-Account-Id`` gets ``id`` as the
+    signed caller, as the gateway's ``/v1/me...`` routes send it; a test that sets the
+    header itself (another member, or empty) keeps its own.
+    """
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the caller's header where a member's own route expects it, then sign."""
+        own = _OWN_ROUTE.match(request.url.path)
+        if own and "x-account-id" not in request.headers:
+            request.headers["X-Account-Id"] = own.group(1)
+        yield from super().auth_flow(request)
+
+
 @pytest.fixture
 async def client(accounts_host: ServiceHost) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of the in-process internal API."""
+    """An HTTP client of the in-process internal API, signed as the gateway signs."""
     transport = httpx.ASGITransport(app=accounts_host.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://accounts",
-                                 auth=SignedCalls("accounts")) as c:
+                                 auth=AsTheMember("accounts")) as c:
         yield c

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
 import yarl
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -22,6 +25,59 @@ from kernel.telemetry import current_traceparent
 log = get_logger(__name__)
 
 bearer = HTTPBearer(auto_error=False, description="Session token from POST /v1/sessions.")
+
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+"""Every id of the API (API.md: a path parameter not of its type answers 404)."""
+
+_SAFE_PATH = re.compile(r"^(/[A-Za-z0-9_~!$&'()*+,;=:@%.-]+)+$")
+_FIELDS = string.Formatter()
+
+
+def internal_path(template: str, **segments: str) -> str:
+    """An internal URL path: ``template``'s ``{name}`` fields, each replaced by its segment
+    percent-encoded whole (``quote(seg, safe="")``), so that no ``?``, ``#``, ``/``, ``%``
+    or control character in a value can end the path, start a query or reach another
+    route (issue 26, SEC-2). An empty, ``.`` or ``..`` segment is refused with 404.
+
+    Args:
+        template: e.g. ``"/internal/accounts/{account_id}/public"``.
+        segments: One value per field of the template.
+    """
+    names = {field for _, field, _, _ in _FIELDS.parse(template) if field is not None}
+    if names != set(segments):
+        raise ValueError("the segments must name exactly the template's fields")
+    for value in segments.values():
+        if value in ("", ".", ".."):
+            raise ApiError(404, "not_found", "no such resource")
+    return template.format_map({k: quote(v, safe="") for k, v in segments.items()})
+
+
+def path_param(name: str, pattern: str, what: str, description: str) -> Any:
+    """A path parameter that answers 404 ``not_found`` unless it matches ``pattern`` whole,
+    checked before anything else is called (API.md, issue 26).
+
+    Use as ``Annotated[str, path_param("listing_id", UUID_PATTERN, "listing", "...")]``;
+    the pattern is documented in the OpenAPI schema.
+    """
+    matcher = re.compile(pattern)
+    extra: dict[str, Any] = {"pattern": pattern}
+    if pattern == UUID_PATTERN:
+        extra["format"] = "uuid"
+
+    async def checked(value: str) -> str:
+        if not matcher.fullmatch(value):
+            raise ApiError(404, "not_found", f"no such {what}")
+        return value.lower() if pattern == UUID_PATTERN else value
+
+    # Set as an object, not a string: FastAPI cannot resolve this closure's names.
+    checked.__annotations__["value"] = Annotated[
+        str, Path(alias=name, description=description, json_schema_extra=extra)]
+    return Depends(checked)
+
+
+def uuid_param(name: str, what: str, description: str) -> Any:
+    """A UUID path parameter; anything else is a 404 (see :func:`path_param`)."""
+    return path_param(name, UUID_PATTERN, what, description)
 
 
 @dataclass(frozen=True)
@@ -66,7 +122,7 @@ class Upstreams:
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=200, limit_per_host=100),
             )
-        url = yarl.URL(self.urls[service] + path)
+        url = yarl.URL(self.urls[service] + path, encoded=True)
         if params:
             url = url.with_query(params)
         headers[SIGNATURE_HEADER] = self.signer.sign(method, url.raw_path_qs, body, headers,
@@ -78,7 +134,14 @@ class Upstreams:
         self, service: str, method: str, path: str, *, json: Any = None,
         params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
     ) -> UpstreamResponse:
-        """Call a service's internal API; a service that does not answer is a 503."""
+        """Call a service's internal API; a service that does not answer is a 503.
+
+        ``path`` is a literal or comes from :func:`internal_path`: one with a query, a
+        fragment, a dot segment or an unencoded character never leaves the gateway (404).
+        """
+        if not _SAFE_PATH.fullmatch(path) or "/./" in path + "/" or "/../" in path + "/":
+            log.error("gateway.unsafe_internal_path", service=service)
+            raise ApiError(404, "not_found", "no such resource")
         sent = dict(headers or {})
         trace = current_traceparent()
         if trace:

@@ -1,4 +1,9 @@
-"""The internal HTTP API (loopback only; the gateway is its one client): parse, call, answer."""
+"""The internal HTTP API (loopback only; the gateway is its one client): parse, call, answer.
+
+A route under ``/internal/accounts/{account_id}`` serves that member's own data only to a
+call signed for that member (``X-Account-Id``, :mod:`kernel.caller`); anything else is a
+404. Only ``/public`` answers for any account, with the public fields alone (issue 26).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from accounts.domain.errors import AccountsError, TooManyAttempts
 from accounts.domain.model import Account
 from accounts.service_layer import handlers, member_data
 from accounts.service_layer.context import Context
+from kernel.caller import OwnAccount
 from kernel.http import ApiError, error_response
 
 router = APIRouter(prefix="/internal", tags=["accounts"])
@@ -194,14 +200,14 @@ async def reauth(session_id: str, body: PasswordBody, ctx: Ctx,
 
 
 @router.get("/accounts/{account_id}")
-async def get_account(account_id: str, ctx: Ctx) -> dict[str, Any]:
+async def get_account(account_id: OwnAccount, ctx: Ctx) -> dict[str, Any]:
     """The member's own data, decrypted (ACC-8)."""
     return account_view(await handlers.get_account(account_id, ctx))
 
 
 @router.patch("/accounts/{account_id}")
 async def rectify(
-    account_id: str, session_id: SessionId, ctx: Ctx,
+    account_id: OwnAccount, session_id: SessionId, ctx: Ctx,
     body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
     """Rectification inside the step-up window (ACC-4, ACC-8); ``null`` removes (ACC-2)."""
@@ -220,7 +226,7 @@ async def public_profile(account_id: str, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.post("/accounts/{account_id}/devices", status_code=201)
-async def register_device(account_id: str, body: DeviceBody, ctx: Ctx) -> dict[str, Any]:
+async def register_device(account_id: OwnAccount, body: DeviceBody, ctx: Ctx) -> dict[str, Any]:
     """Register a device for push notifications (ACC-5)."""
     return await member_data.register_device(
         commands.RegisterDevice(account_id, **body.model_dump()), ctx
@@ -228,20 +234,20 @@ async def register_device(account_id: str, body: DeviceBody, ctx: Ctx) -> dict[s
 
 
 @router.get("/accounts/{account_id}/devices")
-async def list_devices(account_id: str, ctx: Ctx) -> dict[str, Any]:
+async def list_devices(account_id: OwnAccount, ctx: Ctx) -> dict[str, Any]:
     """The member's devices."""
     return {"items": await member_data.list_devices(account_id, ctx)}
 
 
 @router.delete("/accounts/{account_id}/devices/{registration_id}", status_code=204)
-async def remove_device(account_id: str, registration_id: str, ctx: Ctx) -> Response:
+async def remove_device(account_id: OwnAccount, registration_id: str, ctx: Ctx) -> Response:
     """Delete a device registration."""
     await member_data.remove_device(commands.RemoveDevice(account_id, registration_id), ctx)
     return Response(status_code=204)
 
 
 @router.post("/accounts/{account_id}/social-identities", status_code=201)
-async def link_social(account_id: str, body: SocialBody, ctx: Ctx) -> dict[str, Any]:
+async def link_social(account_id: OwnAccount, body: SocialBody, ctx: Ctx) -> dict[str, Any]:
     """Link a social identity with its granted scopes (ACC-6)."""
     return await member_data.link_social_identity(
         commands.LinkSocialIdentity(account_id, **body.model_dump()), ctx
@@ -249,13 +255,13 @@ async def link_social(account_id: str, body: SocialBody, ctx: Ctx) -> dict[str, 
 
 
 @router.get("/accounts/{account_id}/social-identities")
-async def list_social(account_id: str, ctx: Ctx) -> dict[str, Any]:
+async def list_social(account_id: OwnAccount, ctx: Ctx) -> dict[str, Any]:
     """The member's social identity links."""
     return {"items": await member_data.list_social_identities(account_id, ctx)}
 
 
 @router.delete("/accounts/{account_id}/social-identities/{link_id}", status_code=204)
-async def unlink_social(account_id: str, link_id: str, ctx: Ctx) -> Response:
+async def unlink_social(account_id: OwnAccount, link_id: str, ctx: Ctx) -> Response:
     """Unlink a social identity."""
     await member_data.unlink_social_identity(
         commands.UnlinkSocialIdentity(account_id, link_id), ctx
@@ -264,14 +270,15 @@ async def unlink_social(account_id: str, link_id: str, ctx: Ctx) -> Response:
 
 
 @router.get("/accounts/{account_id}/identity-verification")
-async def get_verification(account_id: str, ctx: Ctx) -> dict[str, Any]:
+async def get_verification(account_id: OwnAccount, ctx: Ctx) -> dict[str, Any]:
     """The identity-verification status (ACC-7)."""
     account = await handlers.get_account(account_id, ctx)
     return account.profile.verification or {"status": "none"}
 
 
 @router.put("/accounts/{account_id}/identity-verification")
-async def record_verification(account_id: str, body: VerificationBody, ctx: Ctx) -> dict[str, Any]:
+async def record_verification(account_id: OwnAccount, body: VerificationBody,
+                              ctx: Ctx) -> dict[str, Any]:
     """Record a verification status: a member's submission or the verifier's outcome."""
     return await member_data.record_identity_verification(
         commands.RecordIdentityVerification(account_id, **body.model_dump()), ctx
@@ -279,13 +286,13 @@ async def record_verification(account_id: str, body: VerificationBody, ctx: Ctx)
 
 
 @router.post("/accounts/{account_id}/closure", status_code=204)
-async def close(account_id: str, session_id: SessionId, ctx: Ctx) -> Response:
+async def close(account_id: OwnAccount, session_id: SessionId, ctx: Ctx) -> Response:
     """Close the account inside the step-up window (ACC-9)."""
     await member_data.close_account(commands.CloseAccount(account_id, session_id), ctx)
     return Response(status_code=204)
 
 
 @router.post("/accounts/{account_id}/misuse-reports", status_code=202)
-async def report_misuse(account_id: str, body: MisuseBody, ctx: Ctx) -> dict[str, Any]:
+async def report_misuse(account_id: OwnAccount, body: MisuseBody, ctx: Ctx) -> dict[str, Any]:
     """Report misuse: every session is revoked (ACC-11)."""
     return await member_data.report_misuse(commands.ReportMisuse(account_id, body.note), ctx)

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.staff import AccessPurpose
 from gateway.client_address import client_address
-from gateway.deps import CurrentSession, OptionalSession, Ups, forward
+from gateway.deps import (
+    CurrentSession,
+    OptionalSession,
+    Ups,
+    forward,
+    internal_path,
+    path_param,
+    uuid_param,
+)
 from gateway.ops import CONSENT_DECISIONS
 
 router = APIRouter(tags=["consent"])
@@ -24,6 +31,8 @@ router = APIRouter(tags=["consent"])
 ERR = {"description": "Error: `{error: {code, message}}`."}
 SLUG = r"^[a-z0-9_]{1,64}$"
 VISITOR = r"^visitor-[0-9a-f]{32}$"
+UNSUBSCRIBE_LINK = r"^[A-Za-z0-9_-]{4,400}\.[A-Za-z0-9_-]{24}$"
+"""kernel.unsubscribe: base64url of (subject, purpose), a dot, base64url of an 18-byte MAC."""
 
 
 class PurposeState(BaseModel):
@@ -97,7 +106,10 @@ class CookieState(BaseModel):
     visitor_id: str | None = Field(description="Anonymous visitor id (none for a member).")
 
 
-Purpose = Annotated[str, Path(pattern=SLUG, description="Purpose slug.")]
+Purpose = Annotated[str, path_param("purpose", SLUG, "purpose", "Purpose slug.")]
+Token = Annotated[str, path_param("token", UNSUBSCRIBE_LINK, "unsubscribe link",
+                                  "The token of the message's unsubscribe link.")]
+SubjectId = Annotated[str, uuid_param("account_id", "member", "The member's account id.")]
 AsOf = Annotated[datetime | None, Query(description="ISO-8601 instant with its time zone: "
                                                     "the state then and the entries up to it.")]
 
@@ -125,7 +137,8 @@ async def my_consents(session: CurrentSession, ups: Ups, as_of: AsOf = None) -> 
 async def decide(purpose: Purpose, body: Decision, session: CurrentSession,
                  ups: Ups) -> Response:
     """Grant or withdraw consent; on a legitimate-interest purpose `false` objects (PRV-4)."""
-    resp = await ups.call("consent", "PUT", f"/internal/consents/{purpose}",
+    resp = await ups.call("consent", "PUT", internal_path("/internal/consents/{purpose}",
+                                                              purpose=purpose),
                           json=body.model_dump(), headers=session.headers())
     if resp.status_code == 200:
         CONSENT_DECISIONS.labels("granted" if body.granted else "withdrawn").inc()
@@ -170,30 +183,31 @@ async def set_cookies(body: CookieChoice, request: Request, session: OptionalSes
 
 
 @router.post("/v1/unsubscribe/{token}", responses={404: ERR})
-async def unsubscribe(
-    token: Annotated[str, Path(max_length=300, pattern=r"^[A-Za-z0-9_.-]+$")], ups: Ups,
-) -> Response:
+async def unsubscribe(token: Token, ups: Ups) -> Response:
     """One-click unsubscribe from the message's purpose; no log-in; idempotent (CNS-4)."""
-    return forward(await ups.call("consent", "POST", f"/internal/unsubscribe/{token}"))
+    return forward(await ups.call("consent", "POST",
+                                  internal_path("/internal/unsubscribe/{token}", token=token)))
 
 
 @router.get("/v1/staff/members/{account_id}/consents", responses={401: ERR, 403: ERR})
 async def staff_consents(
-    account_id: Annotated[str, Path(max_length=100)], session: CurrentSession, ups: Ups,
+    account_id: SubjectId, session: CurrentSession, ups: Ups,
     purpose: Annotated[AccessPurpose, Query(description="Why you look.")],
     as_of: AsOf = None,
 ) -> Response:
     """A DPO reads a member's consent state at an instant and the ledger entries (CNS-5)."""
     params: dict[str, Any] = {"purpose": purpose, **(_params(as_of) or {})}
     return forward(await ups.call("consent", "GET",
-                                  f"/internal/staff/consents/{quote(account_id, safe='')}",
+                                  internal_path("/internal/staff/consents/{subject_id}",
+                                                subject_id=account_id),
                                   params=params, headers=session.headers()))
 
 
 @router.put("/v1/staff/members/{account_id}/restriction", responses={401: ERR, 403: ERR})
-async def staff_restriction(account_id: Annotated[str, Path(max_length=100)],
+async def staff_restriction(account_id: SubjectId,
                             body: Restriction, session: CurrentSession, ups: Ups) -> Response:
     """A DPO restricts a member's processing, or lifts it (PRV-6)."""
     return forward(await ups.call("consent", "PUT",
-                                  f"/internal/staff/restriction/{quote(account_id, safe='')}",
+                                  internal_path("/internal/staff/restriction/{subject_id}",
+                                                subject_id=account_id),
                                   json=body.model_dump(), headers=session.headers()))

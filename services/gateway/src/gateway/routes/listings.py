@@ -9,19 +9,28 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.deps import CurrentSession, OptionalSession, Ups, forward
+from gateway.deps import (
+    CurrentSession,
+    OptionalSession,
+    Ups,
+    forward,
+    internal_path,
+    path_param,
+    uuid_param,
+)
 
 router = APIRouter(tags=["listings"])
 
 PHONE = r"^\+[1-9][0-9]{6,14}$"
 POSTCODE = r"^[1-9][0-9]{3}( ?[A-Za-z]{2})?$"
 ERR = {"description": "Error: `{error: {code, message}}`."}
-ListingId = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$", description="The listing.")]
-TrackingNumber = Annotated[str, Path(pattern=PHONE, description="A tracking number.")]
+ListingId = Annotated[str, uuid_param("listing_id", "listing", "The listing.")]
+TrackingNumber = Annotated[str, path_param("tracking_number", PHONE, "tracking number",
+                                           "A tracking number, e.g. +31970123456789.")]
 
 
 class Location(BaseModel):
@@ -94,8 +103,8 @@ class CallRequest(BaseModel):
     duration_seconds: int = Field(ge=0, le=86_400, description="Length of the call.")
 
 
-def _path(listing_id: ListingId, suffix: str = "") -> str:
-    return f"/internal/listings/{listing_id}{suffix}"
+def _path(listing_id: str, suffix: str = "") -> str:
+    return internal_path("/internal/listings/{listing_id}" + suffix, listing_id=listing_id)
 
 
 @router.post("/v1/listings", status_code=201, responses={401: ERR, 403: ERR, 422: ERR})
@@ -245,5 +254,6 @@ async def calls(listing_id: ListingId, session: CurrentSession, ups: Ups) -> Res
 async def record_call(tracking_number: TrackingNumber, body: CallRequest, ups: Ups) -> Response:
     """The telephony provider reports a call through a tracking number (LST-5)."""
     return forward(await ups.call("listings", "POST",
-                                  f"/internal/call-tracking/{tracking_number}/calls",
+                                  internal_path("/internal/call-tracking/{number}/calls",
+                                                number=tracking_number),
                                   json=body.model_dump()))

@@ -6,14 +6,22 @@ Bodies are validated here, at the edge; the accounts service decides everything 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.client_address import client_address
-from gateway.deps import BearerToken, CurrentSession, Session, Ups, forward
+from gateway.deps import (
+    BearerToken,
+    CurrentSession,
+    Session,
+    Ups,
+    forward,
+    internal_path,
+    uuid_param,
+)
 from kernel.http import ApiError
 
 router = APIRouter(tags=["members"])
@@ -22,6 +30,11 @@ EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
 PHONE = r"^\+[1-9][0-9]{6,14}$"
 USERNAME = r"^[A-Za-z0-9_.-]{3,40}$"
 DOB = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+AccountId = Annotated[str, uuid_param("account_id", "member", "The member's account id.")]
+DeviceId = Annotated[str, uuid_param("device_id", "device",
+                                     "The registration's `id` from `GET /v1/me/devices`.")]
+LinkId = Annotated[str, uuid_param("link_id", "social identity", "The link's `link_id`.")]
 
 ERR = {"description": "Error: `{error: {code, message}}`."}
 
@@ -142,8 +155,9 @@ class MisuseRequest(BaseModel):
     note: str | None = Field(None, max_length=2000, description="What happened (optional).")
 
 
-def _me(session: Session, suffix: str = "") -> str:
-    return f"/internal/accounts/{session.account_id}{suffix}"
+def _me(session: Session, suffix: str = "", **segments: str) -> str:
+    return internal_path("/internal/accounts/{account_id}" + suffix,
+                         account_id=session.account_id, **segments)
 
 
 def _require_step_up(session: Session) -> None:
@@ -183,7 +197,8 @@ async def log_in(body: LogInRequest, request: Request, ups: Ups) -> Response:
 @router.delete("/v1/sessions/current", status_code=204, responses={401: ERR})
 async def log_out(session: CurrentSession, ups: Ups) -> Response:
     """Log out: the token stops working at once."""
-    return forward(await ups.call("accounts", "DELETE", f"/internal/sessions/{session.session_id}",
+    path = internal_path("/internal/sessions/{session_id}", session_id=session.session_id)
+    return forward(await ups.call("accounts", "DELETE", path,
                                   headers=session.headers()))
 
 
@@ -192,7 +207,8 @@ async def reauth(body: ReauthRequest, request: Request, session: CurrentSession,
                  ) -> Response:
     """Confirm the password: the step-up window opens for 10 minutes."""
     return forward(await ups.call(
-        "accounts", "POST", f"/internal/sessions/{session.session_id}/reauth",
+        "accounts", "POST",
+        internal_path("/internal/sessions/{session_id}/reauth", session_id=session.session_id),
         json=body.model_dump(),
         headers={**session.headers(), "X-Client-Address": client_address(request)},
     ))
@@ -255,9 +271,10 @@ async def list_devices(session: CurrentSession, ups: Ups) -> Response:
 
 
 @router.delete("/v1/me/devices/{device_id}", status_code=204, responses={401: ERR, 404: ERR})
-async def remove_device(device_id: str, session: CurrentSession, ups: Ups) -> Response:
+async def remove_device(device_id: DeviceId, session: CurrentSession, ups: Ups) -> Response:
     """Delete a device registration."""
-    return forward(await ups.call("accounts", "DELETE", _me(session, f"/devices/{device_id}"),
+    return forward(await ups.call("accounts", "DELETE",
+                                  _me(session, "/devices/{device_id}", device_id=device_id),
                                   headers=session.headers()))
 
 
@@ -277,10 +294,10 @@ async def list_social(session: CurrentSession, ups: Ups) -> Response:
 
 @router.delete("/v1/me/social-identities/{link_id}", status_code=204,
                responses={401: ERR, 404: ERR})
-async def unlink_social(link_id: str, session: CurrentSession, ups: Ups) -> Response:
+async def unlink_social(link_id: LinkId, session: CurrentSession, ups: Ups) -> Response:
     """Unlink a social identity."""
     return forward(await ups.call(
-        "accounts", "DELETE", _me(session, f"/social-identities/{link_id}"),
+        "accounts", "DELETE", _me(session, "/social-identities/{link_id}", link_id=link_id),
         headers=session.headers(),
     ))
 
@@ -304,6 +321,7 @@ async def submit_verification(
 
 
 @router.get("/v1/members/{account_id}", responses={404: ERR})
-async def public_profile(account_id: str, ups: Ups) -> Response:
+async def public_profile(account_id: AccountId, ups: Ups) -> Response:
     """A member's public profile: username (pseudonym once closed), real name if chosen."""
-    return forward(await ups.call("accounts", "GET", f"/internal/accounts/{account_id}/public"))
+    return forward(await ups.call("accounts", "GET", internal_path(
+        "/internal/accounts/{account_id}/public", account_id=account_id)))

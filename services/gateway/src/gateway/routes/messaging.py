@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.staff import REFERENCE_PATTERN, AccessPurpose
 from gateway.client_address import client_address
-from gateway.deps import CurrentSession, OptionalSession, Ups, forward
+from gateway.deps import (
+    CurrentSession,
+    OptionalSession,
+    Ups,
+    forward,
+    internal_path,
+    uuid_param,
+)
 
 router = APIRouter(tags=["messaging"])
 
@@ -23,8 +30,11 @@ ERR = {"description": "Error: `{error: {code, message}}`."}
 LIMITED = {"description": "`rate_limited`, with `Retry-After` in seconds."}
 FORBIDDEN = {"description": "`forbidden`: your staff roles do not allow it."}
 ID = r"^[A-Za-z0-9-]{1,64}$"
-ConversationId = Annotated[str, Path(pattern=ID, description="The conversation.")]
-ItemId = Annotated[str, Path(pattern=ID, description="The message, report or dispute.")]
+ConversationId = Annotated[str, uuid_param("conversation_id", "conversation",
+                                           "The conversation.")]
+MessageId = Annotated[str, uuid_param("message_id", "message", "The message.")]
+ReportId = Annotated[str, uuid_param("report_id", "report", "The report.")]
+DisputeId = Annotated[str, uuid_param("dispute_id", "dispute", "The dispute.")]
 Purpose = Annotated[AccessPurpose, Query(description="Why you look (recorded, SEC-2).")]
 
 
@@ -172,7 +182,8 @@ class ReportCreated(BaseModel):
 
 
 def _conv(conversation_id: str, suffix: str = "") -> str:
-    return f"/internal/conversations/{conversation_id}{suffix}"
+    return internal_path("/internal/conversations/{conversation_id}" + suffix,
+                         conversation_id=conversation_id)
 
 
 @router.post("/v1/conversations", status_code=201, response_model=ConversationCreated,
@@ -254,11 +265,12 @@ async def quarantine(session: CurrentSession, ups: Ups, purpose: Purpose,
 
 @router.post("/v1/staff/messages/{message_id}/review",
              responses={401: ERR, 403: FORBIDDEN, 404: ERR, 409: ERR})
-async def review_message(message_id: ItemId, body: ReviewRequest, session: CurrentSession,
+async def review_message(message_id: MessageId, body: ReviewRequest, session: CurrentSession,
                          ups: Ups) -> Response:
     """Deliver or block a quarantined message (trust_and_safety)."""
     return forward(await ups.call("messaging", "POST",
-                                  f"/internal/staff/messages/{message_id}/review",
+                                  internal_path("/internal/staff/messages/{message_id}/review",
+                                                message_id=message_id),
                                   json=body.model_dump(), headers=session.headers()))
 
 
@@ -276,11 +288,12 @@ async def list_reports(
 
 @router.post("/v1/staff/reports/{report_id}/review",
              responses={401: ERR, 403: FORBIDDEN, 404: ERR})
-async def review_report(report_id: ItemId, body: ReportReviewRequest, session: CurrentSession,
+async def review_report(report_id: ReportId, body: ReportReviewRequest, session: CurrentSession,
                         ups: Ups) -> Response:
     """Triage, resolve or reject a report."""
     return forward(await ups.call("messaging", "POST",
-                                  f"/internal/staff/reports/{report_id}/review",
+                                  internal_path("/internal/staff/reports/{report_id}/review",
+                                                report_id=report_id),
                                   json=body.model_dump(), headers=session.headers()))
 
 
@@ -294,11 +307,12 @@ async def open_dispute(body: DisputeRequest, session: CurrentSession, ups: Ups) 
 
 @router.post("/v1/staff/disputes/{dispute_id}/close",
              responses={401: ERR, 403: FORBIDDEN, 404: ERR, 409: ERR})
-async def close_dispute(dispute_id: ItemId, body: DisputeClosing, session: CurrentSession,
+async def close_dispute(dispute_id: DisputeId, body: DisputeClosing, session: CurrentSession,
                         ups: Ups) -> Response:
     """Close a dispute (SEC-3)."""
     return forward(await ups.call("messaging", "POST",
-                                  f"/internal/staff/disputes/{dispute_id}/close",
+                                  internal_path("/internal/staff/disputes/{dispute_id}/close",
+                                                dispute_id=dispute_id),
                                   json=body.model_dump(), headers=session.headers()))
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -13,7 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.personal import DataCategory
 from contracts.privacy import HOLD_REFERENCE_PATTERN, SubjectExport
-from gateway.deps import CurrentSession, Session, Ups, bearer_token, forward, optional_session
+from gateway.deps import (
+    UUID_PATTERN,
+    CurrentSession,
+    Session,
+    Ups,
+    bearer_token,
+    forward,
+    internal_path,
+    optional_session,
+    path_param,
+    uuid_param,
+)
 from gateway.routes.members import MeUpdate
 from kernel.http import ApiError
 
@@ -21,6 +30,11 @@ router = APIRouter(tags=["privacy"])
 
 STATUS_TOKEN_PREFIX = "prs_"  # noqa: S105 - a prefix, not a secret
 """Status tokens start with this, so they are never sent to accounts as session tokens."""
+
+RequestId = Annotated[str, uuid_param("request_id", "privacy request", "The request.")]
+HoldId = Annotated[str, path_param(
+    "hold_id", "^(dispute-)?" + UUID_PATTERN[1:], "active legal hold",
+    "The hold: a UUID, or `dispute-<dispute id>` for an open dispute's hold.")]
 
 _ERR = {"content": {"application/json": {"example": {"error": {"code": "...", "message": "..."}}}}}
 
@@ -98,8 +112,9 @@ async def submit_privacy_request(
     if body.changes is not None:
         if body.type != "rectification":
             raise ApiError(422, "invalid", "changes: only a rectification carries changes")
-        done = await ups.call("accounts", "PATCH", f"/internal/accounts/{session.account_id}",
-                              json=body.changes.changes(), headers=session.headers())
+        own = internal_path("/internal/accounts/{account_id}", account_id=session.account_id)
+        done = await ups.call("accounts", "PATCH", own, json=body.changes.changes(),
+                              headers=session.headers())
         if done.status_code != 200:
             return forward(done)
         applied = True
@@ -117,20 +132,18 @@ async def submit_privacy_request(
                404: {"description": "No such request, or another member's.", **_ERR}},
 )
 async def get_privacy_request(
-    request_id: str, ups: Ups, token: Annotated[str | None, Depends(bearer_token)],
+    request_id: RequestId, ups: Ups, token: Annotated[str | None, Depends(bearer_token)],
     request: Request,
 ) -> Response:
     """A request's status, with the member's session or ``Bearer <status_token>``."""
     headers = await _requester(request_id, request, token)
-    resp = await ups.call("retention", "GET", f"/internal/privacy-requests/{request_id}",
+    resp = await ups.call("retention", "GET", _request(request_id),
                           headers=headers)
     return forward(resp)
 
 
 async def _requester(request_id: str, request: Request, token: str | None) -> dict[str, str]:
     """Who asks about a request: the holder of its status token, or the member's session."""
-    if not _is_uuid(request_id):
-        raise ApiError(404, "not_found", "no such privacy request")
     if token is not None and token.startswith(STATUS_TOKEN_PREFIX):
         return {"X-Status-Token": token}
     return _require(await _session(request, token)).headers()
@@ -144,7 +157,7 @@ async def _requester(request_id: str, request: Request, token: str | None) -> di
                                     "already shredded.", **_ERR}},
 )
 async def cancel_privacy_request(
-    request_id: str, ups: Ups, token: Annotated[str | None, Depends(bearer_token)],
+    request_id: RequestId, ups: Ups, token: Annotated[str | None, Depends(bearer_token)],
     request: Request,
 ) -> Response:
     """Cancel an erasure within its grace window (PRV-5): the account unlocks and the member
@@ -153,7 +166,7 @@ async def cancel_privacy_request(
     ``refused`` with the reason ``cancelled by the subject``."""
     headers = await _requester(request_id, request, token)
     return forward(await ups.call("retention", "POST",
-                                  f"/internal/privacy-requests/{request_id}/cancel",
+                                  _request(request_id, "/cancel"),
                                   headers=headers))
 
 
@@ -165,7 +178,8 @@ async def cancel_privacy_request(
                                     "`Retry-After`) or `not_an_export`.", **_ERR},
                410: {"description": "`expired`: exports are deleted after 7 days.", **_ERR}},
 )
-async def get_privacy_export(request_id: str, ups: Ups, session: CurrentSession) -> Response:
+async def get_privacy_export(request_id: RequestId, ups: Ups,
+                             session: CurrentSession) -> Response:
     """The export of an access or portability request (PRV-1, PRV-2).
 
     One JSON document (format `marketplace.subject-export`, version 1; its JSON Schema is
@@ -173,10 +187,8 @@ async def get_privacy_export(request_id: str, ups: Ups, session: CurrentSession)
     values held and by which service, with the category's source, purposes, legal basis,
     recipients and retention period from the data register. Readable for 7 days.
     """
-    if not _is_uuid(request_id):
-        raise ApiError(404, "not_found", "no such privacy request")
     return forward(await ups.call("retention", "GET",
-                                  f"/internal/privacy-requests/{request_id}/export",
+                                  _request(request_id, "/export"),
                                   headers=session.headers()))
 
 
@@ -207,18 +219,16 @@ class ProofKeyOut(BaseModel):
                409: {"description": "`not_ready`: not a completed erasure.", **_ERR}},
 )
 async def get_erasure_proof(
-    request_id: str, ups: Ups, token: Annotated[str | None, Depends(bearer_token)],
+    request_id: RequestId, ups: Ups, token: Annotated[str | None, Depends(bearer_token)],
     request: Request,
 ) -> Response:
     """The signed proof of erasure, with the status token (or the session, before it ends)."""
-    if not _is_uuid(request_id):
-        raise ApiError(404, "not_found", "no such privacy request")
     if token is not None and token.startswith(STATUS_TOKEN_PREFIX):
         headers = {"X-Status-Token": token}
     else:
         headers = _require(await _session(request, token)).headers()
     return forward(await ups.call("retention", "GET",
-                                  f"/internal/privacy-requests/{request_id}/proof",
+                                  _request(request_id, "/proof"),
                                   headers=headers))
 
 
@@ -228,20 +238,17 @@ async def erasure_proof_key(ups: Ups) -> Response:
     return forward(await ups.call("retention", "GET", "/internal/erasure-proof-key"))
 
 
+def _request(request_id: str, suffix: str = "") -> str:
+    return internal_path("/internal/privacy-requests/{request_id}" + suffix,
+                         request_id=request_id)
+
+
 async def _session(request: Request, token: str | None) -> Session | None:
     if token is None:
         return None
     return await optional_session(
         request, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
     )
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _require(session: Session | None) -> Session:
@@ -367,53 +374,47 @@ async def enter_privacy_request(body: StaffRequestIn, session: CurrentSession,
 @router.post("/v1/staff/privacy-requests/{request_id}/verify", response_model=StatusOut,
              responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
                         404: _ERR, 409: {"description": "`invalid_transition`.", **_ERR}})
-async def verify_privacy_request(request_id: str, session: CurrentSession,
+async def verify_privacy_request(request_id: RequestId, session: CurrentSession,
                                  ups: Ups) -> Response:
     """Support staff verified the member's identity; a verified erasure starts at once."""
-    if not _is_uuid(request_id):
-        raise ApiError(404, "not_found", "no such privacy request")
     return forward(await ups.call("retention", "POST",
-                                  f"/internal/privacy-requests/{request_id}/verify",
+                                  _request(request_id, "/verify"),
                                   headers=session.headers()))
 
 
 @router.post("/v1/staff/privacy-requests/{request_id}/cancel", response_model=StatusOut,
              responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
                         404: _ERR, 409: {"description": "`not_cancellable`.", **_ERR}})
-async def staff_cancel_privacy_request(request_id: str, session: CurrentSession,
+async def staff_cancel_privacy_request(request_id: RequestId, session: CurrentSession,
                                        ups: Ups) -> Response:
     """Support staff cancel an erasure in its grace window for a member who asked by form,
     e-mail or post (PRV-5); the account unlocks."""
-    if not _is_uuid(request_id):
-        raise ApiError(404, "not_found", "no such privacy request")
     return forward(await ups.call("retention", "POST",
-                                  f"/internal/staff/privacy-requests/{request_id}/cancel",
+                                  internal_path(
+                                      "/internal/staff/privacy-requests/{request_id}/cancel",
+                                      request_id=request_id),
                                   headers=session.headers()))
 
 
 @router.post("/v1/staff/privacy-requests/{request_id}/complete", response_model=StatusOut,
              responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
                         404: _ERR, 409: {"description": "`invalid_transition`.", **_ERR}})
-async def complete_privacy_request(request_id: str, session: CurrentSession,
+async def complete_privacy_request(request_id: RequestId, session: CurrentSession,
                                    ups: Ups) -> Response:
     """Staff carried out a verified rectification the member could not make (PRV-3)."""
-    if not _is_uuid(request_id):
-        raise ApiError(404, "not_found", "no such privacy request")
     return forward(await ups.call("retention", "POST",
-                                  f"/internal/privacy-requests/{request_id}/complete",
+                                  _request(request_id, "/complete"),
                                   headers=session.headers()))
 
 
 @router.post("/v1/staff/privacy-requests/{request_id}/refuse", response_model=StatusOut,
              responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
                         404: _ERR, 409: {"description": "`invalid_transition`.", **_ERR}})
-async def refuse_privacy_request(request_id: str, body: RefusalIn, session: CurrentSession,
+async def refuse_privacy_request(request_id: RequestId, body: RefusalIn, session: CurrentSession,
                                  ups: Ups) -> Response:
     """Refuse a request with the reason the member is given (PRV-7)."""
-    if not _is_uuid(request_id):
-        raise ApiError(404, "not_found", "no such privacy request")
     return forward(await ups.call("retention", "POST",
-                                  f"/internal/privacy-requests/{request_id}/refuse",
+                                  _request(request_id, "/refuse"),
                                   json=body.model_dump(), headers=session.headers()))
 
 
@@ -468,12 +469,11 @@ async def place_legal_hold(body: HoldIn, session: CurrentSession, ups: Ups) -> R
 @router.post("/v1/staff/legal-holds/{hold_id}/release",
              responses={401: {"description": "No valid session.", **_ERR}, 403: _FORBIDDEN,
                         404: {"description": "No such active hold.", **_ERR}})
-async def release_legal_hold(hold_id: str, session: CurrentSession, ups: Ups) -> Response:
+async def release_legal_hold(hold_id: HoldId, session: CurrentSession, ups: Ups) -> Response:
     """Release a hold: `{hold_id, status: released}`; a waiting erasure then proceeds."""
-    if not _is_uuid(hold_id) and not hold_id.startswith("dispute-"):
-        raise ApiError(404, "not_found", "no such active legal hold")
     return forward(await ups.call("retention", "POST",
-                                  f"/internal/staff/legal-holds/{quote(hold_id, safe='')}/release",
+                                  internal_path("/internal/staff/legal-holds/{hold_id}/release",
+                                                hold_id=hold_id),
                                   headers=session.headers()))
 
 

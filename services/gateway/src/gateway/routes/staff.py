@@ -6,8 +6,7 @@ each staff member may see, and logs every read of personal data as an event.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -15,12 +14,17 @@ from pydantic import BaseModel, Field
 
 from contracts.personal import DataCategory
 from contracts.staff import REFERENCE_PATTERN, AccessPurpose, StaffRole
-from gateway.deps import CurrentSession, Ups, forward
+from gateway.deps import CurrentSession, Ups, forward, internal_path, path_param, uuid_param
 
 router = APIRouter(tags=["staff"])
 
 ERR = {"description": "Error: `{error: {code, message}}`."}
 FORBIDDEN = {"description": "`forbidden`: your staff roles do not allow it."}
+
+
+AccountId = Annotated[str, uuid_param("account_id", "account", "The account.")]
+Role = Annotated[str, path_param("role", "^(" + "|".join(get_args(StaffRole)) + ")$",
+                                 "staff role", "support, trust_and_safety, dpo, auditor or ops.")]
 
 
 class RoleGrant(BaseModel):
@@ -99,17 +103,18 @@ async def grant_role(body: RoleGrant, session: CurrentSession, ups: Ups) -> Resp
 @router.delete("/v1/staff/roles/{account_id}/{role}", status_code=204,
                responses={401: ERR, 403: FORBIDDEN, 404: ERR,
                           409: {"description": "`last_dpo`: the last DPO stays."}})
-async def revoke_role(account_id: str, role: StaffRole, session: CurrentSession,
+async def revoke_role(account_id: AccountId, role: Role, session: CurrentSession,
                       ups: Ups) -> Response:
     """A DPO revokes a staff role (step-up required)."""
-    path = f"/internal/staff/roles/{quote(account_id, safe='')}/{role}"
+    path = internal_path("/internal/staff/roles/{account_id}/{role}",
+                         account_id=account_id, role=role)
     return forward(await ups.call("accounts", "DELETE", path, headers=session.headers()))
 
 
 @router.get("/v1/staff/accounts/{account_id}", response_model=StaffView,
             responses={401: ERR, 403: FORBIDDEN, 404: ERR})
 async def read_member(
-    account_id: str, session: CurrentSession, ups: Ups,
+    account_id: AccountId, session: CurrentSession, ups: Ups,
     purpose: Annotated[AccessPurpose, Query(description="Why you look (required).")],
     reference: Annotated[str | None, Query(pattern=REFERENCE_PATTERN,
                                            description="Ticket or case reference.")] = None,
@@ -120,7 +125,7 @@ async def read_member(
     params: dict[str, Any] = {"purpose": purpose, "reference": reference}
     if categories:
         params["categories"] = ",".join(c.value for c in categories)
-    path = f"/internal/staff/accounts/{quote(account_id, safe='')}"
+    path = internal_path("/internal/staff/accounts/{account_id}", account_id=account_id)
     return forward(await ups.call("accounts", "GET", path, params=params,
                                   headers=session.headers()))
 
