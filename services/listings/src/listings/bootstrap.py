@@ -45,17 +45,18 @@ def build(settings: ListingsSettings | None = None, places: PlaceTable | None = 
         places: The place table; the shipped table of the Netherlands when omitted.
     """
     table = places or netherlands()
+    settings = settings or ListingsSettings()
 
     async def on_start(rt: Runtime) -> None:
         rt.extra["ctx"] = Context(rt.pool, rt.store, Sealer(rt.keys), rt.index, table,
-                                  guard_of(rt))
+                                  guard_of(rt), webhook=settings.webhook_policy())
         compactor = Compactor(rt.settings.postgres.dsn(), [t.name for t in PUBLISHED_TEXT])
         rt.extra["compactor"] = compactor
         rt.extra["compactor_task"] = asyncio.create_task(compactor.run(),
                                                          name=f"{SERVICE}-compactor")
 
     host = ServiceHost(
-        SERVICE, settings or ListingsSettings(), routers=[router], consumers=consumers(),
+        SERVICE, settings, routers=[router], consumers=consumers(),
         migrate=migrate, on_start=on_start, category_enders=ENDERS,
     )
     host.app.add_exception_handler(ListingsError, domain_error)
