@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import httpx
-import orjson
 import pytest
 from members import sign_up
 from stack import Platform
