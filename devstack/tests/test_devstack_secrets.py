@@ -18,21 +18,21 @@ def test_secrets_are_generated_once_and_reused(data_dir: Path) -> None:
     again = load_or_create(data_dir)
     assert first == again
     assert set(first) == {"MARKET_SECRETS_MASTER_KEY", "MARKET_SECRETS_INDEX_KEY",
-                          "MARKET_SECRETS_INTERNAL_KEY"}
+                          "MARKET_SECRETS_INTERNAL_KEY", "LISTINGS_TELEPHONY_SECRET"}
     assert all(len(base64.b64decode(v)) == 32 for v in first.values())
-    assert len(set(first.values())) == 3
+    assert len(set(first.values())) == 4
 
 
 def test_a_secret_added_later_joins_an_older_file_without_touching_the_others(
     data_dir: Path,
 ) -> None:
-    old = {k: v for k, v in load_or_create(data_dir).items()
-           if k != "MARKET_SECRETS_INTERNAL_KEY"}
+    added = ("MARKET_SECRETS_INTERNAL_KEY", "LISTINGS_TELEPHONY_SECRET")
+    old = {k: v for k, v in load_or_create(data_dir).items() if k not in added}
     path = data_dir / FILE_NAME
     path.write_text("".join(f"{k}={v}\n" for k, v in old.items()))
     now = load_or_create(data_dir)
     assert {k: now[k] for k in old} == old
-    assert len(base64.b64decode(now["MARKET_SECRETS_INTERNAL_KEY"])) == 32
+    assert all(len(base64.b64decode(now[name])) == 32 for name in added)
     assert load_or_create(data_dir) == now
     assert path.stat().st_mode & 0o777 == 0o600
 

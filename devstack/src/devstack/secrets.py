@@ -16,8 +16,9 @@ log = structlog.get_logger("devstack.secrets")
 DATA_SECRETS = ("MARKET_SECRETS_MASTER_KEY", "MARKET_SECRETS_INDEX_KEY")
 """Secrets that stored data depends on: never replaced, refused when damaged."""
 
-SESSION_SECRETS = ("MARKET_SECRETS_INTERNAL_KEY",)
-"""Secrets nothing stored depends on (signing internal calls): added when missing."""
+SESSION_SECRETS = ("MARKET_SECRETS_INTERNAL_KEY", "LISTINGS_TELEPHONY_SECRET")
+"""Secrets nothing stored depends on (signing internal calls, the telephony provider's call
+reports to the listings service): added when missing."""
 
 SECRET_NAMES = (*DATA_SECRETS, *SESSION_SECRETS)
 FILE_NAME = "secrets.env"

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 import asyncpg
 
 from kernel.guard import guard_of
 from kernel.projections import table_migration
 from kernel.service import Runtime, ServiceHost
+from listings.adapters.compaction import Compactor
 from listings.adapters.places import PlaceTable, netherlands
-from listings.adapters.projections import EXTENSIONS, PROJECTIONS
+from listings.adapters.projections import EXTENSIONS, PROJECTIONS, PUBLISHED_TEXT
 from listings.adapters.repository import Sealer
 from listings.config import ListingsSettings
 from listings.domain.errors import ListingsError
@@ -38,14 +45,40 @@ def build(settings: ListingsSettings | None = None, places: PlaceTable | None = 
         places: The place table; the shipped table of the Netherlands when omitted.
     """
     table = places or netherlands()
+    settings = settings or ListingsSettings()
 
     async def on_start(rt: Runtime) -> None:
         rt.extra["ctx"] = Context(rt.pool, rt.store, Sealer(rt.keys), rt.index, table,
-                                  guard_of(rt))
+                                  guard_of(rt), webhook=settings.webhook_policy())
+        compactor = Compactor(rt.settings.postgres.dsn(), [t.name for t in PUBLISHED_TEXT])
+        rt.extra["compactor"] = compactor
+        rt.extra["compactor_task"] = asyncio.create_task(compactor.run(),
+                                                         name=f"{SERVICE}-compactor")
 
     host = ServiceHost(
-        SERVICE, settings or ListingsSettings(), routers=[router], consumers=consumers(),
+        SERVICE, settings, routers=[router], consumers=consumers(),
         migrate=migrate, on_start=on_start, category_enders=ENDERS,
     )
     host.app.add_exception_handler(ListingsError, domain_error)
+    _stop_compactor_on_shutdown(host)
     return host
+
+
+def _stop_compactor_on_shutdown(host: ServiceHost) -> None:
+    """Cancel the compactor when the host's lifespan ends (the host has no stop hook)."""
+    inner = host.app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            try:
+                yield state
+            finally:
+                rt = host.runtime
+                task = rt.extra.pop("compactor_task", None) if rt is not None else None
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+
+    host.app.router.lifespan_context = lifespan

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -250,10 +250,23 @@ async def calls(listing_id: ListingId, session: CurrentSession, ups: Ups) -> Res
 
 
 @router.post("/v1/call-tracking/{tracking_number}/calls", status_code=201,
-             responses={404: ERR, 422: ERR})
-async def record_call(tracking_number: TrackingNumber, body: CallRequest, ups: Ups) -> Response:
-    """The telephony provider reports a call through a tracking number (LST-5)."""
+             responses={401: ERR, 404: ERR, 422: ERR, 429: ERR})
+async def record_call(
+    tracking_number: TrackingNumber, body: CallRequest, request: Request, ups: Ups,
+    x_telephony_timestamp: Annotated[str | None, Header(
+        max_length=20, description="Unix seconds when the provider signed the report.")] = None,
+    x_telephony_signature: Annotated[str | None, Header(
+        max_length=100, description="`v1=` and the hex HMAC-SHA256 (README).")] = None,
+) -> Response:
+    """The telephony provider reports a call through a tracking number (LST-5), signed.
+
+    The listings service checks the signature (it holds the provider's secret and the
+    replay store), so the body goes on exactly as received, with the signature headers.
+    """
+    headers = {name: value for name, value in (
+        ("x-telephony-timestamp", x_telephony_timestamp),
+        ("x-telephony-signature", x_telephony_signature)) if value is not None}
     return forward(await ups.call("listings", "POST",
                                   internal_path("/internal/call-tracking/{number}/calls",
                                                 number=tracking_number),
-                                  json=body.model_dump()))
+                                  content=await request.body(), headers=headers))

@@ -167,8 +167,40 @@ CREATE TABLE IF NOT EXISTS listings.calls (
 CREATE INDEX IF NOT EXISTS calls_listing_idx ON listings.calls (listing_id, at);
 """, None)
 
+COMPACTION_QUEUE = ProjectionTable("compaction_queue", """
+CREATE TABLE IF NOT EXISTS listings.compaction_queue (
+    table_name text PRIMARY KEY,
+    queued_at  timestamptz NOT NULL
+);
+""", None)
+"""Tables an erasure deleted published text from, to be rewritten after its commit."""
+
+WEBHOOK_SIGNATURES = ProjectionTable("webhook_signatures", """
+CREATE TABLE IF NOT EXISTS listings.webhook_signatures (
+    signature text PRIMARY KEY,
+    seen_at   timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_signatures_seen_idx ON listings.webhook_signatures (seen_at);
+""", None)
+"""Signatures of the telephony webhook accepted within the replay window (one use each)."""
+
+WEBHOOK_RATES = ProjectionTable("webhook_rates", """
+CREATE TABLE IF NOT EXISTS listings.webhook_rates (
+    bucket       text NOT NULL,
+    window_start timestamptz NOT NULL,
+    hits         integer NOT NULL,
+    PRIMARY KEY (bucket, window_start)
+);
+""", None)
+"""Calls reported per tracking number and overall, per minute (shared by every replica)."""
+
 PROJECTIONS: tuple[ProjectionTable, ...] = (
     ACCOUNTS, LISTINGS, SEARCH, FAVOURITES, VIEWS, APPLICATIONS, DISCLOSURES,
-    FEEDBACK, FEEDBACK_COMMENTS, CALL_NUMBERS, CALLS,
+    FEEDBACK, FEEDBACK_COMMENTS, CALL_NUMBERS, CALLS, COMPACTION_QUEUE, WEBHOOK_SIGNATURES,
+    WEBHOOK_RATES,
 )
 """Every projection table of the service, in creation order."""
+
+PUBLISHED_TEXT: tuple[ProjectionTable, ...] = (SEARCH,)
+"""The tables holding a member's text in plaintext (every other one seals it under the
+member's key): an erasure that deleted rows from one has it rewritten (``compaction``)."""

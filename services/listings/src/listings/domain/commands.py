@@ -82,3 +82,5 @@ class RecordCall:
     tracking_number: str
     caller: str
     duration_seconds: int
+    signature: str
+    """The provider's verified signature of the report: used once (``domain.webhook``)."""

@@ -8,6 +8,7 @@ class ListingsError(Exception):
 
     code = "invalid"
     status = 422
+    retry_after: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -54,6 +55,7 @@ class AccountNotKnownYet(ListingsError):
 
     code = "account_not_ready"
     status = 409
+    retry_after = 1
 
 
 class AlreadyDone(ListingsError):
@@ -61,3 +63,14 @@ class AlreadyDone(ListingsError):
 
     code = "conflict"
     status = 409
+
+
+class RateLimited(ListingsError):
+    """Too many requests of one kind within a minute; retry after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -11,12 +11,12 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from contracts.listings import ListingKind
 from kernel.http import ApiError, error_response
 from listings.domain import commands
-from listings.domain.errors import AccountNotKnownYet, ListingsError
+from listings.domain.errors import ListingsError
 from listings.service_layer import applications, calls, feedback, usage
 from listings.service_layer import listings as handlers
 from listings.service_layer import search as searching
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/internal", tags=["listings"])
 def domain_error(_: Request, exc: Exception) -> JSONResponse:
     """A domain refusal as the API's JSON error (messages never quote input)."""
     assert isinstance(exc, ListingsError)
-    headers = {"Retry-After": "1"} if isinstance(exc, AccountNotKnownYet) else None
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     return error_response(exc.status, exc.code, exc.message, headers)
 
 
@@ -241,10 +241,25 @@ async def feedback_of(listing_id: str, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.post("/call-tracking/{tracking_number}/calls", status_code=201)
-async def record_call(tracking_number: str, body: CallBody, ctx: Ctx) -> dict[str, str]:
-    """A call through a tracking number (LST-5), pseudonymised."""
-    call_id = await calls.record_call(
-        commands.RecordCall(tracking_number, body.caller, body.duration_seconds), ctx)
+async def record_call(
+    tracking_number: str, request: Request, ctx: Ctx,
+    x_telephony_timestamp: Annotated[str | None, Header()] = None,
+    x_telephony_signature: Annotated[str | None, Header()] = None,
+) -> dict[str, str]:
+    """A call through a tracking number (LST-5), pseudonymised; signed by the provider.
+
+    The signature covers the body exactly as the provider sent it (the gateway passes it
+    on unchanged), so the body is read raw and parsed only once the signature holds.
+    """
+    raw = await request.body()
+    signature = await calls.accept_report(
+        tracking_number, x_telephony_timestamp, x_telephony_signature, raw, ctx)
+    try:
+        body = CallBody.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid", "the call report is not valid") from exc
+    call_id = await calls.record_call(commands.RecordCall(
+        tracking_number, body.caller, body.duration_seconds, signature), ctx)
     return {"call_id": call_id}
 
 

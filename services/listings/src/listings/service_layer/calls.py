@@ -1,4 +1,8 @@
-"""Call tracking (LST-5): calls through a listing's tracking number, pseudonymised only."""
+"""Call tracking (LST-5): calls through a listing's tracking number, pseudonymised only.
+
+Only the telephony provider reports calls: each report is signed, used once and counted
+against a limit per tracking number and in all (``domain.webhook``).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,42 @@ from uuid import uuid4
 
 from contracts.listings import CallRecorded
 from kernel.eventstore import NewEvent, StreamHead
+from listings.adapters.webhook import count_hits, first_use
 from listings.domain import commands
-from listings.domain.errors import NotFound
+from listings.domain.errors import NotFound, RateLimited
+from listings.domain.webhook import SignatureRefused, verify
 from listings.service_layer.context import Context
 
 
+async def accept_report(tracking_number: str, timestamp: str | None, signed: str | None,
+                        body: bytes, ctx: Context) -> str:
+    """Check a report's signature, then count it; returns the signature to record once.
+
+    Raises:
+        SignatureRefused: Missing, wrong or expired signature (401).
+        RateLimited: Over the limit for the number or in all this minute (429).
+    """
+    now = ctx.clock()
+    signature = verify(ctx.webhook, timestamp, signed, tracking_number, body, now.timestamp())
+    policy = ctx.webhook
+    async with ctx.pool.acquire() as conn:
+        hits = await count_hits(conn, [f"number:{tracking_number}", "all"], now)
+    if (hits[f"number:{tracking_number}"] > policy.per_number_per_minute
+            or hits["all"] > policy.total_per_minute):
+        raise RateLimited("too many call reports this minute", 60 - now.second)
+    return signature
+
+
 async def record_call(cmd: commands.RecordCall, ctx: Context) -> str:
-    """Record a call: the caller's number only as a keyed hash, never in plaintext."""
+    """Record a call: the caller's number only as a keyed hash, never in plaintext.
+
+    The signature is recorded in the same transaction, so a report refused here (an unknown
+    number) may be sent again, and one recorded cannot.
+    """
     call_id = str(uuid4())
     async with ctx.transaction() as conn:
+        if not await first_use(conn, cmd.signature, ctx.clock(), ctx.webhook.window_seconds):
+            raise SignatureRefused("signature_replayed", "this report was received before")
         row = await conn.fetchrow(
             "SELECT listing_id, owner_id FROM listings.call_numbers WHERE tracking_number = $1",
             cmd.tracking_number)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -14,6 +14,7 @@ from kernel.crypto import BlindIndex
 from kernel.eventstore import EventStore
 from listings.adapters.places import PlaceTable
 from listings.adapters.repository import Sealer
+from listings.domain.webhook import WebhookPolicy
 
 
 class Guard(Protocol):
@@ -47,6 +48,7 @@ class Context:
     places: PlaceTable
     guard: Guard
     clock: Callable[[], datetime] = utcnow
+    webhook: WebhookPolicy = field(default_factory=lambda: WebhookPolicy(None))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
