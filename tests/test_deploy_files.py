@@ -104,17 +104,20 @@ def test_prometheus_scrapes_every_service_port(compose: dict[str, Any]) -> None:
 
 SECRETS_USED = {
     **{name: {"MARKET_PG_PASSWORD", "MARKET_SECRETS_MASTER_KEY", "MARKET_SECRETS_INDEX_KEY",
-              "MARKET_SECRETS_INTERNAL_KEY"} for name in BACKENDS},
-    "gateway": {"MARKET_SECRETS_INTERNAL_KEY"},
-    "sealer": {"MARKET_PG_PASSWORD", "MARKET_SECRETS_INDEX_KEY"},
-    "seal-stream-heads": {"MARKET_PG_PASSWORD", "MARKET_SECRETS_INDEX_KEY"},
-    "topics": set(),
+              "MARKET_SECRETS_INTERNAL_KEY", "MARKET_KAFKA_PASSWORD"} for name in BACKENDS},
+    "gateway": {"MARKET_SECRETS_INTERNAL_KEY", "MARKET_KAFKA_PASSWORD"},
+    "sealer": {"MARKET_PG_PASSWORD", "MARKET_SECRETS_INDEX_KEY", "MARKET_KAFKA_PASSWORD"},
+    "seal-stream-heads": {"MARKET_PG_PASSWORD", "MARKET_SECRETS_INDEX_KEY",
+                          "MARKET_KAFKA_PASSWORD"},
+    "topics": {"MARKET_KAFKA_PASSWORD"},
 }
-"""The secrets each component of deploy/ uses, and so is given (issue 26, SEC-2)."""
+"""The secrets each component of deploy/ uses, and so is given (issue 26, SEC-2): every
+Kafka client logs in as its own principal (SASL/SCRAM, ACLs on its own topics)."""
+SECRETS_USED["listings"] = SECRETS_USED["listings"] | {"LISTINGS_TELEPHONY_SECRET"}
 
 
 def _secret(name: str) -> bool:
-    return "SECRETS" in name or "PASSWORD" in name
+    return "SECRET" in name or "PASSWORD" in name
 
 
 def test_the_gateway_reads_no_secret_but_the_internal_key() -> None:
