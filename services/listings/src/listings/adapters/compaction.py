@@ -49,9 +49,9 @@ async def compact_queued(conn: asyncpg.Connection, allowed: Iterable[str],
 
     Runs outside any transaction on its own connection. Another replica holding the lock
     is rewriting already and sees later entries itself, so this one returns ``None`` at
-    once. A
-    rewrite that cannot lock its table within ``lock_timeout_ms`` stays queued: waiting
-    longer would hold every reader of the table up behind it.
+    once. A rewrite that cannot lock its table within ``lock_timeout_ms`` stays queued
+    and ``None`` is returned too (the caller looks again in a second): waiting longer
+    would hold every reader of the table up behind it.
 
     Args:
         conn: A connection of the compactor's own (not in a transaction).
@@ -70,7 +70,13 @@ async def compact_queued(conn: asyncpg.Connection, allowed: Iterable[str],
                 name = row["table_name"]
                 if name in permitted:
                     # The identifier is one of the service's own tables, never input.
-                    await conn.execute(f"VACUUM (FULL, ANALYZE) listings.{name}")
+                    try:
+                        await conn.execute(f"VACUUM (FULL, ANALYZE) listings.{name}")
+                    except asyncpg.LockNotAvailableError:
+                        # Readers or writers held the table: stay queued, try again in a
+                        # second (not after a growing back-off: the text must go soon).
+                        log.info("compaction.busy")
+                        return None
                     done.append(name)
                 else:
                     log.warning("compaction.unknown_table")
