@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
-
 from importlib import resources
+from pathlib import Path
 
 from bench.common import report
 from messaging.scanning import default_scanner
+from messaging.scanning.api import Scanner
+from messaging.scanning.evaluation import CLASSES, Sample, evaluate, load
 from messaging.scanning.model import (
     HARMFUL,
     choose_threshold,
@@ -34,8 +35,6 @@ from messaging.scanning.model import (
     text_samples,
 )
 from messaging.scanning.text import load_json
-from messaging.scanning.api import Scanner
-from messaging.scanning.evaluation import CLASSES, Sample, evaluate, load
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "scanner"
 CORPUS = Path(str(resources.files("messaging.scanning.data").joinpath("corpus.jsonl")))

@@ -49,7 +49,7 @@ def text_samples() -> list[tuple[str, str]]:
 
 
 class TextModel:
-    """Character 2–5-gram TF-IDF (within words) and a class-balanced logistic regression,
+    """Character 2-5-gram TF-IDF (within words) and a class-balanced logistic regression,
     one class against the rest, fitted by stochastic gradient descent (about a second where
     the full-batch solver took twenty)."""
 
@@ -65,7 +65,7 @@ class TextModel:
         self._vocabulary: dict[str, int] = {str(k): int(v)
                                             for k, v in vectorizer.vocabulary_.items()}
         self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
-        self._coef = np.asarray(lr.coef_, dtype=np.float64).T.copy()  # features × classes
+        self._coef = np.asarray(lr.coef_, dtype=np.float64).T.copy()  # features x classes
         self._intercept = np.asarray(lr.intercept_, dtype=np.float64)
 
     def probabilities(self, body: str) -> dict[str, float]:
