@@ -49,6 +49,8 @@ class WordScanner:
             return Verdict("blocked", (Reason("malware", "eicar"),))
         if "CRASH" in body:
             raise RuntimeError("the engine fell over")
+        if "SCAM" in body:
+            return Verdict("quarantined", (Reason("scam", "money_mule", 1.0),))
         if "QUARANTINE" in body:
             return Verdict("quarantined", (Reason("spam", "spam_score", 0.8),))
         return Verdict("delivered")

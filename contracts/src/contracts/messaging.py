@@ -29,7 +29,7 @@ class _MessagingEvent(Event):
 class ScanReason(BaseModel):
     """Why a detector objected: a rule code, a score, non-personal indicators."""
 
-    detector: Literal["malware", "phishing", "spam", "prohibited"] = Field(
+    detector: Literal["malware", "phishing", "scam", "spam", "prohibited"] = Field(
         description="The detector that objected.")
     code: str = Field(description="Stable rule name, e.g. eicar, lookalike_domain.")
     score: float | None = Field(None, description="The rule's score, where it has one.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from messaging.scanning.spam import NaiveBayes, SpamScanner
 pytestmark = pytest.mark.unit
 
 DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "scanner"
-CORPUS = DATA / "corpus.jsonl"
+CORPUS = Path(str(resources.files("messaging.scanning.data").joinpath("corpus.jsonl")))
 HOLDOUT = DATA / "holdout.jsonl"
 
 

@@ -3,7 +3,8 @@
 Policy: malware → blocked (a ``quarantine``-severity rule, e.g. an encrypted archive,
 → quarantined); phishing score ≥ strong → blocked, ≥ weak → quarantined; spam →
 quarantined (so is a body over ``MAX_TEXT`` characters); scam → quarantined for trust
-and safety with its typology codes (issue 28); prohibited → blocked or
+and safety with its typology codes (issue 28); the learned model (``model.py``) →
+quarantined with reason code ``model``; prohibited → blocked or
 quarantined by the entry's severity. The most severe outcome wins; every objecting
 detector's reasons are kept.
 """
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from messaging.scanning.api import Attachment, Outcome, Reason, Verdict
 from messaging.scanning.malware import MalwareScanner
+from messaging.scanning.model import ModelScanner
 from messaging.scanning.phishing import PhishingScanner
 from messaging.scanning.prohibited import ProhibitedScanner
 from messaging.scanning.scam import ScamScanner
@@ -30,12 +32,14 @@ class CompositeScanner:
     """Malware, phishing, scams, spam and prohibited content behind one ``Scanner``."""
 
     def __init__(self, malware: MalwareScanner, phishing: PhishingScanner, spam: SpamScanner,
-                 prohibited: ProhibitedScanner, scam: ScamScanner | None = None) -> None:
+                 prohibited: ProhibitedScanner, scam: ScamScanner | None = None,
+                 model: ModelScanner | None = None) -> None:
         self.malware = malware
         self.phishing = phishing
         self.spam = spam
         self.prohibited = prohibited
         self.scam = scam or ScamScanner()
+        self.model = model
 
     def scan(self, body: str, attachments: Sequence[Attachment] = ()) -> Verdict:
         """The verdict on one message."""
@@ -73,4 +77,9 @@ class CompositeScanner:
         if spam:
             reasons += spam
             escalate("quarantined")
+        if self.model is not None:
+            learned = self.model.scan(body)
+            if learned:
+                reasons += learned
+                escalate("quarantined")  # never blocked on the model's word alone
         return Verdict(outcome, tuple(reasons))

@@ -1,6 +1,7 @@
 """The labelled corpus and its evaluation: per-class precision and recall (MSG-2).
 
-The corpus (``tests/data/scanner/corpus.jsonl``) holds one message a line:
+The corpus (``messaging/scanning/data/corpus.jsonl``, shipped: the learned model trains on it;
+the holdouts stay under ``tests/data/scanner/``) holds one message a line:
 ``{"id", "label", "lang", "body", "attachments": [{"filename", "kind"}]}`` with label
 ``ham``, ``spam``, ``phishing``, ``scam``, ``malware`` or ``prohibited``. Attachments are generated
 here from their ``kind``, never committed: the EICAR test file from its standard string

@@ -150,12 +150,27 @@ async def bodies(rows: list[asyncpg.Record], ctx: Context) -> list[Any]:
     return out
 
 
-def item(row: asyncpg.Record, body: Any) -> dict[str, Any]:
-    """A message as its participants see it: ids, verdict and body, no contact data."""
-    return {"message_id": row["message_id"], "conversation_id": row["conversation_id"],
+def item(row: asyncpg.Record, body: Any, reader: str | None = None) -> dict[str, Any]:
+    """A message as its participants see it: ids, verdict and body, no contact data.
+
+    The recipient (``reader``) of a message held as a suspected scam and then released by
+    trust and safety sees ``warning: "suspected_scam"`` beside it (issue 28): the fact, never
+    the rule codes or what matched; the sender is not told.
+    """
+    view = {"message_id": row["message_id"], "conversation_id": row["conversation_id"],
             "sender_id": row["sender_id"], "verdict": row["status"], "body": body,
             "attachments": row["attachments"], "posted_at": row["posted_at"].isoformat(),
             "seq": row["seq"]}
+    if reader is not None and reader == row["recipient_id"] and suspected_scam(row):
+        view["warning"] = "suspected_scam"
+    return view
+
+
+def suspected_scam(row: asyncpg.Record) -> bool:
+    """Whether the scanner held the message with a scam reason (rule or model)."""
+    if row["outcome"] != "quarantined":
+        return False
+    return any(r.get("detector") == "scam" for r in orjson.loads(row["reasons"]))
 
 
 async def messages(caller: str, conversation_id: str, after: int, limit: int, ctx: Context
@@ -171,7 +186,7 @@ async def messages(caller: str, conversation_id: str, after: int, limit: int, ct
             conversation_id, after, caller, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [item(r, b) for r, b in zip(rows, await bodies(rows, ctx), strict=True)]
+    items = [item(r, b, caller) for r, b in zip(rows, await bodies(rows, ctx), strict=True)]
     return {"items": items, "next_cursor": str(rows[-1]["seq"]) if more else None}
 
 
