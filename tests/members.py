@@ -45,7 +45,9 @@ def sign_up_body(tag: str = "m") -> dict[str, object]:
 def sign_up(client: httpx.Client, tag: str = "m", login: bool = True) -> Member:
     """Sign a member up (and log in) through the gateway."""
     body = sign_up_body(tag)
-    body["accept_terms_version"] = client.get("/v1/terms").json()["version"]
+    terms = client.get("/v1/terms")
+    assert terms.status_code == 200, terms.text  # e.g. 503 while PostgreSQL is down
+    body["accept_terms_version"] = terms.json()["version"]
     resp = client.post("/v1/accounts", json=body)
     assert resp.status_code == 201, resp.text
     m = Member(resp.json()["account_id"], str(body["email"]), str(body["password"]),

@@ -101,3 +101,39 @@ async def test_acc_6_a_social_link_is_unverified_and_squats_no_ones_identity(
     assert owner.status_code == 201 and owner.json()["verified"] is False
     again = await client.post(f"/internal/accounts/{mallory}/social-identities", json=claim)
     assert again.status_code == 422
+
+
+class _BrokenHasher:
+    """A password check that fails for a reason other than a wrong password."""
+
+    async def verify(self, stored: str | None, password: str) -> bool:
+        raise ConnectionResetError("the database went away")
+
+
+async def test_acc_4_an_attempt_that_failed_before_the_password_was_judged_is_given_back(
+    ctx: Context,
+) -> None:
+    """An outage must not lock members out: a log-in or step-up that fails for another
+    reason than a wrong password leaves nothing counted (issue 26)."""
+    address = f"198.51.100.7-{uuid.uuid4().hex[:6]}"
+    email = f"{uuid.uuid4().hex[:10]}@example.org"
+    broken = dataclasses.replace(ctx, passwords=_BrokenHasher())  # type: ignore[arg-type]
+    for _ in range(3):
+        with pytest.raises(ConnectionResetError):
+            await handlers.log_in(commands.LogIn(email, "guess", False, address), broken)
+    counted = await ctx.pool.fetch(
+        f"SELECT count FROM {ctx.attempts.table} WHERE key = ANY($1::bytea[])",
+        [ctx.index.email(email), *(k for k, _ in attempts_keys(ctx, email, address))])
+    assert all(r["count"] == 0 for r in counted), counted
+    # a wrong password still counts
+    from accounts.domain.errors import InvalidCredentials
+    with pytest.raises(InvalidCredentials):
+        await handlers.log_in(commands.LogIn(email, "guess", False, address), ctx)
+    counted = await ctx.pool.fetchval(
+        f"SELECT count FROM {ctx.attempts.table} WHERE key = $1", ctx.index.email(email))
+    assert counted == 1
+
+
+def attempts_keys(ctx: Context, email: str, address: str) -> list[tuple[bytes, Any]]:
+    from accounts.service_layer import attempts
+    return attempts.guess_keys(ctx, ctx.index.email(email), "client", address)

@@ -45,3 +45,12 @@ async def succeeded(ctx: Context, taken: Taken, owner_key: bytes) -> None:
     await ctx.attempts.clear(ctx.pool, owner_key)
     await ctx.attempts.refund(ctx.pool, Taken(None, tuple(
         (key, ends) for key, ends in taken.counted if key != owner_key)))
+
+
+async def unanswered(ctx: Context, taken: Taken) -> None:
+    """The attempt failed before the password was judged (the database went away, a bug):
+    it is given back, best effort, so that outages do not lock members out."""
+    try:
+        await ctx.attempts.refund(ctx.pool, taken)
+    except Exception as exc:  # the database that failed the attempt may fail this too
+        log.warning("accounts.attempt_not_refunded", error=type(exc).__name__)

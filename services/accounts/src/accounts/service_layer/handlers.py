@@ -73,11 +73,16 @@ async def log_in(cmd: commands.LogIn, ctx: Context) -> tuple[str, Session]:
     account_key = ctx.index.email(cmd.email)
     taken = await attempts.attempt(
         ctx, attempts.guess_keys(ctx, account_key, "client", cmd.client_address), "log-in")
-    async with ctx.reading() as repo:
-        account = await repo.get_by_email(cmd.email)
-    usable = account is not None and account.status in ("active", "locked")
-    if not await ctx.passwords.verify(account.password_hash if usable and account else None,
-                                      cmd.password):
+    try:
+        async with ctx.reading() as repo:
+            account = await repo.get_by_email(cmd.email)
+        usable = account is not None and account.status in ("active", "locked")
+        right = await ctx.passwords.verify(account.password_hash if usable and account else None,
+                                           cmd.password)
+    except Exception:
+        await attempts.unanswered(ctx, taken)
+        raise
+    if not right:
         log.info("accounts.login_failed")
         raise InvalidCredentials("wrong e-mail address or password")
     await attempts.succeeded(ctx, taken, account_key)
@@ -138,9 +143,15 @@ async def reauthenticate(cmd: commands.Reauthenticate, ctx: Context) -> Session:
     account_key = reauth_key(ctx.index, session.account_id)
     taken = await attempts.attempt(
         ctx, attempts.guess_keys(ctx, account_key, "reauth", cmd.client_address), "step-up")
-    async with ctx.reading() as repo:
-        account = await repo.get(session.account_id)
-    if account is None or not await ctx.passwords.verify(account.password_hash, cmd.password):
+    try:
+        async with ctx.reading() as repo:
+            account = await repo.get(session.account_id)
+        right = account is not None and await ctx.passwords.verify(account.password_hash,
+                                                                   cmd.password)
+    except Exception:
+        await attempts.unanswered(ctx, taken)
+        raise
+    if account is None or not right:
         log.info("accounts.reauth_failed")
         raise InvalidCredentials("wrong password")
     await attempts.succeeded(ctx, taken, account_key)
