@@ -17,6 +17,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from members import sign_up
 from stack import Infra
 
@@ -30,7 +31,7 @@ from kernel.eventstore import (
     header_bytes,
 )
 from kernel.keystore import InMemoryKeyStore
-from kernel.settings import SecretsSettings
+from kernel.settings import SecretsSettings, kafka_client_options
 from retention.adapters.sealed_heads import read_heads, retire_heads
 from retention.heads import SealedHead, authentic, check_sealed, heads_key, newest, seal
 from retention.sealer import HeadSealer
@@ -316,3 +317,20 @@ def test_aud2_a_rewritten_middle_event_relinked_to_the_next_is_named_in_stores_a
     finally:
         asyncio.run(_sql(infra, f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         asyncio.run(retire_heads(infra.pg_dsn(), infra.kafka_bootstrap, schema))
+        # the forged chain must not stay on the log for later tests' verify runs
+        asyncio.run(_delete_topic(infra, f"{schema}.events.v1"))
+
+
+async def _delete_topic(infra: Infra, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap,
+                                **kafka_client_options())
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+        for _ in range(100):
+            if topic not in await admin.list_topics():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{topic} was not deleted")
+    finally:
+        await admin.close()
