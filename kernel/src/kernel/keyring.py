@@ -23,6 +23,7 @@ A rotation (:func:`begin_rotation`, :func:`rewrap_batch`, :func:`retire`):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -213,23 +214,28 @@ async def rewrap_batch(pool: asyncpg.Pool, ring: KeyRing, size: int = 500) -> in
 
 
 async def rewrap_all(pool: asyncpg.Pool, ring: KeyRing, size: int = 500,
-                     progress: Callable[[int], None] | None = None) -> int:
+                     progress: Callable[[int], None] | None = None,
+                     patience: float = 30.0) -> int:
     """Rewrap every live key of an older version; returns how many were rewrapped.
 
     Rows locked by a writer are skipped by a batch and taken by a later one; the loop
     ends when no row of another version is left.
     """
-    done = 0
+    done, idle_since = 0, time.monotonic()
     while True:
         n = await rewrap_batch(pool, ring, size)
         done += n
         if progress is not None and n:
             progress(done)
         if n:
+            idle_since = time.monotonic()
             continue
         left = sum(c for v, c in (await remaining(pool)).items() if v != ring.current)
         if not left:
             return done
+        if time.monotonic() - idle_since > patience:
+            raise RuntimeError(f"{left} key(s) of older versions could not be rewrapped "
+                               f"for {patience:.0f} s (locked, or not taken by a batch)")
         await asyncio.sleep(0.05)  # locked by writers for now
 
 
