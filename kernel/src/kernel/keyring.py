@@ -189,7 +189,8 @@ WHERE k.subject_hash = n.subject_hash AND k.scope = n.scope AND k.wrapped_key IS
 """
 
 
-def _context(subject_hash: bytes, scope: str) -> bytes:
+def wrap_context(subject_hash: bytes, scope: str) -> bytes:
+    """What a wrapped key is bound to: its subject's keyed hash, and its scope if any."""
     return subject_hash if not scope else subject_hash + b"\x00" + scope.encode()
 
 
@@ -204,7 +205,7 @@ async def rewrap_batch(pool: asyncpg.Pool, ring: KeyRing, size: int = 500) -> in
         cols: tuple[list[bytes], list[str], list[bytes]] = ([], [], [])
         for r in rows:
             h, scope = bytes(r["subject_hash"]), r["scope"]
-            ctx = _context(h, scope)
+            ctx = wrap_context(h, scope)
             raw = ring.wrapper(int(r["key_version"])).unwrap(bytes(r["wrapped_key"]), ctx)
             cols[0].append(h)
             cols[1].append(scope)

@@ -17,7 +17,13 @@ import asyncpg
 from kernel.codec import scope_end
 from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 from kernel.journal import ErasureJournal
-from kernel.keyring import ROTATION_DDL, STALE_VERSION, KeyRing, current_version
+from kernel.keyring import (
+    ROTATION_DDL,
+    STALE_VERSION,
+    KeyRing,
+    current_version,
+    wrap_context,
+)
 
 
 class SubjectErasedError(Exception):
@@ -197,11 +203,6 @@ WHERE scope <> '' AND wrapped_key IS NOT NULL AND period_end <= $2
 """
 
 
-def _context(subject_hash: bytes, scope: str) -> bytes:
-    """What a wrapped key is bound to: its subject's keyed hash, and its scope if any."""
-    return subject_hash if not scope else subject_hash + b"\x00" + scope.encode()
-
-
 class PostgresKeyStore:
     """Wrapped keys in PostgreSQL (its own database); one round trip per lookup batch.
 
@@ -306,7 +307,7 @@ class PostgresKeyStore:
                 for scope in sorted(subject_scopes):
                     cols[0].append(h)
                     cols[1].append(scope)
-                    cols[2].append(wrapper.wrap(KeyWrapper.new_data_key(), _context(h, scope)))
+                    cols[2].append(wrapper.wrap(KeyWrapper.new_data_key(), wrap_context(h, scope)))
                     cols[3].append(scope_end(scope))
             if cols[0]:
                 await conn.execute(_INSERT_SCOPED, *cols, version)
@@ -358,7 +359,7 @@ class PostgresKeyStore:
         for row in await self._pool.fetch(_HELD, list(hashes)):
             h = bytes(row["subject_hash"])
             scoped.setdefault(hashes[h], {})[row["scope"]] = self._ring.wrapper(
-                row["key_version"]).unwrap(bytes(row["wrapped_key"]), _context(h, row["scope"]))
+                row["key_version"]).unwrap(bytes(row["wrapped_key"]), wrap_context(h, row["scope"]))
         return {s: DataKey.held(s, keys) for s, keys in scoped.items()}
 
     async def expire(self, category: str, ended_before: datetime,
@@ -404,7 +405,7 @@ class PostgresKeyStore:
                     row["key_version"]).unwrap(bytes(wrapped), h)
             elif wrapped is not None:
                 scoped.setdefault(subject, {})[scope] = self._ring.wrapper(
-                    row["key_version"]).unwrap(bytes(wrapped), _context(h, scope))
+                    row["key_version"]).unwrap(bytes(wrapped), wrap_context(h, scope))
         keys: dict[str, DataKey | None] = {}
         erased: list[str] = []
         for subject, raw in base.items():
