@@ -126,7 +126,8 @@ async def test_sec_1_rotation_under_write_load_rewraps_every_key_and_retires_the
     with pytest.raises(asyncio.CancelledError):
         await first
     assert (await remaining(ks)).get(1, 0) > 0
-    done = await rewrap_all(ks, ring(v1=old, v2=new), 500)
+    # bounded: were old-version keys still written after the switch, it would never end
+    done = await asyncio.wait_for(rewrap_all(ks, ring(v1=old, v2=new), 500), 60)
     seconds = time.monotonic() - began
     during = len(written) - before
     await asyncio.sleep(0.2)
