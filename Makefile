@@ -11,7 +11,8 @@ ARGS ?=
 
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run infra test lint audit reset bench schemas backup restore browser
+.PHONY: install run infra test lint audit reset bench schemas backup restore browser staff \
+	rotate-master-key
 
 ## install: uv if missing, then `uv sync --frozen` (PostgreSQL is handled by devstack)
 install:
@@ -56,6 +57,16 @@ lint: install
 ## audit: the retention auditor, e.g. make audit ARGS="--help"
 audit: install
 	@$(VENV)/bin/marketplace-audit $(ARGS)
+
+## staff: staff roles from the shell, e.g. make staff ARGS="grant --email a@b.nl --role dpo"
+## (also revoke, list); reads .stack/secrets.env as audit does
+staff: install
+	@$(VENV)/bin/marketplace-staff $(ARGS)
+
+## rotate-master-key: a new master key, every wrapped key rewrapped while make run serves,
+## the old key retired from .stack/secrets.env (run again to resume an interrupted one)
+rotate-master-key: install
+	@$(VENV)/bin/python -m devstack rotate-master-key $(ARGS)
 
 ## bench: every benchmark of bench/, each figure beside its target (TARGETS.md)
 bench: install

@@ -52,3 +52,36 @@ def test_a_damaged_secrets_file_is_refused_not_replaced(data_dir: Path) -> None:
     with pytest.raises(StackError, match="MARKET_SECRETS_MASTER_KEY"):
         load_or_create(data_dir)
     assert path.read_text() == "MARKET_SECRETS_MASTER_KEY=short\n"
+
+
+def test_a_rotation_adds_a_key_version_and_a_rerun_resumes_with_the_same_keys(
+    data_dir: Path,
+) -> None:
+    from devstack import rotation, secrets
+    from kernel.settings import derive_proof_seed
+
+    first = load_or_create(data_dir)
+    old = base64.b64decode(first["MARKET_SECRETS_MASTER_KEY"])
+    assert rotation.prepare(data_dir) == (2, (1,), False)
+    during = secrets.read(data_dir)
+    assert secrets.master_keys(during) == (2, {1: old, 2: secrets.master_keys(during)[1][2]})
+    assert base64.b64decode(during[secrets.PROOF_SEED]) == derive_proof_seed(old)
+    assert rotation.prepare(data_dir) == (2, (1,), True)  # interrupted: the same keys again
+    assert secrets.read(data_dir) == during
+    assert load_or_create(data_dir) == during  # what the services are given
+    text = (data_dir / FILE_NAME).read_text()
+    assert text.startswith("# Root secrets")
+    assert (data_dir / FILE_NAME).stat().st_mode & 0o777 == 0o600
+    rotation.finish(data_dir, (1,))
+    after = secrets.read(data_dir)
+    assert secrets.master_keys(after) == (2, {2: secrets.master_keys(during)[1][2]})
+    assert secrets.PREVIOUS not in after and after[secrets.PROOF_SEED] == during[secrets.PROOF_SEED]
+    assert not list(data_dir.glob("*.tmp"))
+
+
+def test_a_damaged_key_version_is_refused(data_dir: Path) -> None:
+    load_or_create(data_dir)
+    path = data_dir / FILE_NAME
+    path.write_text(path.read_text() + "MARKET_SECRETS_PREVIOUS_MASTER_KEYS=1:short\n")
+    with pytest.raises(StackError, match="MARKET_SECRETS_PREVIOUS_MASTER_KEYS"):
+        load_or_create(data_dir)

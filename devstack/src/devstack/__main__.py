@@ -143,10 +143,19 @@ def main(argv: list[str] | None = None) -> int:
                              "apply again every erasure journalled since")
     restore.add_argument("backup", nargs="?", help="the backup's directory (default: newest)")
     restore.add_argument("--data-dir", default=".stack", help="the stack's data directory")
+    rotate = sub.add_parser("rotate-master-key", help="a new master key, every wrapped key "
+                            "rewrapped under it while the platform runs, the old key retired; "
+                            "run it again to resume an interrupted rotation")
+    rotate.add_argument("--data-dir", default=".stack", help="the stack's data directory")
+    rotate.add_argument("--batch", type=int, default=500, help="keys rewrapped per transaction")
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
-    if args.command in ("backup", "restore"):
+    if args.command in ("backup", "restore", "rotate-master-key"):
         try:
+            if args.command == "rotate-master-key":
+                from devstack.rotation import main as rotate_main
+
+                return rotate_main(Path(args.data_dir), args.batch)
             return _backup_or_restore(args)
         except StackError as exc:
             sys.stderr.write(f"devstack {args.command}: {str(exc).splitlines()[0]}\n")

@@ -10,6 +10,7 @@ from pathlib import Path
 import structlog
 
 from devstack.errors import StackError
+from kernel.settings import parse_master_keys
 
 log = structlog.get_logger("devstack.secrets")
 
@@ -22,6 +23,12 @@ reports to the listings service): added when missing."""
 
 SECRET_NAMES = (*DATA_SECRETS, *SESSION_SECRETS)
 FILE_NAME = "secrets.env"
+
+VERSION = "MARKET_SECRETS_MASTER_KEY_VERSION"
+PREVIOUS = "MARKET_SECRETS_PREVIOUS_MASTER_KEYS"
+PROOF_SEED = "MARKET_SECRETS_PROOF_SEED"
+ROTATION_NAMES = (VERSION, PREVIOUS, PROOF_SEED)
+"""Written by a master-key rotation (``devstack.rotation``), passed on when present."""
 
 
 def new_secrets() -> dict[str, str]:
@@ -51,7 +58,9 @@ def load_or_create(data_dir: Path) -> dict[str, str]:
         if added:
             _write(path, path.read_text(), {**values, **added})
             log.info("secrets.added", path=str(path), names=sorted(added))
-        return {name: {**values, **added}[name] for name in SECRET_NAMES}
+        merged = {**values, **added}
+        return {name: merged[name] for name in (*SECRET_NAMES, *ROTATION_NAMES)
+                if name in merged}
     values = new_secrets()
     path.parent.mkdir(parents=True, exist_ok=True)
     _write(path, "# Root secrets of this embedded stack. Keep them: without them the data\n"
@@ -72,6 +81,11 @@ def _write(path: Path, head: str, values: dict[str, str]) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself survives a crash
+    finally:
+        os.close(folder)
 
 
 def _parse(path: Path) -> dict[str, str]:
@@ -91,4 +105,40 @@ def _parse(path: Path) -> dict[str, str]:
             ok = False
         if not ok:
             raise StackError(f"{path}: {name} is missing or not 32 bytes of base64")
-    return {name: values[name] for name in SECRET_NAMES if name in values}
+    try:
+        parse_master_keys(values.get(PREVIOUS, ""))
+        version = int(values.get(VERSION, "1"))
+    except ValueError:
+        raise StackError(f"{path}: {VERSION} or {PREVIOUS} is not valid") from None
+    if version < 1:
+        raise StackError(f"{path}: {VERSION} must be at least 1")
+    return {name: values[name] for name in (*SECRET_NAMES, *ROTATION_NAMES) if name in values}
+
+
+def read(data_dir: Path) -> dict[str, str]:
+    """The secrets of ``data_dir`` as they are (never generated).
+
+    Raises:
+        StackError: The file is missing or not valid.
+    """
+    path = Path(data_dir) / FILE_NAME
+    if not path.exists():
+        raise StackError(f"no stack in {data_dir}: {FILE_NAME} is missing")
+    return _parse(path)
+
+
+def master_keys(values: dict[str, str]) -> tuple[int, dict[int, bytes]]:
+    """The current master-key version and every master key of ``values``, by version."""
+    version = int(values.get(VERSION, "1"))
+    keys = parse_master_keys(values.get(PREVIOUS, ""))
+    keys[version] = base64.b64decode(values["MARKET_SECRETS_MASTER_KEY"])
+    return version, keys
+
+
+def replace(data_dir: Path, values: dict[str, str]) -> None:
+    """Write ``values`` as the secrets of ``data_dir``, atomically (mode 0600, fsync): a
+    reader sees the old file or the new one, never a mix."""
+    path = Path(data_dir) / FILE_NAME
+    head = "".join(line + "\n" for line in path.read_text().splitlines()
+                   if line.startswith("#")) if path.exists() else ""
+    _write(path, head, {k: v for k, v in values.items() if v != ""})

@@ -133,6 +133,8 @@ class Stack:
             "MARKET_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "MARKET_DATA_DIR": str(self.data_dir),
             "MARKET_ERASURE_JOURNAL": str(journal_path(self.data_dir)),
+            # read again by a service meeting a master-key version it lacks (rotation)
+            "MARKET_SECRETS_FILE": str(self.data_dir.absolute() / secrets.FILE_NAME),
             "MARKET_KAFKA_GROUP_PREFIX": "",  # the platform's own groups, whatever the caller's
             **keys,
         }

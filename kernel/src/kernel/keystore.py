@@ -17,6 +17,13 @@ import asyncpg
 from kernel.codec import scope_end
 from kernel.crypto import BlindIndex, DataKey, KeyWrapper
 from kernel.journal import ErasureJournal
+from kernel.keyring import (
+    ROTATION_DDL,
+    STALE_VERSION,
+    KeyRing,
+    current_version,
+    wrap_context,
+)
 
 
 class SubjectErasedError(Exception):
@@ -136,21 +143,21 @@ _UPSERT = """
 WITH want AS (
     SELECT * FROM unnest($1::bytea[], $2::bytea[]) AS w(subject_hash, wrapped_key)
 ), ins AS (
-    INSERT INTO keystore.subject_keys (subject_hash, wrapped_key)
-    SELECT subject_hash, wrapped_key FROM want
+    INSERT INTO keystore.subject_keys (subject_hash, wrapped_key, key_version)
+    SELECT subject_hash, wrapped_key, $3 FROM want
     ON CONFLICT (subject_hash, scope) DO NOTHING
-    RETURNING subject_hash, scope, wrapped_key
+    RETURNING subject_hash, scope, wrapped_key, key_version
 )
-SELECT subject_hash, scope, wrapped_key FROM ins
+SELECT subject_hash, scope, wrapped_key, key_version FROM ins
 UNION ALL
-SELECT k.subject_hash, k.scope, k.wrapped_key FROM keystore.subject_keys k
+SELECT k.subject_hash, k.scope, k.wrapped_key, k.key_version FROM keystore.subject_keys k
 WHERE k.subject_hash = ANY($1::bytea[])
 """
 # The second SELECT reads the snapshot taken before the INSERT, so it returns exactly the
 # keys that existed already and ``ins`` exactly the new ones: no row appears twice.
 
 _SELECT = """
-SELECT subject_hash, scope, wrapped_key FROM keystore.subject_keys
+SELECT subject_hash, scope, wrapped_key, key_version FROM keystore.subject_keys
 WHERE subject_hash = ANY($1::bytea[])
 """
 
@@ -162,8 +169,8 @@ WHERE subject_hash = ANY($1::bytea[]) AND scope = '' FOR SHARE
 # them and then destroys them too: no scoped key outlives its subject's erasure.
 
 _INSERT_SCOPED = """
-INSERT INTO keystore.subject_keys (subject_hash, scope, wrapped_key, period_end)
-SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[], $4::timestamptz[])
+INSERT INTO keystore.subject_keys (subject_hash, scope, wrapped_key, period_end, key_version)
+SELECT *, $5::integer FROM unnest($1::bytea[], $2::text[], $3::bytea[], $4::timestamptz[])
 ON CONFLICT (subject_hash, scope) DO NOTHING
 """
 
@@ -183,7 +190,7 @@ WHERE subject_hash = $1 AND scope <> '' AND wrapped_key IS NOT NULL
 """
 
 _HELD = """
-SELECT s.subject_hash, s.scope, s.wrapped_key FROM keystore.subject_keys s
+SELECT s.subject_hash, s.scope, s.wrapped_key, s.key_version FROM keystore.subject_keys s
 JOIN keystore.subject_keys b ON b.subject_hash = s.subject_hash AND b.scope = ''
 WHERE s.subject_hash = ANY($1::bytea[]) AND s.scope <> '' AND s.wrapped_key IS NOT NULL
   AND b.wrapped_key IS NULL
@@ -196,31 +203,43 @@ WHERE scope <> '' AND wrapped_key IS NOT NULL AND period_end <= $2
 """
 
 
-def _context(subject_hash: bytes, scope: str) -> bytes:
-    """What a wrapped key is bound to: its subject's keyed hash, and its scope if any."""
-    return subject_hash if not scope else subject_hash + b"\x00" + scope.encode()
-
-
 class PostgresKeyStore:
-    """Wrapped keys in PostgreSQL (its own database); one round trip per lookup batch."""
+    """Wrapped keys in PostgreSQL (its own database); one round trip per lookup batch.
+
+    ``keys`` is the master key (one version) or every version held (``KeyRing``): a row is
+    unwrapped by the version it records, new keys are wrapped under the version the store
+    names current (``kernel.keyring``), looked up once and again when a write is refused.
+    """
 
     def __init__(
-        self, pool: asyncpg.Pool, wrapper: KeyWrapper, index: BlindIndex,
+        self, pool: asyncpg.Pool, keys: KeyWrapper | KeyRing, index: BlindIndex,
         journal: ErasureJournal | None = None,
     ) -> None:
         self._pool = pool
-        self._wrapper = wrapper
+        self._ring = keys if isinstance(keys, KeyRing) else KeyRing.single(keys)
         self._index = index
         self._journal = journal
+        self._version: int | None = None
 
     async def migrate(self) -> None:
-        """Create the key store's tables if missing (and move an old one to scoped keys)."""
+        """Create the key store's tables if missing (and move an old one to scoped keys,
+        then to master-key versions: existing rows are version 1)."""
         async with self._pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock(7201)")
             try:
                 await conn.execute(KEYSTORE_DDL)
+                await conn.execute(ROTATION_DDL)
+                await conn.execute(
+                    "INSERT INTO keystore.master_key (version) VALUES ($1) "
+                    "ON CONFLICT DO NOTHING", self._ring.current)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(7201)")
+
+    async def _wrapping(self, refresh: bool = False) -> tuple[int, KeyWrapper]:
+        """The version new keys are wrapped under, and its master key."""
+        if self._version is None or refresh:
+            self._version = await current_version(self._pool) or self._ring.current
+        return self._version, self._ring.wrapper(self._version)
 
     async def keys_for_writing(
         self, subject_ids: Iterable[str], scopes: Scopes | None = None
@@ -230,14 +249,14 @@ class PostgresKeyStore:
         if not ids:
             return {}
         hashes = {self._index.subject(s): s for s in ids}
-        wrapped = [self._wrapper.wrap(KeyWrapper.new_data_key(), h) for h in hashes]
         wanted = {s: set(w) for s, w in (scopes or {}).items() if w}
-        if not wanted:  # the common case: one statement
-            rows = await self._pool.fetch(_UPSERT, list(hashes), wrapped)
-        else:
-            rows = await self._pool.fetch(_SELECT, list(hashes))
-            if not self._all_there(rows, hashes, wanted):
-                rows = await self._with_scopes(hashes, wrapped, wanted)
+        for attempt in (1, 2):
+            try:
+                rows = await self._write(hashes, wanted, refresh=attempt > 1)
+                break
+            except asyncpg.PostgresError as exc:  # a rotation made another version current
+                if attempt > 1 or getattr(exc, "sqlstate", None) != STALE_VERSION:
+                    raise
         keys, erased = self._unwrap(rows, hashes)
         if erased:
             raise SubjectErasedError(erased)
@@ -246,6 +265,19 @@ class PostgresKeyStore:
         if gone:
             raise KeyExpiredError(gone)
         return {s: k for s, k in keys.items() if k is not None}
+
+    async def _write(self, hashes: dict[bytes, str], wanted: dict[str, set[str]],
+                     refresh: bool) -> list[asyncpg.Record]:
+        version, wrapper = await self._wrapping(refresh)
+        wrapped = [wrapper.wrap(KeyWrapper.new_data_key(), h) for h in hashes]
+        if not wanted:  # the common case: one statement
+            rows: list[asyncpg.Record] = await self._pool.fetch(
+                _UPSERT, list(hashes), wrapped, version)
+            return rows
+        rows = await self._pool.fetch(_SELECT, list(hashes))
+        if not self._all_there(rows, hashes, wanted):
+            rows = await self._with_scopes(hashes, wrapped, wanted, version, wrapper)
+        return rows
 
     @staticmethod
     def _all_there(
@@ -259,11 +291,12 @@ class PostgresKeyStore:
             w <= have.get(s, set()) for s, w in wanted.items())
 
     async def _with_scopes(
-        self, hashes: dict[bytes, str], wrapped: list[bytes], wanted: dict[str, set[str]]
+        self, hashes: dict[bytes, str], wrapped: list[bytes], wanted: dict[str, set[str]],
+        version: int, wrapper: KeyWrapper,
     ) -> list[asyncpg.Record]:
         by_subject = {s: h for h, s in hashes.items()}
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_UPSERT, list(hashes), wrapped)
+            await conn.execute(_UPSERT, list(hashes), wrapped, version)
             locked = await conn.fetch(_LOCK_SUBJECTS, list(hashes))
             erased = {bytes(r["subject_hash"]) for r in locked if r["erased"]}
             cols: tuple[list[bytes], list[str], list[bytes], list[datetime]] = ([], [], [], [])
@@ -274,11 +307,10 @@ class PostgresKeyStore:
                 for scope in sorted(subject_scopes):
                     cols[0].append(h)
                     cols[1].append(scope)
-                    cols[2].append(self._wrapper.wrap(KeyWrapper.new_data_key(),
-                                                      _context(h, scope)))
+                    cols[2].append(wrapper.wrap(KeyWrapper.new_data_key(), wrap_context(h, scope)))
                     cols[3].append(scope_end(scope))
             if cols[0]:
-                await conn.execute(_INSERT_SCOPED, *cols)
+                await conn.execute(_INSERT_SCOPED, *cols, version)
             rows: list[asyncpg.Record] = await conn.fetch(_SELECT, list(hashes))
             return rows
 
@@ -326,8 +358,8 @@ class PostgresKeyStore:
         scoped: dict[str, dict[str, bytes]] = {}
         for row in await self._pool.fetch(_HELD, list(hashes)):
             h = bytes(row["subject_hash"])
-            scoped.setdefault(hashes[h], {})[row["scope"]] = self._wrapper.unwrap(
-                bytes(row["wrapped_key"]), _context(h, row["scope"]))
+            scoped.setdefault(hashes[h], {})[row["scope"]] = self._ring.wrapper(
+                row["key_version"]).unwrap(bytes(row["wrapped_key"]), wrap_context(h, row["scope"]))
         return {s: DataKey.held(s, keys) for s, keys in scoped.items()}
 
     async def expire(self, category: str, ended_before: datetime,
@@ -369,11 +401,11 @@ class PostgresKeyStore:
             h = bytes(row["subject_hash"])
             subject, scope, wrapped = hashes[h], row["scope"], row["wrapped_key"]
             if not scope:
-                base[subject] = None if wrapped is None else self._wrapper.unwrap(
-                    bytes(wrapped), h)
+                base[subject] = None if wrapped is None else self._ring.wrapper(
+                    row["key_version"]).unwrap(bytes(wrapped), h)
             elif wrapped is not None:
-                scoped.setdefault(subject, {})[scope] = self._wrapper.unwrap(
-                    bytes(wrapped), _context(h, scope))
+                scoped.setdefault(subject, {})[scope] = self._ring.wrapper(
+                    row["key_version"]).unwrap(bytes(wrapped), wrap_context(h, scope))
         keys: dict[str, DataKey | None] = {}
         erased: list[str] = []
         for subject, raw in base.items():

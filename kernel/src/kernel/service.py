@@ -31,7 +31,7 @@ from pydantic_settings import BaseSettings
 
 from contracts.topics import TOPICS, dead_letter_topic, events_topic
 from kernel.consumer import Handler, IdempotentConsumer, KafkaDeadLetters
-from kernel.crypto import BlindIndex, KeyWrapper
+from kernel.crypto import BlindIndex
 from kernel.eventstore import EventStore
 from kernel.heap import settle_heap
 from kernel.http import BodyLimitMiddleware, LatencyMiddleware, install_error_handlers
@@ -45,6 +45,7 @@ from kernel.internal_auth import (
 from kernel.journal import ErasureJournal
 from kernel.keycache import CachedKeyStore
 from kernel.keyfeed import KeyDropFeed
+from kernel.keyring import KeyRing
 from kernel.keystore import PostgresKeyStore
 from kernel.logs import get_logger, setup_logging
 from kernel.metrics import CONSUMER_LAG, REGISTRY
@@ -367,7 +368,7 @@ class ServiceHost:
         await self._nonces.open(pg.dsn())
         index = BlindIndex(s.secrets.index_key_bytes())
         journal = s.secrets.erasure_journal
-        pg_keys = PostgresKeyStore(ks_pool, KeyWrapper(s.secrets.master_key_bytes()), index,
+        pg_keys = PostgresKeyStore(ks_pool, KeyRing.from_settings(s.secrets), index,
                                    ErasureJournal(journal) if journal else None)
         keys = CachedKeyStore(pg_keys, s.secrets.key_cache_seconds)
         store = EventStore(self.name, keys)

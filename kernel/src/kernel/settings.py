@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiokafka.helpers import create_ssl_context
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -113,17 +115,61 @@ class IndexKeySettings(BaseSettings):
         return base64.b64decode(self.index_key.get_secret_value())
 
 
+PROOF_LABEL = b"marketplace/retention/erasure-proof/ed25519/v1"
+
+
+def derive_proof_seed(master_key: bytes) -> bytes:
+    """The erasure-proof signing key's seed, derived from a master key (HKDF, own label)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=PROOF_LABEL).derive(
+        master_key)
+
+
+def parse_master_keys(text: str) -> dict[int, bytes]:
+    """``"1:<base64>,2:<base64>"`` as ``{1: key, 2: key}``; raises ``ValueError`` when bad."""
+    keys: dict[int, bytes] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        version, sep, value = item.partition(":")
+        if not sep or not version.isdigit() or int(version) < 1 or int(version) in keys:
+            raise ValueError("expected <version>:<base64 key>, versions distinct and >= 1")
+        raw = base64.b64decode(value, validate=True)
+        if len(raw) != 32:
+            raise ValueError("every master key must be 32 bytes, base64-encoded")
+        keys[int(version)] = raw
+    return keys
+
+
+def format_master_keys(keys: dict[int, bytes]) -> str:
+    """The inverse of :func:`parse_master_keys`, versions in order."""
+    return ",".join(f"{v}:{base64.b64encode(k).decode()}" for v, k in sorted(keys.items()))
+
+
 class SecretsSettings(BaseSettings):
     """Root secrets. On the embedded stack ``make run`` generates and keeps them."""
 
     model_config = SettingsConfigDict(env_prefix="MARKET_SECRETS_")
 
     master_key: SecretStr = Field(
-        description="Key-encryption key wrapping every per-subject data key (base64, 32 bytes)."
+        description="Key-encryption key wrapping every per-subject data key (base64, 32 bytes): "
+        "the current version, which new keys are wrapped under once the key store says so."
     )
+    master_key_version: int = Field(
+        1, ge=1, description="Version id of ``master_key``; the key store records, per wrapped "
+        "key, the version wrapping it.")
+    previous_master_keys: SecretStr = Field(
+        SecretStr(""), description="Master keys of earlier versions still wrapping some keys "
+        "while a rotation runs, ``<version>:<base64>`` comma-separated; empty otherwise.")
+    secrets_file: Path | None = Field(
+        None, validation_alias="MARKET_SECRETS_FILE",
+        description="The secrets file these came from (the embedded stack's secrets.env): "
+        "read again when the key store meets a master-key version unknown here, so that a "
+        "running service follows an online rotation.")
     index_key: SecretStr = Field(
         description="HMAC key for blind indexes and the erased register (base64, 32 bytes)."
     )
+    proof_seed: SecretStr = Field(
+        SecretStr(""), description="Seed of the erasure-proof signing key (base64, 32 bytes); "
+        "empty: derived from the master key. A master-key rotation fixes it first, so the "
+        "proofs issued before still verify under the same public key.")
     key_cache_seconds: float = Field(30.0, description="How long an unwrapped data key is cached.")
     erasure_journal: Path | None = Field(
         None, validation_alias="MARKET_ERASURE_JOURNAL",
@@ -132,11 +178,33 @@ class SecretsSettings(BaseSettings):
     )
 
     _check_master = field_validator("master_key")(_decode_key)
+    _check_proof = field_validator("proof_seed")(
+        lambda v: v if not v.get_secret_value() else _decode_key(v))
     _check_index = field_validator("index_key")(_decode_key)
 
+    @field_validator("previous_master_keys")
+    @classmethod
+    def _check_previous(cls, value: SecretStr) -> SecretStr:
+        parse_master_keys(value.get_secret_value())
+        return value
+
     def master_key_bytes(self) -> bytes:
-        """The master key as raw bytes."""
+        """The current master key as raw bytes."""
         return base64.b64decode(self.master_key.get_secret_value())
+
+    def master_keys(self) -> dict[int, bytes]:
+        """Every master key known, by version id (the current one included)."""
+        keys = parse_master_keys(self.previous_master_keys.get_secret_value())
+        if self.master_key_version in keys:
+            raise ValueError(f"master key version {self.master_key_version} given twice")
+        return {**keys, self.master_key_version: self.master_key_bytes()}
+
+    def proof_seed_bytes(self) -> bytes:
+        """The erasure-proof signing key's seed (RET-5)."""
+        given = self.proof_seed.get_secret_value()
+        if given:
+            return base64.b64decode(given)
+        return derive_proof_seed(self.master_key_bytes())
 
     def index_key_bytes(self) -> bytes:
         """The blind-index key as raw bytes."""

@@ -26,9 +26,10 @@ from accounts.service_layer.context import Context, Passwords
 from accounts.service_layer.idle import sweep_forever
 from accounts.service_layer.retention_ends import ENDERS
 from accounts.settings import AccountsSettings
-from kernel.crypto import BlindIndex, KeyWrapper
+from kernel.crypto import BlindIndex
 from kernel.erasure import erasure_consumer
 from kernel.eventstore import EventStore
+from kernel.keyring import KeyRing
 from kernel.keystore import PostgresKeyStore
 from kernel.service import Runtime, ServiceHost
 
@@ -90,7 +91,7 @@ async def standalone(settings: AccountsSettings | None = None) -> AsyncIterator[
                                         min_size=0, max_size=2)
     try:
         index = BlindIndex(s.secrets.index_key_bytes())
-        keys = PostgresKeyStore(ks_pool, KeyWrapper(s.secrets.master_key_bytes()), index)
+        keys = PostgresKeyStore(ks_pool, KeyRing.from_settings(s.secrets), index)
         await keys.migrate()
         store = EventStore("accounts", keys)
         async with pool.acquire() as conn:

@@ -31,8 +31,9 @@ import orjson
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from kernel.crypto import BlindIndex, DataKey, KeyWrapper
+from kernel.crypto import BlindIndex, DataKey
 from kernel.heap import collection_paused
+from kernel.keyring import KeyRing
 from kernel.keystore import PostgresKeyStore
 from kernel.settings import IndexKeySettings, KafkaSettings, PostgresSettings, SecretsSettings
 from retention.adapters.kafka_log import read_event_topics
@@ -133,7 +134,7 @@ async def _keys(
     index = BlindIndex(secrets.index_key_bytes())
     pool = await asyncpg.create_pool(pg.dsn(pg.keystore_database), min_size=1, max_size=2)
     try:
-        store = PostgresKeyStore(pool, KeyWrapper(secrets.master_key_bytes()), index)
+        store = PostgresKeyStore(pool, KeyRing.from_settings(secrets), index)
         ordered = sorted(subjects)
         keys: dict[str, DataKey | None] = {}
         erased: set[str] = set()

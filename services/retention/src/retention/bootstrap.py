@@ -8,10 +8,11 @@ import pkgutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 import contracts
 from contracts.topics import SERVICES
 from kernel.service import Runtime, ServiceHost
-from retention.adapters.proofs import signing_key
 from retention.adapters.register import load_records_basis
 from retention.adapters.requests import RequestRepository
 from retention.adapters.schema import migrate
@@ -54,7 +55,9 @@ def build(settings: RetentionSettings | None = None,
         await _wire(rt)
         rt.extra["register"] = register
         rt.extra["recipients"] = recipients
-        rt.extra["proof_key"] = signing_key(settings.secrets.master_key_bytes())
+        # the seed a master-key rotation fixed, if any (else the master key's)
+        rt.extra["proof_key"] = Ed25519PrivateKey.from_private_bytes(
+            settings.secrets.proof_seed_bytes())
         rt.extra["retries"] = asyncio.create_task(retries.run(
             rt.pool, rt.extra["requests"], timedelta(seconds=settings.erasure_retry_seconds),
             settings.erasure_escalate_after, lambda: rt.relay.stopping,

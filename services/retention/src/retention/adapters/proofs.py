@@ -6,9 +6,9 @@ from typing import Any
 
 import asyncpg
 import orjson
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from kernel.settings import derive_proof_seed
 
 
 def signing_key(master_key: bytes) -> Ed25519PrivateKey:
@@ -16,9 +16,7 @@ def signing_key(master_key: bytes) -> Ed25519PrivateKey:
 
     Every retention replica derives the same key; the master key never signs anything.
     """
-    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"marketplace/retention/erasure-proof/ed25519/v1").derive(master_key)
-    return Ed25519PrivateKey.from_private_bytes(seed)
+    return Ed25519PrivateKey.from_private_bytes(derive_proof_seed(master_key))
 
 
 async def keep(conn: asyncpg.Connection, request_id: str, proof: dict[str, Any],
