@@ -1,4 +1,4 @@
-"""The whole embedded stack: PostgreSQL, tansu, topics, secrets and the six services."""
+"""The whole embedded stack: PostgreSQL, Kafka, topics, secrets and the six services."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import structlog
 from contracts.topics import TOPICS
 from devstack import secrets
 from devstack.backup import journal_path
-from devstack.broker import Tansu
+from devstack.broker import Kafka
 from devstack.errors import StackError
 from devstack.healing import Healer, Part
 from devstack.pgbin import is_root
@@ -36,7 +36,8 @@ class Stack:
     """Starts and stops the embedded stack; used by ``python -m devstack`` and by pytest.
 
     Args:
-        data_dir: Directory for PostgreSQL's cluster, secrets and logs; created if missing.
+        data_dir: Directory for PostgreSQL's cluster, Kafka's log, secrets and logs; created
+            if missing.
         pg_port: PostgreSQL's port on 127.0.0.1.
         kafka_port: The broker's port on 127.0.0.1.
         service_ports: The HTTP port of each service (every name in ``SERVICES``).
@@ -64,7 +65,8 @@ class Stack:
         self.commands = dict(commands or {})
         self.log_dir = log_dir
         self.postgres = Postgres(self.data_dir / "pg", pg_port)
-        self.broker = Tansu(kafka_port, self.data_dir / "logs" / "tansu.log")
+        self.broker = Kafka(kafka_port, self.data_dir / "kafka",
+                            self.data_dir / "logs" / "kafka.log")
         self.infra_env: dict[str, str] = {}
         self.services: dict[str, ServiceProcess] = {}
 
@@ -97,12 +99,12 @@ class Stack:
         Raises:
             StackError: A port is in use.
         """
-        ensure_free(self.kafka_port, "the tansu broker")
+        ensure_free(self.kafka_port, "the Kafka broker")
         for name, port in self.service_ports.items():
             ensure_free(port, f"the {name} service")
 
     def start_infra(self) -> dict[str, str]:
-        """Start PostgreSQL and tansu, create databases and topics, load the secrets.
+        """Start PostgreSQL and Kafka, create databases and topics, load the secrets.
 
         Returns:
             The ``MARKET_*`` environment describing the infrastructure.
@@ -287,7 +289,7 @@ class Stack:
             log.info("services.stopped", exit_codes=dict(zip(self.services, codes, strict=False)))
 
     def stop(self) -> None:
-        """Stop the services, then tansu, then PostgreSQL; safe to call more than once."""
+        """Stop the services, then Kafka, then PostgreSQL; safe to call more than once."""
         errors: list[str] = []
         for step in (self.stop_services, self.broker.stop, self.postgres.stop):
             try:

@@ -65,10 +65,9 @@ async def _create_topics(
                 raise StackError(
                     f"creating topic {name} failed: {for_code(code).__name__} {message}"
                 )
-        described = await admin.describe_topics([t.name for t in topics])
+        counts = await _partition_counts(admin, [t.name for t in topics], began + within)
     finally:
         await admin.close()
-    counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
     for spec in topics:
         if counts.get(spec.name) != spec.partitions:
             raise StackError(
@@ -77,6 +76,21 @@ async def _create_topics(
             )
     log.info("topics.ready", count=len(topics), seconds=round(time.monotonic() - began, 2))
     return counts
+
+
+async def _partition_counts(
+    admin: AIOKafkaAdminClient, names: list[str], deadline: float,
+) -> dict[str, int]:
+    """Each topic's partition count once the broker's metadata shows them all: a topic just
+    created reaches the broker's metadata cache a moment after the controller acknowledges
+    it."""
+    while True:
+        described = await admin.describe_topics(names)
+        counts = {t["topic"]: len(t["partitions"]) for t in described
+                  if t["error_code"] == 0 and t["partitions"]}
+        if len(counts) == len(set(names)) or time.monotonic() > deadline:
+            return counts
+        await asyncio.sleep(0.05)
 
 
 async def _connected_admin(bootstrap: str, within: float) -> AIOKafkaAdminClient:
