@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.topics import TOPICS, TopicSpec
 from devstack.aio import run_sync
@@ -91,6 +92,29 @@ async def test_a_record_round_trips(broker: Kafka) -> None:
     finally:
         await consumer.stop()
     assert (record.key, record.value) == (b"subject-1", b"hello")
+
+
+async def _config(bootstrap: str, topic: str) -> dict[str, str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (answer,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    return {entry[0]: entry[1] for entry in answer.resources[0][4]}
+
+
+def test_an_existing_topic_gets_the_config_of_its_spec(broker: Kafka) -> None:
+    """A topic made earlier with the broker's defaults (7 days' retention) is set to its
+    spec's config by the next create_topics (``make run``, deploy's topics job)."""
+    name = f"test.{uuid.uuid4().hex}"
+    create_topics(broker.bootstrap, [TopicSpec(name, partitions=1)])
+    assert run_sync(_config(broker.bootstrap, name))["retention.ms"] == str(7 * 86_400_000)
+    spec = TopicSpec(name, partitions=1, config={"retention.ms": "-1",
+                                                 "cleanup.policy": "delete"})
+    create_topics(broker.bootstrap, [spec])
+    assert run_sync(_config(broker.bootstrap, name))["retention.ms"] == "-1"
 
 
 def test_the_log_survives_a_restart_and_a_kill_9(broker: Kafka) -> None:

@@ -24,7 +24,7 @@ from devstack.ports import HOST, ensure_free, is_listening
 from devstack.postgres import Postgres
 from devstack.procs import reap_orphans, stop_all
 from devstack.services import SERVICES, ServiceProcess, ServiceSpec, base_url, services_env
-from devstack.topics import create_topics, mark_epoch
+from devstack.topics import create_topics
 
 log = structlog.get_logger("devstack")
 
@@ -125,7 +125,6 @@ class Stack:
         self.postgres.ensure_databases(DATABASES)
         self.broker.start()
         create_topics(self.kafka_bootstrap, TOPICS)
-        mark_epoch(self.kafka_bootstrap)
         self.infra_env = {
             "MARKET_PG_HOST": HOST,
             "MARKET_PG_PORT": str(self.pg_port),
@@ -173,12 +172,13 @@ class Stack:
         return Healer(parts, on_restarted=lambda _: self.write_pids(), reap=reap)
 
     def _restart_broker(self) -> None:
-        """Start the broker with its topics and epoch marker, or not at all: a broker left
-        running without them would count as alive and never be restarted again."""
+        """Start the broker with its topics, or not at all: a broker left running without
+        them would count as alive and never be restarted again. (Its log survives a crash;
+        topics are only missing when its data was lost, and then the relays find no epoch
+        marker and republish from the event stores.)"""
         self.broker.start()
         try:
             create_topics(self.kafka_bootstrap, TOPICS)
-            mark_epoch(self.kafka_bootstrap)
         except Exception:
             self.broker.stop(grace=0.5)
             raise
