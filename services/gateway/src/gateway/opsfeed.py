@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from kernel.kafkameta import topic_partitions
 from kernel.logs import get_logger
 
 log = get_logger(__name__)
@@ -217,9 +218,9 @@ class OpsFeed:
     async def _assign(
         consumer: AIOKafkaConsumer, assigned: set[TopicPartition],
     ) -> set[TopicPartition]:
-        topics = await consumer.topics()
-        parts = {TopicPartition(t, p) for t in topics if not t.startswith("__")
-                 for p in consumer.partitions_for_topic(t) or ()}
+        topics = await topic_partitions(consumer)
+        parts = {TopicPartition(t, p) for t, ps in topics.items() if not t.startswith("__")
+                 for p in ps}
         new = parts - assigned
         if new:
             # a new assignment forgets positions: keep those already reached
