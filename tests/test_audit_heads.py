@@ -21,6 +21,8 @@ from members import sign_up
 from stack import Infra
 
 from contracts.accounts import SessionEnded
+from contracts.topics import TopicSpec
+from devstack.topics import create_topics
 from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
 from kernel.keystore import InMemoryKeyStore
 from kernel.settings import SecretsSettings
@@ -43,6 +45,9 @@ async def _write(infra: Infra, schema: str) -> None:
     conn = await asyncpg.connect(infra.pg_dsn())
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
+    # no broker creates a topic on first use (as in deploy/): made as the relay makes it
+    await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
+                            [TopicSpec(f"{schema}.events.v1")])
     try:
         store = EventStore(schema, InMemoryKeyStore())
         await store.migrate(conn)
