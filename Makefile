@@ -88,6 +88,6 @@ backup: install
 restore: install
 	$(VENV)/bin/python -m devstack restore $(ARGS)
 
-## reset: forget the embedded stack's data (PostgreSQL cluster and root secrets)
+## reset: forget the embedded stack's data (PostgreSQL cluster, Kafka log, root secrets)
 reset:
 	rm -rf .stack

@@ -17,6 +17,8 @@ from stack import Infra
 from stored_keys import key_store
 
 from contracts.accounts import AccountRegistered, PasswordChanged
+from contracts.topics import TopicSpec
+from devstack.topics import create_topics
 from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
 from retention.adapters.sealed_heads import retire_heads
 
@@ -31,6 +33,9 @@ async def _publish(infra: Infra, schema: str, subjects: list[str]) -> None:
     conn = await asyncpg.connect(infra.pg_dsn())
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
+    # no broker creates a topic on first use (as in deploy/): made as the relay makes it
+    await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
+                            [TopicSpec(f"{schema}.events.v1")])
     try:
         async with key_store(infra) as keys:
             await keys.migrate()

@@ -22,6 +22,8 @@ from members import sign_up
 from stack import Infra
 
 from contracts.accounts import SessionEnded
+from contracts.topics import TopicSpec
+from devstack.topics import create_topics
 from kernel.eventstore import (
     EventStore,
     NewEvent,
@@ -51,6 +53,9 @@ async def _write(infra: Infra, schema: str) -> None:
     conn = await asyncpg.connect(infra.pg_dsn())
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
+    # no broker creates a topic on first use (as in deploy/): made as the relay makes it
+    await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
+                            [TopicSpec(f"{schema}.events.v1")])
     try:
         store = EventStore(schema, InMemoryKeyStore())
         await store.migrate(conn)
@@ -274,6 +279,8 @@ async def _relinked_store(infra: Infra, schema: str) -> None:
         async with conn.transaction():
             await store.append(conn, "relink", StreamHead(), events)
         await conn.execute(f"DELETE FROM {schema}.outbox")
+        await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
+                                [TopicSpec(f"{schema}.events.v1")])
         t = f"{schema}.events"
         rows = {r["version"]: RecordedEvent.from_row(r) for r in await conn.fetch(
             f"SELECT * FROM {t} WHERE stream_id = 'relink' ORDER BY version")}

@@ -20,6 +20,8 @@ from stack import Infra
 from stored_keys import key_store
 
 from contracts.accounts import AccountRegistered, SessionEnded
+from contracts.topics import TopicSpec
+from devstack.topics import create_topics
 from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
 from kernel.keystore import InMemoryKeyStore
 from retention.adapters.sealed_heads import retire_heads
@@ -56,6 +58,9 @@ async def _publish(infra: Infra, schema: str, streams: int, split: bool) -> None
     conn = await asyncpg.connect(infra.pg_dsn())
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
+    # no broker creates a topic on first use (as in deploy/): made as the relay makes it
+    await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
+                            [TopicSpec(f"{schema}.events.v1")])
     try:
         await _append_streams(conn, schema, streams)
         for row in await conn.fetch(f"SELECT * FROM {schema}.events ORDER BY position"):
@@ -141,6 +146,9 @@ async def _publish_personal(infra: Infra, schema: str, subjects: list[str]) -> N
     conn = await asyncpg.connect(infra.pg_dsn())
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
+    # no broker creates a topic on first use (as in deploy/): made as the relay makes it
+    await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
+                            [TopicSpec(f"{schema}.events.v1")])
     try:
         async with key_store(infra) as keys:
             await keys.migrate()

@@ -59,3 +59,23 @@ def test_prv5_every_service_holding_personal_data_is_asked_for_a_receipt_by_name
 def test_compacted_topics_are_only_the_declared_ones() -> None:
     compacted = {t.name for t in TOPICS if t.config.get("cleanup.policy") == "compact"}
     assert all(not name.endswith((".events.v1", ".dead-letter.v1")) for name in compacted)
+
+
+@pytest.mark.parametrize("topic", TOPICS, ids=[t.name for t in TOPICS])
+def test_every_topic_states_its_cleanup_and_retention(topic: TopicSpec) -> None:
+    """No broker default is relied on: Kafka's is 7 days, which deletes what must stay."""
+    assert topic.config["cleanup.policy"] in ("delete", "compact")
+    assert "retention.ms" in topic.config
+    assert "retention.bytes" in topic.config
+
+
+def test_no_load_bearing_topic_has_a_finite_retention() -> None:
+    """The epoch marker and every event are read from offset 0 for as long as the
+    platform runs (kernel.relay, the auditor); the compacted topics keep each key's last
+    record. Only dead letters expire."""
+    for topic in TOPICS:
+        if topic.name.endswith(".dead-letter.v1"):
+            assert int(topic.config["retention.ms"]) > 0
+            continue
+        assert topic.config["retention.ms"] == "-1", topic.name
+        assert topic.config["retention.bytes"] == "-1", topic.name

@@ -92,7 +92,7 @@ def test_a_service_killed_while_readiness_is_confirmed_is_healed(stack: Stack) -
 def test_a_broker_restart_without_its_topics_leaves_no_broker_running(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The broker comes back with its topics and epoch marker or not at all: one left
+    """The broker comes back with its topics or not at all: one left
     running without them would count as alive and never be restarted again."""
     stack.start_infra()
     stack.broker.stop()

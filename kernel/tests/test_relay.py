@@ -11,8 +11,12 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.client import AIOKafkaClient
+from aiokafka.protocol.fetch import FetchRequest
+from aiokafka.record.memory_records import MemoryRecords
 
 from contracts.accounts import SessionStarted
 from contracts.topics import EPOCH_TOPIC, TopicSpec
@@ -151,3 +155,114 @@ async def test_published_envelopes_are_the_stored_events_envelopes(
                                  if k not in ("key", "partition", "record")} for g in got}
     assert published == {r.version: orjson.loads(r.envelope_bytes("accounts")) for r in stored}
     assert published[1]["occurred_at"] == "2026-01-02T03:04:05.000000+00:00"
+
+
+async def _batch_producers(bootstrap: str, topic: str) -> list[int]:
+    """The producer id in the header of every record batch of partition 0 of ``topic``."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    await client.bootstrap()
+    try:
+        await client._wait_on_metadata(topic)
+        node = client.cluster.leader_for_partition(TopicPartition(topic, 0))
+        resp = await client.send(node, FetchRequest(100, 1, 1 << 20, 0,
+                                                    [(topic, [(0, 0, 1 << 20)])]))
+        data = resp.topics[0][1][0][-1]
+        records, ids = MemoryRecords(data), []
+        while records.has_next():
+            ids.append(records.next_batch().producer_id)
+        return ids
+    finally:
+        await client.close()
+
+
+async def test_the_relay_produces_idempotently(
+    pool: asyncpg.Pool, infra: object
+) -> None:
+    """Every batch carries a producer id and sequence: a batch the broker wrote but whose
+    acknowledgement was lost is not written twice when the producer retries it."""
+    store = EventStore(unique("rl"), InMemoryKeyStore())
+    async with pool.acquire() as conn:
+        await store.migrate(conn)
+    topic = unique("relaytest")
+    relay = OutboxRelay(pool, store.schema, "accounts", topic,
+                        infra.kafka_bootstrap, [TopicSpec(topic, partitions=1)])  # type: ignore[attr-defined]
+    task = asyncio.create_task(relay.run())
+    try:
+        await append_sessions(pool, store, str(uuid.uuid4()), 5)
+        assert len(await read_topic(infra.kafka_bootstrap, topic, 5)) == 5  # type: ignore[attr-defined]
+    finally:
+        relay.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+    ids = await _batch_producers(infra.kafka_bootstrap, topic)  # type: ignore[attr-defined]
+    assert ids and all(pid >= 0 for pid in ids), ids
+
+
+async def test_the_epoch_topic_keeps_its_marker_for_ever(
+    pool: asyncpg.Pool, infra: object
+) -> None:
+    """Kafka's default retention (7 days) would delete the marker, and every relay would
+    take the broker for one that lost its data: a relay that (re)creates the topic gives
+    it the contract's infinite retention."""
+    bootstrap = infra.kafka_bootstrap  # type: ignore[attr-defined]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([EPOCH_TOPIC])
+        while EPOCH_TOPIC in await admin.list_topics():
+            await asyncio.sleep(0.1)
+        store = EventStore(unique("rl"), InMemoryKeyStore())
+        async with pool.acquire() as conn:
+            await store.migrate(conn)
+        topic = unique("relaytest")
+        relay = OutboxRelay(pool, store.schema, "accounts", topic, bootstrap,
+                            [TopicSpec(topic)])
+        task = asyncio.create_task(relay.run())
+        try:
+            assert await _wait_connected(relay)
+        finally:
+            relay.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+        (answer,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, EPOCH_TOPIC)])
+    finally:
+        await admin.close()
+    config = {entry[0]: entry[1] for entry in answer.resources[0][4]}
+    assert config["retention.ms"] == "-1"
+    assert config["retention.bytes"] == "-1"
+    assert config["cleanup.policy"] == "delete"
+
+
+async def _wait_connected(relay: OutboxRelay, timeout: float = 20) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not relay.connected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    return relay.connected
+
+
+async def test_a_relay_whose_epoch_marker_was_deleted_keeps_publishing(
+    pool: asyncpg.Pool, setup: tuple[EventStore, OutboxRelay, str], infra: object
+) -> None:
+    """Should the marker go anyway (records deleted below it), the relay takes the first
+    marker the log still holds (republishing once, as for a new cluster) rather than
+    reading offset 0 for ever and publishing nothing."""
+    store, _relay, topic = setup
+    subject = str(uuid.uuid4())
+    await append_sessions(pool, store, subject, 3)
+    assert len(await read_topic(infra.kafka_bootstrap, topic, 3)) == 3  # type: ignore[attr-defined]
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)  # type: ignore[attr-defined]
+    await admin.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, group_id=None)  # type: ignore[attr-defined]
+    await consumer.start()
+    try:
+        tp = TopicPartition(EPOCH_TOPIC, 0)
+        high = (await consumer.end_offsets([tp]))[tp]
+        await admin.delete_records({tp: RecordsToDelete(before_offset=high)})
+    finally:
+        await consumer.stop()
+        await admin.close()
+    await asyncio.sleep(2.5)  # the relay checks the epoch every 2 s
+    await append_sessions(pool, store, subject, 2)
+    got = await read_topic(infra.kafka_bootstrap, topic, 5, timeout=30)  # type: ignore[attr-defined]
+    assert {g["version"] for g in got} == {1, 2, 3, 4, 5}

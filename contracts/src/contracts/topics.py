@@ -40,11 +40,33 @@ def dead_letter_topic(service: str) -> str:
     return f"{service}.dead-letter.v1"
 
 
-KEEP_FOREVER = {"retention.ms": "-1"}
+KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
 """The event topics are the platform's record: auditors replay them from the start, and the
 retention topic's erasure orders are the record of erasures that a restore of PostgreSQL
 from a backup cannot roll back (``marketplace-reerase``). Erased personal data in them is
 unreadable once its key is gone, so keeping them does not keep it."""
+
+DAY_MS = 24 * 3600 * 1000
+
+DEAD_LETTER_RETENTION = {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS),
+                         "retention.bytes": "-1"}
+"""Dead letters are for an operator to look at, then gone: nothing reads them back, so
+losing one to retention loses no data (the event stays in its topic and its store)."""
+
+COMPACTED = {"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1"}
+"""The latest record per key, kept for ever (``retention.*`` do not apply to compaction;
+stated so that no broker default is ever relied on)."""
+
+PUBLIC_PROFILES_COMPACTION = {
+    **COMPACTED,
+    # An erased member's earlier profile records are cleaned out within a bound: the
+    # active segment rolls within an hour and a dirty log is cleaned within a day.
+    "segment.ms": str(3600 * 1000),
+    "max.compaction.lag.ms": str(DAY_MS),
+    "min.cleanable.dirty.ratio": "0.1",
+    # The erasure tombstone itself stays a day, so a consumer that lags reads it too.
+    "delete.retention.ms": str(DAY_MS),
+}
 
 TOPICS: tuple[TopicSpec, ...] = (
     *(
@@ -53,23 +75,27 @@ TOPICS: tuple[TopicSpec, ...] = (
         for s in SERVICES
     ),
     *(
-        TopicSpec(dead_letter_topic(s), description=f"Messages the {s} service could not process.")
+        TopicSpec(dead_letter_topic(s), config=dict(DEAD_LETTER_RETENTION),
+                  description=f"Messages the {s} service could not process.")
         for s in SERVICES
     ),
     TopicSpec(
         "platform.broker-epoch.v1",
         partitions=1,
+        # Load-bearing: a relay that finds no marker takes the cluster for a new one. With
+        # any finite retention the marker would be deleted and every service republish.
+        config=dict(KEEP_FOREVER),
         description="One random marker at offset 0; a new marker means the broker lost its data.",
     ),
     TopicSpec(
         "accounts.public-profiles.v1",  # contracts.accounts.PUBLIC_PROFILES_TOPIC
-        config={"cleanup.policy": "compact"},
+        config=dict(PUBLIC_PROFILES_COMPACTION),
         description="Latest public username per account (compacted; tombstoned on erasure).",
     ),
     TopicSpec(
         "platform.stream-heads.v1",  # STREAM_HEADS_TOPIC
         partitions=1,
-        config={"cleanup.policy": "compact"},
+        config=dict(COMPACTED),
         description="Each stream's sealed head (version, hash, HMAC), keyed by stream: the "
         "auditor finds events cut from the end of a stream (AUD-2).",
     ),

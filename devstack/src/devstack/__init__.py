@@ -1,1 +1,1 @@
-"""Runs the embedded stack: PostgreSQL and the tansu broker, topics, and every service."""
+"""Runs the embedded stack: PostgreSQL and an Apache Kafka broker, topics, and every service."""

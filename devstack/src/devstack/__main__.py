@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default=os.environ.get("MARKET_LOG_LEVEL", "INFO"))
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
-        ("run", "PostgreSQL, tansu, topics and every service, until Ctrl-C"),
-        ("infra", "PostgreSQL, tansu and topics only, until Ctrl-C"),
+        ("run", "PostgreSQL, Kafka, topics and every service, until Ctrl-C"),
+        ("infra", "PostgreSQL, Kafka and topics only, until Ctrl-C"),
     ):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--data-dir", default=".stack", help="where state is kept")

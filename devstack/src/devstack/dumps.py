@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from kernel.kafkameta import topic_partitions
+
 
 async def dump_postgres(dsn: Callable[[str], str]) -> bytes:
     """Every row of every table of both databases, as text (bytea also as raw bytes).
@@ -50,8 +52,8 @@ async def dump_kafka(bootstrap: str) -> bytes:
     await consumer.start()
     chunks: list[bytes] = []
     try:
-        parts = [TopicPartition(t, p) for t in await consumer.topics()
-                 for p in consumer.partitions_for_topic(t) or ()]
+        parts = [TopicPartition(t, p) for t, ps in (await topic_partitions(consumer)).items()
+                 for p in ps]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)

@@ -1,8 +1,9 @@
 """Self-healing of the embedded stack: whatever process exits is started again.
 
-PostgreSQL recovers from its WAL on start (a crash loses nothing committed); the broker
-comes back empty (tansu keeps nothing), gets its topics again, and the relays republish
-from the event stores; services restart and reconnect by themselves. Each part backs
+PostgreSQL recovers from its WAL on start (a crash loses nothing committed); Kafka
+recovers its log likewise (and should its data be lost, it comes back formatted anew, gets
+its topics again, and the relays, finding no epoch marker, republish from the event
+stores); services restart and reconnect by themselves. Each part backs
 off while it keeps dying: 1 s, doubling to 30 s, reset once it has run for 10 s.
 """
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Infra:
-    """PostgreSQL and tansu of this test session (topics and databases created).
+    """PostgreSQL and Kafka of this test session (topics and databases created).
 
     Attributes:
         stack: The stack runner, for anything the attributes below do not cover.
@@ -106,10 +106,10 @@ GROUP_PREFIX = "MARKET_KAFKA_GROUP_PREFIX"
 def _fresh_consumer_groups() -> Iterator[None]:
     """Each test module's in-process services join consumer groups of their own.
 
-    A group joined again after its last member left takes tansu ~11 s to assign (a new
-    group ~3 s), and every module would otherwise rejoin the same groups. A fresh group
-    reads its topics from the beginning; consumers are idempotent, so that only costs the
-    read.
+    Otherwise a module's services would resume from the offsets an earlier module's
+    services committed, and what they build would depend on which modules ran before. A
+    fresh group reads its topics from the beginning, as a service deployed afresh does;
+    consumers are idempotent, so that only costs the read.
     """
     before = os.environ.get(GROUP_PREFIX)
     if before is None or not before.startswith("test-"):
@@ -124,7 +124,7 @@ def _fresh_consumer_groups() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
-    """PostgreSQL and tansu on free ports in a temporary data directory, for the session.
+    """PostgreSQL and Kafka on free ports in a temporary data directory, for the session.
 
     Sets the ``MARKET_*`` variables (with freshly generated secrets) in ``os.environ`` and
     restores them afterwards. Set ``DEVSTACK_KEEP=1`` to keep the data directory.
@@ -149,7 +149,7 @@ def infra() -> Iterator[Infra]:
         os.environ.update(TEST_STACK)
         # Services run in this process by tests use consumer groups of their own: joining
         # the groups of the session's platform would take partitions from its running
-        # services, which tansu does not always give back when the test's host leaves.
+        # services (and hold them until the test's consumers leave or time out).
         os.environ[GROUP_PREFIX] = f"test-{uuid.uuid4().hex[:8]}."
         yield Infra(
             stack=stack,

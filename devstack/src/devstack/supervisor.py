@@ -1,4 +1,4 @@
-"""The whole embedded stack: PostgreSQL, tansu, topics, secrets and the six services."""
+"""The whole embedded stack: PostgreSQL, Kafka, topics, secrets and the six services."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import structlog
 from contracts.topics import TOPICS
 from devstack import secrets
 from devstack.backup import journal_path
-from devstack.broker import Tansu
+from devstack.broker import Kafka
 from devstack.errors import StackError
 from devstack.healing import Healer, Part
 from devstack.pgbin import is_root
@@ -24,7 +24,7 @@ from devstack.ports import HOST, ensure_free, is_listening
 from devstack.postgres import Postgres
 from devstack.procs import reap_orphans, stop_all
 from devstack.services import SERVICES, ServiceProcess, ServiceSpec, base_url, services_env
-from devstack.topics import create_topics, mark_epoch
+from devstack.topics import create_topics
 
 log = structlog.get_logger("devstack")
 
@@ -36,7 +36,8 @@ class Stack:
     """Starts and stops the embedded stack; used by ``python -m devstack`` and by pytest.
 
     Args:
-        data_dir: Directory for PostgreSQL's cluster, secrets and logs; created if missing.
+        data_dir: Directory for PostgreSQL's cluster, Kafka's log, secrets and logs; created
+            if missing.
         pg_port: PostgreSQL's port on 127.0.0.1.
         kafka_port: The broker's port on 127.0.0.1.
         service_ports: The HTTP port of each service (every name in ``SERVICES``).
@@ -64,7 +65,8 @@ class Stack:
         self.commands = dict(commands or {})
         self.log_dir = log_dir
         self.postgres = Postgres(self.data_dir / "pg", pg_port)
-        self.broker = Tansu(kafka_port, self.data_dir / "logs" / "tansu.log")
+        self.broker = Kafka(kafka_port, self.data_dir / "kafka",
+                            self.data_dir / "logs" / "kafka.log")
         self.infra_env: dict[str, str] = {}
         self.services: dict[str, ServiceProcess] = {}
 
@@ -97,12 +99,12 @@ class Stack:
         Raises:
             StackError: A port is in use.
         """
-        ensure_free(self.kafka_port, "the tansu broker")
+        ensure_free(self.kafka_port, "the Kafka broker")
         for name, port in self.service_ports.items():
             ensure_free(port, f"the {name} service")
 
     def start_infra(self) -> dict[str, str]:
-        """Start PostgreSQL and tansu, create databases and topics, load the secrets.
+        """Start PostgreSQL and Kafka, create databases and topics, load the secrets.
 
         Returns:
             The ``MARKET_*`` environment describing the infrastructure.
@@ -123,7 +125,6 @@ class Stack:
         self.postgres.ensure_databases(DATABASES)
         self.broker.start()
         create_topics(self.kafka_bootstrap, TOPICS)
-        mark_epoch(self.kafka_bootstrap)
         self.infra_env = {
             "MARKET_PG_HOST": HOST,
             "MARKET_PG_PORT": str(self.pg_port),
@@ -173,12 +174,13 @@ class Stack:
         return Healer(parts, on_restarted=lambda _: self.write_pids(), reap=reap)
 
     def _restart_broker(self) -> None:
-        """Start the broker with its topics and epoch marker, or not at all: a broker left
-        running without them would count as alive and never be restarted again."""
+        """Start the broker with its topics, or not at all: a broker left running without
+        them would count as alive and never be restarted again. (Its log survives a crash;
+        topics are only missing when its data was lost, and then the relays find no epoch
+        marker and republish from the event stores.)"""
         self.broker.start()
         try:
             create_topics(self.kafka_bootstrap, TOPICS)
-            mark_epoch(self.kafka_bootstrap)
         except Exception:
             self.broker.stop(grace=0.5)
             raise
@@ -289,7 +291,7 @@ class Stack:
             log.info("services.stopped", exit_codes=dict(zip(self.services, codes, strict=False)))
 
     def stop(self) -> None:
-        """Stop the services, then tansu, then PostgreSQL; safe to call more than once."""
+        """Stop the services, then Kafka, then PostgreSQL; safe to call more than once."""
         errors: list[str] = []
         for step in (self.stop_services, self.broker.stop, self.postgres.stop):
             try:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterable
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
 
-from contracts.topics import EPOCH_TOPIC, TOPICS, TopicSpec
+from contracts.topics import TOPICS, TopicSpec
 from devstack.aio import run_sync
 from devstack.errors import StackError
 from kernel.settings import kafka_client_options
@@ -26,7 +25,11 @@ def create_topics(
     bootstrap: str, topics: Iterable[TopicSpec] = TOPICS, timeout: float = 30.0,
     replication_factor: int = 1,
 ) -> dict[str, int]:
-    """Create ``topics`` on the broker (existing ones are left alone) and verify them.
+    """Create ``topics`` on the broker and verify them; existing ones get their config.
+
+    A topic that exists with settings other than its spec's (say the broker's default
+    retention, from an older release or another tool) is set to exactly its spec's
+    config: every platform topic states its whole config in ``contracts.topics``.
 
     Args:
         bootstrap: The broker's bootstrap address.
@@ -66,10 +69,10 @@ async def _create_topics(
                 raise StackError(
                     f"creating topic {name} failed: {for_code(code).__name__} {message}"
                 )
-        described = await admin.describe_topics([t.name for t in topics])
+        counts = await _partition_counts(admin, [t.name for t in topics], began + within)
+        await _apply_configs(admin, topics)
     finally:
         await admin.close()
-    counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
     for spec in topics:
         if counts.get(spec.name) != spec.partitions:
             raise StackError(
@@ -78,6 +81,47 @@ async def _create_topics(
             )
     log.info("topics.ready", count=len(topics), seconds=round(time.monotonic() - began, 2))
     return counts
+
+
+async def _partition_counts(
+    admin: AIOKafkaAdminClient, names: list[str], deadline: float,
+) -> dict[str, int]:
+    """Each topic's partition count once the broker's metadata shows them all: a topic just
+    created reaches the broker's metadata cache a moment after the controller acknowledges
+    it."""
+    while True:
+        described = await admin.describe_topics(names)
+        counts = {t["topic"]: len(t["partitions"]) for t in described
+                  if t["error_code"] == 0 and t["partitions"]}
+        if len(counts) == len(set(names)) or time.monotonic() > deadline:
+            return counts
+        await asyncio.sleep(0.05)
+
+
+async def _apply_configs(admin: AIOKafkaAdminClient, topics: list[TopicSpec]) -> list[str]:
+    """Set every topic whose config differs from its spec to its spec's; returns them."""
+    wanted = [t for t in topics if t.config]
+    if not wanted:
+        return []
+    answers = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, t.name) for t in wanted])
+    actual: dict[str, dict[str, str | None]] = {}
+    for answer in answers:
+        for _code, _message, _type, name, entries in answer.resources:
+            actual[name] = {entry[0]: entry[1] for entry in entries}
+    stale = [t for t in wanted
+             if any(actual.get(t.name, {}).get(k) != v for k, v in t.config.items())]
+    if not stale:
+        return []
+    answers = await admin.alter_configs(  # the whole set: exactly the spec's, no more
+        [ConfigResource(ConfigResourceType.TOPIC, t.name, dict(t.config)) for t in stale])
+    for answer in answers:
+        for code, message, _type, name in answer.resources:
+            if code:
+                raise StackError(f"setting the config of topic {name} failed: "
+                                 f"{for_code(code).__name__} {message or ''}")
+    log.warning("topics.config_updated", topics=[t.name for t in stale])
+    return [t.name for t in stale]
 
 
 async def _connected_admin(bootstrap: str, within: float) -> AIOKafkaAdminClient:
@@ -93,47 +137,3 @@ async def _connected_admin(bootstrap: str, within: float) -> AIOKafkaAdminClient
             if time.monotonic() > deadline:
                 raise StackError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
             await asyncio.sleep(0.2)
-
-
-def mark_epoch(bootstrap: str, timeout: float = 30.0) -> str:
-    """Write the broker's epoch marker once, right after its topics are made.
-
-    A broker that comes back empty (tansu keeps nothing) gets a new marker here, from one
-    writer, before the relays look for it: otherwise every service's relay finds none and
-    writes one at the same instant, and tansu, writing the partition's first batch from
-    several connections at once, fails some of them (``AlreadyExists`` in its log).
-
-    Returns:
-        The marker now on the broker (an existing one is kept).
-    """
-    return run_sync(_mark_epoch(bootstrap, timeout))
-
-
-async def _mark_epoch(bootstrap: str, within: float) -> str:
-    tp = TopicPartition(EPOCH_TOPIC, 0)
-    deadline = time.monotonic() + within
-    while True:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                    **kafka_client_options(),
-                                    enable_auto_commit=False)
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                    **kafka_client_options())
-        try:
-            await consumer.start()
-            await producer.start()
-            consumer.assign([tp])
-            consumer.seek(tp, 0)
-            found = (await consumer.getmany(tp, timeout_ms=500, max_records=1)).get(tp, [])
-            if found and found[0].value:
-                return str(found[0].value.decode())
-            marker = uuid.uuid4().hex
-            await producer.send_and_wait(EPOCH_TOPIC, marker.encode(), partition=0)
-            log.info("topics.epoch_marked")
-            return marker
-        except (KafkaConnectionError, KafkaError, OSError) as exc:
-            if time.monotonic() > deadline:
-                raise StackError(f"cannot mark the broker's epoch at {bootstrap}: {exc}") from exc
-            await asyncio.sleep(0.2)
-        finally:
-            await producer.stop()
-            await consumer.stop()

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.privacy import SubjectKeyShredded
 from kernel.consumer import Record
+from kernel.kafkameta import topic_partitions
 from kernel.logs import get_logger
 from kernel.settings import kafka_client_options
 from kernel.signing import EventVerifier, Forged
@@ -69,8 +70,7 @@ class KeyDropFeed:
             )
             try:
                 await consumer.start()
-                await consumer.topics()  # fetch the cluster's metadata
-                parts = consumer.partitions_for_topic(self._topic)
+                parts = (await topic_partitions(consumer)).get(self._topic)
                 if not parts:
                     raise LookupError("topic has no partitions yet")
                 tps = [TopicPartition(self._topic, p) for p in sorted(parts)]

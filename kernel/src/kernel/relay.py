@@ -4,12 +4,13 @@ It takes a batch of outbox rows under a transaction-scoped advisory lock (one re
 service publishes at a time, which keeps per-subject order), sends them all, waits for
 every acknowledgement, then deletes the rows.
 
-Broker data loss (tansu keeps nothing across a restart) is detected by the broker epoch:
-offset 0 of the epoch topic holds a random marker, written by the first relay that finds
-the topic empty. Each relay keeps the marker it last published under in its own schema;
-a different marker means the broker was reset, and the relay republishes every event from
-its event store, the source of truth (consumers are idempotent). Topic existence alone
-cannot tell: any client re-creates a missing topic on its first request.
+Broker data loss (storage formatted anew, a cluster rebuilt) is detected by the broker
+epoch: the first record of the epoch topic (kept for ever, ``contracts.topics``) holds a
+random marker, written by the first relay that finds the topic empty. Each relay keeps
+the marker it last published under in its own schema; a different marker means the
+broker lost its data, and the relay republishes every event from its event store, the
+source of truth (consumers are idempotent). The cluster id cannot tell: a cluster
+formatted with a fixed id (as container images do) keeps it when its storage is wiped.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
-from contracts.topics import EPOCH_TOPIC, TopicSpec
+from contracts.topics import EPOCH_TOPIC, TOPICS, TopicSpec
 from kernel.logs import get_logger
 from kernel.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_REPUBLISHES
 from kernel.settings import kafka_client_options
@@ -169,7 +170,7 @@ class OutboxRelay:
 
     async def _connect(self) -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=False,
+            bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True,
             linger_ms=self._linger, max_batch_size=256 * 1024, request_timeout_ms=10_000,
             client_id=f"{self._service}-relay", **kafka_client_options(),
         )
@@ -187,10 +188,11 @@ class OutboxRelay:
         self._producer, self._admin = producer, admin
         try:
             await ensure_topics(admin, [t for t in self._topics if t.name == self._topic]
-                                + [TopicSpec(EPOCH_TOPIC, partitions=1)])
-            self._probe = AIOKafkaConsumer(
+                                + [t for t in TOPICS if t.name == EPOCH_TOPIC])
+            self._probe = AIOKafkaConsumer(  # earliest: the first marker the log still holds
                 bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
-                client_id=f"{self._service}-epoch", **kafka_client_options())
+                auto_offset_reset="earliest", client_id=f"{self._service}-epoch",
+                **kafka_client_options())
             await self._probe.start()
             self._probe.assign([TopicPartition(EPOCH_TOPIC, 0)])
             await self.check_epoch()
@@ -314,12 +316,7 @@ class OutboxRelay:
         """
         assert self._producer is not None
         epoch = await self._read_epoch()
-        for _ in range(10):  # a broker that just came back is marked by whoever runs it
-            if epoch is not None:
-                break
-            await asyncio.sleep(0.2)
-            epoch = await self._read_epoch()
-        if epoch is None:  # nobody did (a cluster without devstack): mark it here
+        if epoch is None:  # a new cluster: mark it (relays racing here all read the first)
             await self._producer.send_and_wait(
                 EPOCH_TOPIC, uuid.uuid4().hex.encode(), partition=0
             )

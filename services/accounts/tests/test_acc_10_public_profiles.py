@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from accounts.entrypoints.erasure import erase_account
 from contracts.accounts import PUBLIC_PROFILES_TOPIC, PublicProfile
+from kernel.kafkameta import topic_partitions
 from kernel.service import ServiceHost
 
 pytestmark = pytest.mark.integration
@@ -26,8 +27,8 @@ async def latest(bootstrap: str, key: str) -> tuple[bool, bytes | None]:
                                 enable_auto_commit=False, fetch_max_wait_ms=50)
     await consumer.start()
     try:
-        parts = [TopicPartition(PUBLIC_PROFILES_TOPIC, p)
-                 for p in sorted(consumer.partitions_for_topic(PUBLIC_PROFILES_TOPIC) or ())]
+        found = (await topic_partitions(consumer)).get(PUBLIC_PROFILES_TOPIC, set())
+        parts = [TopicPartition(PUBLIC_PROFILES_TOPIC, p) for p in sorted(found)]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         found, value, idle = False, None, 0

@@ -144,6 +144,9 @@ async def test_a_read_that_ends_short_of_the_log_says_so(monkeypatch: pytest.Mon
         async def close(self) -> None:
             pass
 
+        def add_topic(self, _topic: str) -> None:
+            pass
+
         send = staticmethod(broker.send)
         force_metadata_update = staticmethod(broker.force_metadata_update)
 

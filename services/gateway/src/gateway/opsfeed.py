@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.topics import TOPIC_PRODUCERS
+from kernel.kafkameta import topic_partitions
 from kernel.logs import get_logger
 from kernel.settings import kafka_client_options
 from kernel.signing import EventVerifier, Forged
@@ -241,9 +242,9 @@ class OpsFeed:
     async def _assign(
         consumer: AIOKafkaConsumer, assigned: set[TopicPartition],
     ) -> set[TopicPartition]:
-        topics = await consumer.topics()
-        parts = {TopicPartition(t, p) for t in topics if not t.startswith("__")
-                 for p in consumer.partitions_for_topic(t) or ()}
+        topics = await topic_partitions(consumer)
+        parts = {TopicPartition(t, p) for t, ps in topics.items() if not t.startswith("__")
+                 for p in ps}
         new = parts - assigned
         if new:
             # a new assignment forgets positions: keep those already reached

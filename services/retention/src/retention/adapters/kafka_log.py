@@ -68,6 +68,12 @@ async def read_event_topics(
         parts = parts[share[0]::share[1]]
         if not parts:
             return []
+        # The client's own metadata (the leaders every fetch goes to) must track them: on
+        # Kafka it holds no topic until asked (a broker that answered the bootstrap with
+        # every topic hid this).
+        for topic in {t for t, _ in parts}:
+            client.add_topic(topic)
+        await client.force_metadata_update()
         progress(f"reading {len(topics)} topic(s), {len(parts)} partition(s)")
         reader = _Reader(client, parts, keys)
         out = await reader.read(count)

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import STREAM_HEADS_TOPIC, TopicSpec
+from kernel.kafkameta import topic_partitions
 from kernel.relay import ensure_topics
 from kernel.settings import kafka_client_options
 from retention.heads import SealedHead
@@ -110,10 +111,10 @@ async def read_heads(bootstrap: str) -> tuple[list[SealedHead], int]:
     topic = heads_topic()
     await consumer.start()
     try:
-        if topic not in await consumer.topics():
+        found = (await topic_partitions(consumer)).get(topic)
+        if not found:
             return [], 0
-        parts = [TopicPartition(topic, p)
-                 for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        parts = [TopicPartition(topic, p) for p in sorted(found)]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         heads: list[SealedHead] = []
