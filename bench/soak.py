@@ -388,7 +388,17 @@ class Soak:
         if not await self._log_in(m, patient=True):
             self.report.lose(f"member {m.account_id}: acknowledged sign-up cannot log in")
             return
-        me = (await self.client.get("/v1/me", headers=self._auth(m))).json()
+        me: dict[str, Any] = {}
+
+        async def read_me() -> bool:  # a 503 while a part restarts is not a loss
+            nonlocal me
+            got = await self.client.get("/v1/me", headers=self._auth(m))
+            me = got.json() if got.status_code == 200 else {}
+            return got.status_code == 200
+
+        if not await self._eventually(read_me, 30):
+            self.report.lose(f"member {m.account_id}: acknowledged account cannot be read")
+            return
         if me.get("name") not in m.names:
             self.report.lose(f"member {m.account_id}: acknowledged profile change lost")
         if not m.consents:

@@ -75,3 +75,40 @@ async def test_prv5_erased_members_published_text_is_in_no_table_or_index_file(
             bystanders) == 2
     finally:
         await conn.close()
+
+
+async def test_prv5_a_snapshot_older_than_the_erasure_does_not_keep_the_text_on_disk(
+    market: Market, infra: Infra,
+) -> None:
+    """A transaction begun before the erasure can still see the deleted row, and a rewrite
+    run meanwhile would copy it into the new files: the rewrite waits for it to end."""
+    marker = "Zqy" + uuid.uuid4().hex[:12]
+    owner = await market.sign_up()
+    await market.post(owner, title=f"Schilder {marker}", description=f"bel {marker} nu")
+    reader = await asyncpg.connect(infra.pg_dsn())
+    conn = await asyncpg.connect(infra.pg_dsn())
+    try:
+        old = reader.transaction(isolation="repeatable_read")
+        await old.start()
+        # the snapshot is taken (on another table: no lock on the one rewritten); it could
+        # still read the listing, so the rewrite would have to copy its row
+        assert await reader.fetchval("SELECT count(*) FROM pg_class") > 0
+        await market.erase(owner.account_id)
+
+        async def compacted() -> bool:
+            return not await conn.fetchval(
+                "SELECT count(*) FROM listings.compaction_queue WHERE table_name = 'search'")
+
+        await eventually(lambda: _gone(conn, marker), within=30, what="the row's deletion")
+        await old.rollback()  # the old snapshot ends: now the rewrite may run
+        await eventually(compacted, within=60, what="the rewrite of listings.search")
+        await conn.execute("CHECKPOINT")
+        assert holding(await relation_files(conn), marker) == []
+    finally:
+        await reader.close()
+        await conn.close()
+
+
+async def _gone(conn: asyncpg.Connection, marker: str) -> bool:
+    return not await conn.fetchval(
+        f"SELECT count(*) FROM {TABLE} WHERE title LIKE $1", f"%{marker}%")

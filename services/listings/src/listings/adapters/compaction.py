@@ -69,6 +69,8 @@ async def compact_queued(conn: asyncpg.Connection, allowed: Iterable[str],
             for row in rows:
                 name = row["table_name"]
                 if name in permitted:
+                    if not await _older_snapshots_gone(conn):
+                        return None  # stays queued: looked at again in a second
                     # The identifier is one of the service's own tables, never input.
                     try:
                         await conn.execute(f"VACUUM (FULL, ANALYZE) listings.{name}")
@@ -88,6 +90,33 @@ async def compact_queued(conn: asyncpg.Connection, allowed: Iterable[str],
     finally:
         await conn.execute("RESET lock_timeout")
         await conn.fetchval("SELECT pg_advisory_unlock(hashtext($1))", LOCK)
+
+
+OLDER_SNAPSHOTS_SQL = """
+SELECT count(*) FROM pg_stat_activity
+ WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'
+   AND backend_xmin IS NOT NULL AND xact_start < $1
+"""
+
+
+async def _older_snapshots_gone(conn: asyncpg.Connection, within: float = 3.0) -> bool:
+    """Wait (a while) until no other session holds a snapshot taken before now.
+
+    ``VACUUM FULL`` copies a deleted row into the new files while any snapshot may still
+    see it ("recently dead"): a transaction that began before the erasure committed would
+    keep the erased text on disk through the rewrite. The erasures queued were committed
+    before this look (their rows are visible here), so once every transaction older than
+    this instant has ended, none can see them, as ``CREATE INDEX CONCURRENTLY`` waits
+    for old snapshots.
+    """
+    since = await conn.fetchval("SELECT clock_timestamp()")
+    deadline = asyncio.get_running_loop().time() + within
+    while await conn.fetchval(OLDER_SNAPSHOTS_SQL, since):
+        if asyncio.get_running_loop().time() > deadline:
+            log.info("compaction.waiting_for_old_snapshots")
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 class Compactor:
