@@ -34,6 +34,7 @@ from contracts.topics import SERVICES, dead_letter_topic, events_topic
 from devstack.testing import eventually
 from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.internal_auth import InternalAuthSettings
+from kernel.kafkameta import topic_partitions
 from kernel.keystore import InMemoryKeyStore
 from kernel.signing import SIGNATURE_HEADER, EventSigner
 
@@ -127,9 +128,9 @@ async def dead_letters(bootstrap: str) -> dict[str, tuple[str, bool]]:
     await consumer.start()
     found: dict[str, tuple[str, bool]] = {}
     try:
-        await consumer.topics()
+        known = await topic_partitions(consumer)
         parts = [TopicPartition(dead_letter_topic(s), p) for s in SERVICES
-                 for p in consumer.partitions_for_topic(dead_letter_topic(s)) or ()]
+                 for p in known.get(dead_letter_topic(s), ())]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)

@@ -185,7 +185,8 @@ async def test_the_relay_produces_idempotently(
         await store.migrate(conn)
     topic = unique("relaytest")
     relay = OutboxRelay(pool, store.schema, "accounts", topic,
-                        infra.kafka_bootstrap, [TopicSpec(topic, partitions=1)])  # type: ignore[attr-defined]
+                        infra.kafka_bootstrap, [TopicSpec(topic, partitions=1)],  # type: ignore[attr-defined]
+                        signer=EventSigner(ROOT, "accounts"))
     task = asyncio.create_task(relay.run())
     try:
         await append_sessions(pool, store, str(uuid.uuid4()), 5)
@@ -216,7 +217,7 @@ async def test_the_epoch_topic_keeps_its_marker_for_ever(
             await store.migrate(conn)
         topic = unique("relaytest")
         relay = OutboxRelay(pool, store.schema, "accounts", topic, bootstrap,
-                            [TopicSpec(topic)])
+                            [TopicSpec(topic)], signer=EventSigner(ROOT, "accounts"))
         task = asyncio.create_task(relay.run())
         try:
             assert await _wait_connected(relay)
