@@ -25,7 +25,7 @@ from kernel.settings import PostgresSettings, SecretsSettings
 
 @contextlib.contextmanager
 def private_stack(services: bool = False) -> Iterator[Stack]:
-    """PostgreSQL and tansu (and optionally every service) on free ports, torn down after."""
+    """PostgreSQL and Apache Kafka (and optionally every service) on free ports, torn down after."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     data_dir.chmod(0o711)
     pg_port, kafka_port, service_ports = stack_ports(SERVICES)

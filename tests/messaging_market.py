@@ -184,7 +184,7 @@ async def running(kafka_bootstrap: str, settings: MessagingSettings, scanner: Sc
     ``scanner=None`` is the composition root's own choice: the scanner engines.
     """
     # groups of their own: joining the session platform's groups would take partitions
-    # from its running services (and, with tansu, not always give them back)
+    # from its running services
     prefix = f"test-{uuid.uuid4().hex[:8]}."
     accounts_settings = AccountsSettings(  # type: ignore[call-arg]
         argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1)

@@ -1,7 +1,7 @@
 """Reads every service's event store (the source of truth) as the envelopes it publishes.
 
 The auditors' second source beside the Kafka log: when the broker has lost its data
-(tansu keeps nothing across a restart) the history is replayed from here, and ``verify``
+(a broker whose data was lost) the history is replayed from here, and ``verify``
 compares each stream's head in both places, so events cut from the end of a stream in
 one of them are found.
 """
