@@ -1,9 +1,9 @@
 """Failure targets (TARGETS.md) against the real broker and database.
 
 PostgreSQL down: 503 and nothing half-written, reconnect within seconds. Broker down:
-writes still accepted, /readyz 503. A broker restart, or one whose data
-was lost (the relays republish from the event stores): every projection converges. kill -9 of a service
-during a stream of commands: no accepted write lost.
+writes still accepted, /readyz 503. A broker restart, or one whose data was lost (the
+relays republish from the event stores): every projection converges. kill -9 of a
+service during a stream of commands: no accepted write lost.
 """
 
 from __future__ import annotations

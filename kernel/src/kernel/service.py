@@ -176,7 +176,8 @@ async def _start_concurrently(broker: KafkaBroker) -> None:
 
     faststream starts subscribers one after the other, and each aiokafka consumer's
     ``start()`` waits for its group's partitions: at ~3 s per new group join (measured on
-    the earlier broker), a service of six consumers took ~18 s to be ready (at start and after every restart).
+    the earlier broker), a service of six consumers took ~18 s to be ready (at start and
+    after every restart).
     """
     await broker.connect()
     await asyncio.gather(*(sub.start() for sub in broker.subscribers))
