@@ -20,6 +20,8 @@ import pytest
 from members import sign_up
 from stack import Platform
 
+from devstack.testing import eventually
+
 pytestmark = [pytest.mark.e2e]
 
 SCRIPT = Path(sys.executable).with_name("marketplace-staff")
@@ -66,8 +68,13 @@ def test_sec_2_operator_grants_lists_and_revokes_roles_from_the_stack_secrets(
     done = staff(platform, "grant", "--email", m.email, "--role", "dpo")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == f"granted dpo to account {m.account_id}"
-    assert client.get("/v1/staff/legal-holds", headers=m.auth).status_code == 200
-    assert client.get("/v1/staff/privacy-requests", headers=m.auth).status_code == 200
+
+    def served(path: str) -> None:
+        assert client.get(path, headers=m.auth).status_code == 200
+
+    # retention learns the role from the accounts event (API.md: within 5 seconds)
+    eventually(lambda: served("/v1/staff/legal-holds"), timeout=15)
+    eventually(lambda: served("/v1/staff/privacy-requests"), timeout=15)
 
     assert staff(platform, "grant", "--email", m.email, "--role", "support").returncode == 0
     listed = staff(platform, "list")
