@@ -11,7 +11,7 @@ ARGS ?=
 
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run infra test lint audit reset bench schemas backup restore browser staff \
+.PHONY: install run infra test lint audit reset bench schemas docs backup restore browser staff \
 	rotate-master-key
 
 ## install: uv if missing, then `uv sync --frozen` (PostgreSQL is handled by devstack)
@@ -78,6 +78,10 @@ bench: install
 schemas: install
 	rm -f contracts/schemas/*.json
 	$(VENV)/bin/python -m contracts.schemas contracts/schemas
+
+## docs: renew the settings reference (docs/settings.md) from the settings classes
+docs: install
+	$(VENV)/bin/python -m devstack.settings_doc docs/settings.md
 
 ## backup: dump PostgreSQL (key store included) and the root secrets of the running stack
 backup: install

@@ -1,6 +1,6 @@
 """Latency of log-in and of ``GET /v1/me`` under a small load, over the real gateway.
 
-TARGETS.md: ``GET /v1/me`` with 8 concurrent clients, p99 <= 20 ms. Log-in is bounded by
+docs/targets.md: ``GET /v1/me`` with 8 concurrent clients, p99 <= 10 ms. Log-in is bounded by
 argon2id on purpose (~190 ms); its figure is reported for reference.
 """
 

@@ -1,6 +1,6 @@
 """Listing search through the gateway: 100,000 published listings, 8 concurrent clients.
 
-TARGETS.md: p99 <= 50 ms. The listings are spread over the place table of the
+docs/targets.md: p99 <= 50 ms. The listings are spread over the place table of the
 Netherlands, with Dutch titles and texts; the queries mix words, prefixes, places and
 radii. Also printed: the time to index them, events -> searchable (the search projection
 rebuilt from the listings' events in the event store, decrypting every text), and, for

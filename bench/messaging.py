@@ -3,7 +3,7 @@
 Each message is checked by the participants' conversation, counted against its sender's
 limit, scanned, sealed under a monthly key (MSG-3) and appended with its verdict event and
 projection row in one transaction. Senders here get a high limit so the figure is the
-path's, not the limit's. No target in TARGETS.md: the figures are for reference.
+path's, not the limit's. No target in docs/targets.md: the figures are for reference.
 """
 
 from __future__ import annotations

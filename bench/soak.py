@@ -1,6 +1,6 @@
 """Chaos soak: a mixed workload at a fixed rate while services, the broker and PostgreSQL die.
 
-TARGETS.md (failure): "a mixed workload for minutes while services, the broker and
+docs/targets.md (failure): "a mixed workload for minutes while services, the broker and
 PostgreSQL are killed in turn: no acknowledged write lost or applied twice; every erasure
 completed". Runs the very command ``make run`` executes on free loopback ports, then for
 ``--seconds`` sends requests through the gateway at ``--rate`` a second — sign-ups,

@@ -1,7 +1,7 @@
 """Write path: commands of 5 events, personal fields encrypted, through the outbox to Kafka.
 
 Also measures the same path with the same data in unmarked (unencrypted) fields, to report
-the cost of encryption (TARGETS.md: >= 7,000 events/s; <= 10% cost). Commands act for
+the cost of encryption (docs/targets.md: >= 7,000 events/s; <= 10% cost). Commands act for
 existing members (their keys are cached, as for every command but a sign-up); the figure
 for commands that each create a new member, whose key must first be made durable in the
 key store, is reported beside it.
