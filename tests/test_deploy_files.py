@@ -260,3 +260,11 @@ def test_consumers_scale_by_replicas_up_to_the_partition_count() -> None:
     assert seal["command"] == ["marketplace-audit", "seal"]  # AUD-2: heads sealed
     assert "--replication-factor 3" in " ".join(
         job["spec"]["template"]["spec"]["containers"][0]["command"])
+
+
+def test_the_compose_header_names_every_variable_compose_requires() -> None:
+    """A deployer reads the header to write deploy/secrets.env: every `${X:?…}` is in it."""
+    text = (DEPLOY / "compose.yaml").read_text(encoding="utf-8")
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
+    assert required and {v for v in required if v not in header} == set()
