@@ -12,14 +12,12 @@ import uuid
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from published import publish_store
 from stack import Infra
 from stored_keys import key_store
 
 from contracts.accounts import AccountRegistered, PasswordChanged
-from contracts.topics import TopicSpec
-from devstack.topics import create_topics
-from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
+from kernel.eventstore import EventStore, NewEvent, StreamHead
 from retention.adapters.sealed_heads import retire_heads
 
 pytestmark = pytest.mark.integration
@@ -31,11 +29,6 @@ async def _publish(infra: Infra, schema: str, subjects: list[str]) -> None:
     """Each subject registers and changes its password, sealed under its key; each event
     published under its own key, so that streams cross the shares of a parallel replay."""
     conn = await asyncpg.connect(infra.pg_dsn())
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await producer.start()
-    # no broker creates a topic on first use (as in deploy/): made as the relay makes it
-    await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
-                            [TopicSpec(f"{schema}.events.v1")])
     try:
         async with key_store(infra) as keys:
             await keys.migrate()
@@ -50,12 +43,8 @@ async def _publish(infra: Infra, schema: str, subjects: list[str]) -> None:
                             terms_version="1"), s),
                         NewEvent(PasswordChanged(account_id=s, password_hash=HASH + "2" + s),
                                  s)])
-        for row in await conn.fetch(f"SELECT * FROM {schema}.events ORDER BY position"):
-            rec = RecordedEvent.from_row(row)
-            await producer.send_and_wait(f"{schema}.events.v1", rec.envelope_bytes(schema),
-                                         key=f"{rec.stream_id}-{rec.version}".encode())
+        await publish_store(infra, conn, schema, split=True)
     finally:
-        await producer.stop()
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await conn.close()
         await retire_heads(infra.pg_dsn(), infra.kafka_bootstrap, schema)

@@ -16,14 +16,12 @@ import asyncpg
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from members import sign_up
+from published import publish_store
 from stack import Infra
 
 from contracts.accounts import SessionEnded
-from contracts.topics import TopicSpec
-from devstack.topics import create_topics
 from kernel.eventstore import (
     EventStore,
     NewEvent,
@@ -51,11 +49,6 @@ def _audit(infra: Infra, *args: str, topic: str) -> subprocess.CompletedProcess[
 async def _write(infra: Infra, schema: str) -> None:
     """Four events per stream in an event store of its own, published as a relay would."""
     conn = await asyncpg.connect(infra.pg_dsn())
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await producer.start()
-    # no broker creates a topic on first use (as in deploy/): made as the relay makes it
-    await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
-                            [TopicSpec(f"{schema}.events.v1")])
     try:
         store = EventStore(schema, InMemoryKeyStore())
         await store.migrate(conn)
@@ -65,13 +58,8 @@ async def _write(infra: Infra, schema: str) -> None:
             async with conn.transaction():
                 await store.append(conn, stream, StreamHead(), events)
         await conn.execute(f"DELETE FROM {schema}.outbox")
-        rows = await conn.fetch(f"SELECT * FROM {schema}.events ORDER BY position")
-        for row in rows:
-            rec = RecordedEvent.from_row(row)
-            await producer.send_and_wait(f"{schema}.events.v1", rec.envelope_bytes(schema),
-                                         key=rec.stream_id.encode())
+        await publish_store(infra, conn, schema)
     finally:
-        await producer.stop()
         await conn.close()
 
 
@@ -269,8 +257,6 @@ async def _relinked_store(infra: Infra, schema: str) -> None:
     function, and version 3's ``prev_hash`` is relinked to it; the rows are then
     published as a relay would, so the log holds the forged chain too."""
     conn = await asyncpg.connect(infra.pg_dsn())
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await producer.start()
     try:
         store = EventStore(schema, InMemoryKeyStore())
         await store.migrate(conn)
@@ -279,8 +265,6 @@ async def _relinked_store(infra: Infra, schema: str) -> None:
         async with conn.transaction():
             await store.append(conn, "relink", StreamHead(), events)
         await conn.execute(f"DELETE FROM {schema}.outbox")
-        await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
-                                [TopicSpec(f"{schema}.events.v1")])
         t = f"{schema}.events"
         rows = {r["version"]: RecordedEvent.from_row(r) for r in await conn.fetch(
             f"SELECT * FROM {t} WHERE stream_id = 'relink' ORDER BY version")}
@@ -295,12 +279,8 @@ async def _relinked_store(infra: Infra, schema: str) -> None:
                                "stream_id = 'relink' AND version = 2", payload, forged)
             await conn.execute(f"UPDATE {t} SET prev_hash = $1 WHERE stream_id = 'relink' "
                                "AND version = 3", forged)
-        for row in await conn.fetch(f"SELECT * FROM {t} ORDER BY position"):
-            rec = RecordedEvent.from_row(row)
-            await producer.send_and_wait(f"{schema}.events.v1", rec.envelope_bytes(schema),
-                                         key=rec.stream_id.encode())
+        await publish_store(infra, conn, schema)
     finally:
-        await producer.stop()
         await conn.close()
 
 

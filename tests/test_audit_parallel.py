@@ -15,14 +15,12 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from published import publish_store
 from stack import Infra
 from stored_keys import key_store
 
 from contracts.accounts import AccountRegistered, SessionEnded
-from contracts.topics import TopicSpec
-from devstack.topics import create_topics
-from kernel.eventstore import EventStore, NewEvent, RecordedEvent, StreamHead
+from kernel.eventstore import EventStore, NewEvent, StreamHead
 from kernel.keystore import InMemoryKeyStore
 from retention.adapters.sealed_heads import retire_heads
 from retention.audit_parallel import _Share
@@ -56,21 +54,10 @@ async def _append_streams(conn: asyncpg.Connection, schema: str, streams: int) -
 
 async def _publish(infra: Infra, schema: str, streams: int, split: bool) -> None:
     conn = await asyncpg.connect(infra.pg_dsn())
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await producer.start()
-    # no broker creates a topic on first use (as in deploy/): made as the relay makes it
-    await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
-                            [TopicSpec(f"{schema}.events.v1")])
     try:
         await _append_streams(conn, schema, streams)
-        for row in await conn.fetch(f"SELECT * FROM {schema}.events ORDER BY position"):
-            rec = RecordedEvent.from_row(row)
-            # split: each event of a stream under its own key, so partitions differ
-            key = f"{rec.stream_id}-{rec.version}" if split else rec.stream_id
-            await producer.send_and_wait(f"{schema}.events.v1", rec.envelope_bytes(schema),
-                                         key=key.encode())
+        await publish_store(infra, conn, schema, split=split)
     finally:
-        await producer.stop()
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await conn.close()
         await retire_heads(infra.pg_dsn(), infra.kafka_bootstrap, schema)  # platform's seals
@@ -144,11 +131,6 @@ async def _publish_personal(infra: Infra, schema: str, subjects: list[str]) -> N
     """Registrations sealed under each subject's key, published keyed by stream and version
     (not by subject, as the relay keys them)."""
     conn = await asyncpg.connect(infra.pg_dsn())
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await producer.start()
-    # no broker creates a topic on first use (as in deploy/): made as the relay makes it
-    await asyncio.to_thread(create_topics, infra.kafka_bootstrap,
-                            [TopicSpec(f"{schema}.events.v1")])
     try:
         async with key_store(infra) as keys:
             await keys.migrate()
@@ -160,12 +142,8 @@ async def _publish_personal(infra: Infra, schema: str, subjects: list[str]) -> N
                         AccountRegistered(account_id=s, kind="member", email=f"{s}@example.nl",
                                           name="Par Member", username=s[:12],
                                           password_hash="h", terms_version="1"), s)])
-        for row in await conn.fetch(f"SELECT * FROM {schema}.events ORDER BY position"):
-            rec = RecordedEvent.from_row(row)
-            await producer.send_and_wait(f"{schema}.events.v1", rec.envelope_bytes(schema),
-                                         key=f"{rec.stream_id}-{rec.version}".encode())
+        await publish_store(infra, conn, schema, split=True)
     finally:
-        await producer.stop()
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await conn.close()
         await retire_heads(infra.pg_dsn(), infra.kafka_bootstrap, schema)
